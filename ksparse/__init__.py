@@ -1,0 +1,9 @@
+"""ksparse: fast, dependable k-sparse (top-k) autoencoders with a compiled core."""
+
+from ksparse._version import __version__
+from ksparse._core import openmp_enabled
+
+__all__ = [
+    "__version__",
+    "openmp_enabled",
+]

@@ -1,0 +1,54 @@
+# cython: language_level=3
+"""Compiled kernels of ksparse.
+
+Everything here trusts its inputs: shapes, dtypes, ``1 <= k <= m``, index
+ranges, finiteness and thread counts are checked once by the Python wrappers
+(``ksparse.topk``, ``ksparse.sparse`` ...), which then call the ``def`` entry
+points below.  The kernels are ``noexcept nogil`` and write into
+caller-allocated outputs in place.
+
+The module is assembled from one include file per idea:
+
+``_topk.pxi``
+    top-k selection (by value and by absolute value) and mask generation.
+``_sparse.pxi``
+    sparse decode, its backward, the sparse encoder backward, decoder-row
+    normalisation and gradient projection, dead-unit firing counters.
+``_optim.pxi``
+    fused in-place optimizer updates (dense and row-sparse).
+``_step.pxi``
+    the fused sparse training step of the autoencoder.
+"""
+
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange, parallel
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define KSPARSE_HAVE_OPENMP 1
+    #else
+    #define KSPARSE_HAVE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    """
+    int KSPARSE_HAVE_OPENMP
+    int omp_get_max_threads() noexcept nogil
+
+
+def openmp_enabled():
+    """Return True when the compiled core was built with OpenMP."""
+    return bool(KSPARSE_HAVE_OPENMP)
+
+
+def openmp_max_threads():
+    """Return OpenMP's default thread count (1 without OpenMP)."""
+    return int(omp_get_max_threads())
+
+
+include "_topk.pxi"
+include "_sparse.pxi"
+include "_optim.pxi"
+include "_step.pxi"

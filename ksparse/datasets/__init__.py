@@ -1,0 +1,1 @@
+"""Data sets: the bundled MNIST subset, IDX readers and downloads."""

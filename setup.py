@@ -1,0 +1,101 @@
+"""Build script for the compiled core ``ksparse._core``.
+
+Environment switches
+--------------------
+KSPARSE_NO_OPENMP=1
+    Build without OpenMP even when the compiler supports it.
+KSPARSE_DEBUG=1
+    Build with Cython bounds and wraparound checks turned on and ``-O0 -g``.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _truthy(name):
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _compiler_accepts(compiler, flags, source):
+    """Return True when ``compiler`` compiles and links ``source`` with ``flags``."""
+    tmp = tempfile.mkdtemp(prefix="ksparse-probe-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as fh:
+            fh.write(source)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
+        except Exception:
+            return False
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_OPENMP_PROBE = """
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+class BuildExt(build_ext):
+    """``build_ext`` that probes the compiler for OpenMP and never fails over it."""
+
+    def build_extensions(self):
+        debug = _truthy("KSPARSE_DEBUG")
+        compile_args = ["-O0", "-g"] if debug else ["-O3"]
+        link_args = []
+        openmp = False
+        if self.compiler.compiler_type == "msvc":
+            compile_args = ["/Od"] if debug else ["/O2"]
+            if not _truthy("KSPARSE_NO_OPENMP"):
+                compile_args.append("/openmp")
+                openmp = True
+        else:
+            compile_args += ["-fno-strict-aliasing"]
+            if not _truthy("KSPARSE_NO_OPENMP") and _compiler_accepts(
+                self.compiler, ["-fopenmp"], _OPENMP_PROBE
+            ):
+                compile_args.append("-fopenmp")
+                link_args.append("-fopenmp")
+                openmp = True
+        print(f"ksparse: building with OpenMP {'on' if openmp else 'off'}", file=sys.stderr)
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
+            ext.extra_link_args = list(ext.extra_link_args or []) + link_args
+        super().build_extensions()
+
+
+def _extensions():
+    from Cython.Build import cythonize
+
+    debug = _truthy("KSPARSE_DEBUG")
+    directives = {
+        "language_level": "3",
+        "boundscheck": debug,
+        "wraparound": debug,
+        "initializedcheck": debug,
+        "cdivision": True,
+        "embedsignature": True,
+    }
+    ext = Extension(
+        "ksparse._core",
+        sources=["ksparse/_core.pyx"],
+        include_dirs=["ksparse"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    return cythonize([ext], compiler_directives=directives, quiet=True)
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
