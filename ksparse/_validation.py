@@ -1,0 +1,172 @@
+"""Argument checks shared by every public entry point.
+
+The compiled kernels in ``ksparse._core`` trust their inputs; the functions here
+are the one place where user input is checked and coerced before a kernel runs.
+Every error names the argument, says what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+#: dtypes the compiled kernels are built for.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: dtype of every index array handed to a kernel.
+INDEX_DTYPE = np.dtype(np.int64)
+
+
+def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """Return ``dtype`` as a numpy float dtype, or raise if it is not float32/float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}={dtype!r} is not a dtype; use 'float32' or 'float64'") from exc
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name}={dt} is not supported; use 'float32' or 'float64'")
+    return dt
+
+
+def check_float_array(
+    a: Any,
+    name: str,
+    *,
+    ndim: Optional[int] = None,
+    dtype: Any = None,
+    allow_nonfinite: bool = False,
+    copy: bool = False,
+) -> np.ndarray:
+    """Coerce ``a`` to a C-contiguous float32/float64 array and check it.
+
+    Parameters
+    ----------
+    a : array_like
+        The user's input.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int, optional
+        Required number of dimensions.
+    dtype : dtype, optional
+        Target dtype. By default float32 and float64 input keep their dtype and
+        anything else (integers, booleans) is converted to float64.
+    allow_nonfinite : bool, default False
+        Accept NaN and infinity.
+    copy : bool, default False
+        Always return a new array (otherwise the input is returned when it
+        already has the right dtype and layout).
+
+    Returns
+    -------
+    numpy.ndarray
+        A C-contiguous array of a float dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``a`` is not numeric (strings, objects, complex numbers).
+    ValueError
+        If ``a`` has the wrong number of dimensions, or holds NaN or infinity
+        and ``allow_nonfinite`` is False.
+    """
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{name} must hold real numbers, got an array of dtype {arr.dtype}; "
+            "convert it with np.asarray(..., dtype=np.float32)"
+        )
+    if dtype is not None:
+        target = check_dtype(dtype)
+    elif arr.dtype in FLOAT_DTYPES:
+        target = arr.dtype
+    else:
+        target = np.dtype(np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        shape_hint = {1: "(n,)", 2: "(n_samples, n_features)"}.get(ndim, f"{ndim}-D")
+        extra = ""
+        if ndim == 2 and arr.ndim == 1:
+            extra = "; reshape a single sample with x.reshape(1, -1)"
+        raise ValueError(
+            f"{name} must be a {ndim}-D array of shape {shape_hint}, "
+            f"got {arr.ndim}-D array of shape {arr.shape}{extra}"
+        )
+    out = np.array(arr, dtype=target, order="C", copy=True) if copy else np.ascontiguousarray(arr, dtype=target)
+    if not allow_nonfinite and out.size and not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at index {where}); "
+            "remove or impute non-finite values first"
+        )
+    return out
+
+
+def check_index_array(indices: Any, name: str, m: int, *, ndim: int = 2) -> np.ndarray:
+    """Coerce ``indices`` to a C-contiguous int64 array with every entry in ``[0, m)``."""
+    arr = np.asarray(indices)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=INDEX_DTYPE)
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= m:
+            raise ValueError(
+                f"{name} must lie in [0, {m}) (the number of rows/units), "
+                f"found values from {lo} to {hi}"
+            )
+    return arr
+
+
+def check_k(k: Any, m: int, *, name: str = "k", m_name: str = "m") -> int:
+    """Return ``k`` as an int, or raise unless it is an integer with ``1 <= k <= m``."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {k!r}")
+    k = int(k)
+    if not 1 <= k <= m:
+        raise ValueError(f"{name}={k} must be between 1 and {m_name}={m}")
+    return k
+
+
+def check_n_threads(n_threads: Any) -> int:
+    """Return the thread count to use.
+
+    ``n_threads`` is a positive integer, or -1 (or None) for every available core.
+    """
+    if n_threads is None or (isinstance(n_threads, numbers.Integral) and int(n_threads) == -1):
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be a positive integer or -1, got {n_threads!r}")
+    if int(n_threads) < 1:
+        raise ValueError(f"n_threads={n_threads} must be a positive integer, or -1 for all cores")
+    return int(n_threads)
+
+
+def check_backend(backend: Any) -> str:
+    """Return ``backend`` if it is 'compiled' or 'numpy', else raise ValueError."""
+    if backend not in ("compiled", "numpy"):
+        raise ValueError(f"backend={backend!r} is not known; use 'compiled' or 'numpy'")
+    return backend
+
+
+def check_same_dtype(**arrays: np.ndarray) -> np.dtype:
+    """Raise unless every array has the same dtype; return it."""
+    dtypes = {name: a.dtype for name, a in arrays.items()}
+    if len(set(dtypes.values())) > 1:
+        listing = ", ".join(f"{n}: {d}" for n, d in dtypes.items())
+        raise TypeError(f"arrays must share one float dtype, got {listing}; cast them with .astype()")
+    return next(iter(dtypes.values()))
+
+
+def check_out(out: Any, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """Check a caller-supplied output array (C-contiguous, writeable, exact shape and dtype)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"{name} must have shape {tuple(shape)} and dtype {dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be a C-contiguous, writeable array")
+    return out
