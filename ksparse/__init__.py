@@ -2,8 +2,13 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
+from ksparse.topk import codes_to_dense, masked_dense, topk, topk_mask
 
 __all__ = [
     "__version__",
     "openmp_enabled",
+    "topk",
+    "topk_mask",
+    "masked_dense",
+    "codes_to_dense",
 ]
