@@ -2,8 +2,19 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
+from ksparse import metrics
 
 __all__ = [
     "__version__",
     "openmp_enabled",
+    "metrics",
+    "plotting",
+
 ]
+
+def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module("ksparse.plotting")
+    raise AttributeError(f"module 'ksparse' has no attribute {name!r}")
