@@ -2,15 +2,16 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
-from ksparse import metrics
+from ksparse import metrics, report
 
 __all__ = [
     "__version__",
     "openmp_enabled",
     "metrics",
     "plotting",
-
+    "report",
 ]
+
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":

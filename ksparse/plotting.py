@@ -192,7 +192,8 @@ def plot_reconstructions(
     reconstructions : dict
         ``{k: array (N, n)}``: the reconstructions of ``originals`` obtained with
         each k (several models, or one model encoded with several k). Rows are
-        drawn in increasing k; keys may also be strings such as ``"PCA-10"``.
+        drawn in increasing k. Keys may also be strings used as row labels
+        (e.g. ``"PCA, 10 components"``); rows are then drawn in the dict's order.
     image_shape : (int, int), default (28, 28)
     n_images : int, default 10
         Number of columns (the first ``n_images`` samples).
@@ -222,7 +223,10 @@ def plot_reconstructions(
     if n_show == 0:
         raise ValueError("originals is empty; pass at least one image")
     recs: List[Tuple[Any, np.ndarray]] = []
-    for key in sorted(reconstructions, key=lambda k: (not isinstance(k, numbers.Number), k if isinstance(k, numbers.Number) else str(k))):
+    keys = list(reconstructions)
+    if all(isinstance(k, numbers.Real) for k in keys):
+        keys.sort()
+    for key in keys:
         R = check_float_array(reconstructions[key], f"reconstructions[{key!r}]", ndim=2)
         if R.shape[1] != X.shape[1] or R.shape[0] < n_show:
             raise ValueError(
@@ -231,31 +235,52 @@ def plot_reconstructions(
             )
         recs.append((key, R[:n_show]))
 
-    vmin, vmax = float(min(0.0, X.min())), float(max(1.0, X.max())) if X.max() <= 1.0 else float(X.max())
+    vmin = float(min(0.0, X.min()))
+    vmax = 1.0 if X.max() <= 1.0 else float(X.max())
     n_rows = 1 + len(recs)
-    fig = _new_figure(0.95 * n_show + 1.3, 0.95 * n_rows + 0.8, dpi)
-    gs = fig.add_gridspec(n_rows, n_show, left=1.25 / (0.95 * n_show + 1.3), right=0.99,
-                          top=1 - 0.62 / (0.95 * n_rows + 0.8), bottom=0.02, wspace=0.06, hspace=0.12)
     rows = [("original", X[:n_show], None)] + [
-        (f"k = {key}" if isinstance(key, numbers.Number) else str(key), R,
+        (f"k = {key}" if isinstance(key, numbers.Real) else str(key), R,
          float(((R - X[:n_show]) ** 2).mean())) for key, R in recs
     ]
+    H, W = shape
+    gap = max(2, round(0.1 * W))
+    tile_in = 0.95 * W / (W + gap)  # inches per image, so a column is 0.95 in
+    width = 0.95 * n_show + 1.35
+    row_h = tile_in * H / W
+    head, sep = 0.62, 0.14
+    fig = _new_figure(width, head + n_rows * row_h + (n_rows - 1) * sep + 0.08, dpi)
+    fh = fig.get_figheight()
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
     for r, (label, imgs, err) in enumerate(rows):
-        for c in range(n_show):
-            ax = fig.add_subplot(gs[r, c])
-            ax.imshow(imgs[c].reshape(shape), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
-            _bare(ax)
-            if r == 0:
-                for spine in ax.spines.values():
-                    spine.set_visible(True)
-                    spine.set_edgecolor(COLORS["ours"])
-                    spine.set_linewidth(1.5)
-            if c == 0:
-                text = label if err is None else f"{label}\nMSE {err:.4f}"
-                ax.set_ylabel(text, rotation=0, ha="right", va="center", labelpad=8,
-                              fontsize=10, fontweight="bold" if err is None else "normal")
+        y = fh - head - (r + 1) * row_h - r * sep
+        ax = fig.add_axes((1.3 / width, y / fh, 0.95 * n_show / width, row_h / fh))
+        ax.imshow(_mosaic(imgs.reshape(-1, H, W), 1, n_show, 0, gap), cmap=cmap, vmin=vmin, vmax=vmax,
+                  interpolation="nearest", aspect="auto")
+        _bare(ax)
+        if r == 0:
+            for c in range(n_show):
+                ax.add_patch(Rectangle((c * (W + gap) + gap // 2 - 0.5, -0.5), W, H, fill=False,
+                                       edgecolor=COLORS["ours"], linewidth=1.5))
+        text = label if err is None else f"{label}\nMSE {err:.4f}"
+        ax.set_ylabel(text, rotation=0, ha="right", va="center", labelpad=8,
+                      fontsize=10, fontweight="bold" if err is None else "normal")
     _suptitle(fig, title, "Reconstructions")
     return _finish(fig, path)
+
+
+def _mosaic(tiles: np.ndarray, rows: int, cols: int, gap_y: int, gap_x: int) -> np.ndarray:
+    """Lay (N, H, W) tiles on a rows x cols grid with NaN gaps (drawn white).
+
+    Each cell is (H + gap_y) x (W + gap_x); the tile sits at its bottom, centred
+    horizontally, so ``gap_y`` leaves room for a label above it.
+    """
+    n, H, W = tiles.shape
+    out = np.full((rows * (H + gap_y), cols * (W + gap_x)), np.nan)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y0, x0 = r * (H + gap_y) + gap_y, c * (W + gap_x) + gap_x // 2
+        out[y0:y0 + H, x0:x0 + W] = tiles[i]
+    return out
 
 
 # ----------------------------------------------------------------------------- atoms
@@ -314,21 +339,29 @@ def plot_decoder_atoms(
     n = len(order)
     cols = int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
-    tile = 0.95 if u is None else 1.05
-    head = 0.75 if u is None else 0.95
-    fig = _new_figure(cols * tile + 0.3, rows * tile + head, dpi)
-    gs = fig.add_gridspec(rows, cols, left=0.15 / (cols * tile + 0.3), right=1 - 0.15 / (cols * tile + 0.3),
-                          top=1 - head / (rows * tile + head), bottom=0.02,
-                          wspace=0.08, hspace=0.28 if u is not None else 0.08)
-    for i, unit in enumerate(order):
-        ax = fig.add_subplot(gs[i // cols, i % cols])
-        atom = W[unit].reshape(shape)
-        lim = float(np.abs(atom).max()) or 1.0
-        ax.imshow(atom, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        _bare(ax)
-        if u is not None:
-            ax.set_title(f"#{unit} · {100 * u[unit]:.1f}%", fontsize=7, fontweight="normal",
-                         color=COLORS["muted"], pad=2)
+    H, Wd = shape
+    atoms = W[order].reshape(n, H, Wd)
+    scale = np.abs(atoms).reshape(n, -1).max(axis=1)
+    atoms = atoms / np.where(scale > 0, scale, 1.0)[:, None, None]  # each tile on its own symmetric scale
+    gap_x = max(2, round(0.12 * Wd))
+    gap_y = max(2, round(0.12 * H)) if u is None else max(7, round(0.34 * H))
+    mosaic = _mosaic(atoms, rows, cols, gap_y, gap_x)
+    tile_in = 1.0 if u is not None else 0.9  # inches per cell
+    ax_w = cols * tile_in
+    ax_h = ax_w * mosaic.shape[0] / mosaic.shape[1]
+    head = 0.72 if u is None else 0.6
+    fig = _new_figure(ax_w + 0.3, ax_h + head + 0.08, dpi)
+    fw, fh = fig.get_figwidth(), fig.get_figheight()
+    ax = fig.add_axes((0.15 / fw, 0.08 / fh, ax_w / fw, ax_h / fh))
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest", aspect="auto")
+    _bare(ax)
+    if u is not None:
+        for i, unit in enumerate(order):
+            r, c = divmod(i, cols)
+            ax.text(c * (Wd + gap_x) + gap_x // 2 + (Wd - 1) / 2, r * (H + gap_y) + gap_y - 1.2,
+                    f"#{unit} · {100 * u[unit]:.1f}%", ha="center", va="bottom", fontsize=7,
+                    color=COLORS["muted"])
     sub = ("most used units first; label: unit · share of samples it fires on" if u is not None
            else f"units 0-{n - 1}")
     _suptitle(fig, title, f"Decoder atoms ({n} of {m})", sub + "  ·  red +, blue −")
@@ -486,8 +519,10 @@ def _psnr_of(row: Mapping[str, float], data_range: float) -> float:
 def pca_k_mse(X_train: Any, X_test: Any, ks: Sequence[int], *, data_range: float = 1.0) -> List[Dict[str, float]]:
     """MSE of the best rank-k linear reconstruction (PCA with k components).
 
-    The principal axes are those of ``X_train`` (centred by its mean, found with
-    ``numpy.linalg.svd``); ``X_test`` is projected on the first k and
+    The principal axes are those of ``X_train`` centred by its mean: its right
+    singular vectors, found with ``numpy.linalg.svd`` (of the n x n Gram matrix
+    when there are more samples than features, which is several times faster
+    and gives the same axes); ``X_test`` is projected on the first k and
     reconstructed. This is the classical baseline any k-sparse code should beat
     at the same k.
 
@@ -517,7 +552,11 @@ def pca_k_mse(X_train: Any, X_test: Any, ks: Sequence[int], *, data_range: float
         if not 1 <= k <= limit:
             raise ValueError(f"k={k} components must be between 1 and min(n_train, n_features)={limit}")
     mean = A.mean(axis=0)
-    _, _, Vt = np.linalg.svd(A - mean, full_matrices=False)
+    Ac = A - mean
+    if Ac.shape[0] > Ac.shape[1]:
+        _, _, Vt = np.linalg.svd(Ac.T @ Ac, hermitian=True)
+    else:
+        _, _, Vt = np.linalg.svd(Ac, full_matrices=False)
     Bc = B - mean
     rows = []
     for k in ks:
