@@ -261,8 +261,7 @@ def write_report(
         + f'<h2 id="metrics">Metrics</h2>{_metrics_table(metrics)}'
         + "".join(table_html)
         + ("<h2>Figures</h2>" + "".join(fig_html) if fig_html else "")
-        + '<footer>Written by <code>ksparse.report.write_report</code>. MNIST: Yann LeCun and Corinna Cortes, '
-        "CC BY-SA 3.0.</footer></main></body></html>\n"
+        + "<footer>Written by <code>ksparse.report.write_report</code>.</footer></main></body></html>\n"
     )
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(doc, encoding="utf-8")
@@ -368,6 +367,7 @@ def make_demo_report(
     n_images: int = 10,
     encode_ks: Optional[Sequence[int]] = None,
     title: str = "ksparse demo",
+    dpi: int = 100,
 ) -> Dict[str, Path]:
     """Draw the standard figures of a fitted model and write ``report.html``.
 
@@ -395,6 +395,8 @@ def make_demo_report(
         and, when it fits in ``n_hidden``, 2k (Makhzani & Frey encode with
         alpha * k).
     title : str, default "ksparse demo"
+    dpi : int, default 100
+        Resolution of the PNG figures.
 
     Returns
     -------
@@ -425,25 +427,25 @@ def make_demo_report(
             codes = estimator.transform(X[:n_show], k=int(kk))
             recs[f"k = {int(kk)}\n(encode-time)"] = np.asarray(estimator.inverse_transform(codes))
     paths["reconstructions"] = fig_dir / "reconstructions.png"
-    P.plot_reconstructions(X, recs, image_shape=image_shape, n_images=n_show, path=paths["reconstructions"])
+    P.plot_reconstructions(X, recs, image_shape=image_shape, n_images=n_show, path=paths["reconstructions"], dpi=dpi)
 
     paths["atoms"] = fig_dir / "atoms.png"
     P.plot_decoder_atoms(estimator.W_dec_, image_shape=image_shape, usage=freq, n_atoms=min(64, m),
-                         path=paths["atoms"])
+                         path=paths["atoms"], dpi=dpi)
 
     history = getattr(estimator, "history_", None)
     if isinstance(history, Mapping) and history.get("epoch"):
         paths["training_curves"] = fig_dir / "training_curves.png"
-        P.plot_training_curves(history, path=paths["training_curves"])
+        P.plot_training_curves(history, path=paths["training_curves"], dpi=dpi)
 
     paths["firing_histogram"] = fig_dir / "firing_histogram.png"
-    P.plot_firing_histogram(freq, n_samples=X.shape[0], path=paths["firing_histogram"])
+    P.plot_firing_histogram(freq, n_samples=X.shape[0], path=paths["firing_histogram"], dpi=dpi)
 
     paths["code_sparsity"] = fig_dir / "code_sparsity.png"
-    P.plot_code_sparsity(indices, m, values=values, n_samples=64, path=paths["code_sparsity"])
+    P.plot_code_sparsity(indices, m, values=values, n_samples=64, path=paths["code_sparsity"], dpi=dpi)
 
     paths["architecture"] = fig_dir / "architecture.png"
-    P.plot_architecture(estimator, path=paths["architecture"])
+    P.plot_architecture(estimator, path=paths["architecture"], dpi=dpi)
 
     tables = {}
     model_rows = _model_table(estimator)
@@ -468,6 +470,7 @@ def make_reproduce_report(
     image_shape: Sequence[int] = (28, 28),
     data_range: float = 1.0,
     title: str = "ksparse reproduce: the original project's table",
+    dpi: int = 100,
 ) -> Dict[str, Path]:
     """Report of ``ksparse reproduce``: the k table beside the original project's.
 
@@ -488,6 +491,8 @@ def make_reproduce_report(
     image_shape : (int, int), default (28, 28)
     data_range : float, default 1.0
     title : str
+    dpi : int, default 100
+        Resolution of the PNG figures.
 
     Returns
     -------
@@ -509,11 +514,11 @@ def make_reproduce_report(
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths: Dict[str, Path] = {"tradeoff": fig_dir / "tradeoff.png"}
-    P.plot_k_tradeoff(ours, pca_rows=pca or None, data_range=data_range, path=paths["tradeoff"])
+    P.plot_k_tradeoff(ours, pca_rows=pca or None, data_range=data_range, path=paths["tradeoff"], dpi=dpi)
     if originals is not None:
         paths["reconstructions"] = fig_dir / "reconstructions.png"
         P.plot_reconstructions(originals, reconstructions, image_shape=image_shape, path=paths["reconstructions"],
-                               title="Reconstructions by the model trained with each k")
+                               title="Reconstructions by the model trained with each k", dpi=dpi)
 
     original = {r["k"]: r["mse"] for r in P.ORIGINAL_ROWS}
     pca_by_k = {r["k"]: r["mse"] for r in pca}
