@@ -31,6 +31,8 @@ __all__ = [
     "compute_metrics",
     "make_demo_report",
     "make_reproduce_report",
+    "write_demo_report",
+    "write_reproduce_report",
     "METRIC_LABELS",
     "FIGURE_CAPTIONS",
 ]
@@ -362,7 +364,7 @@ def make_demo_report(
     out_dir: PathLike,
     *,
     extra_metrics: Optional[Mapping[str, Any]] = None,
-    image_shape: Sequence[int] = (28, 28),
+    image_shape: Optional[Sequence[int]] = (28, 28),
     data_range: float = 1.0,
     n_images: int = 10,
     encode_ks: Optional[Sequence[int]] = None,
@@ -386,7 +388,9 @@ def make_demo_report(
     extra_metrics : dict, optional
         More rows for the metrics table (e.g. the command's wall time); they
         override computed values of the same name.
-    image_shape : (int, int), default (28, 28)
+    image_shape : (int, int) or None, default (28, 28)
+        Shape of one image. With None (data that are not images) the
+        reconstruction grid, the atoms and SSIM are left out.
     data_range : float, default 1.0
     n_images : int, default 10
         Columns of the reconstruction grid.
@@ -418,20 +422,9 @@ def make_demo_report(
     paths: Dict[str, Path] = {}
 
     n_show = min(int(n_images), X.shape[0])
-    ks = list(encode_ks) if encode_ks is not None else ([k, 2 * k] if 2 * k <= m else [k])
-    recs: Dict[Any, np.ndarray] = {}
-    for kk in ks:
-        if int(kk) == k:
-            recs[f"k = {k}"] = np.asarray(estimator.reconstruct(X[:n_show]))
-        else:
-            codes = estimator.transform(X[:n_show], k=int(kk))
-            recs[f"k = {int(kk)}\n(encode-time)"] = np.asarray(estimator.inverse_transform(codes))
-    paths["reconstructions"] = fig_dir / "reconstructions.png"
-    P.plot_reconstructions(X, recs, image_shape=image_shape, n_images=n_show, path=paths["reconstructions"], dpi=dpi)
-
-    paths["atoms"] = fig_dir / "atoms.png"
-    P.plot_decoder_atoms(estimator.W_dec_, image_shape=image_shape, usage=freq, n_atoms=min(64, m),
-                         path=paths["atoms"], dpi=dpi)
+    if image_shape is not None:
+        _image_figures(estimator, X, fig_dir, paths, k=k, m=m, freq=freq, n_show=n_show, encode_ks=encode_ks,
+                       image_shape=image_shape, dpi=dpi)
 
     history = getattr(estimator, "history_", None)
     if isinstance(history, Mapping) and history.get("epoch"):
@@ -457,6 +450,27 @@ def make_demo_report(
         f"{metrics['n_test']:,} held-out samples.",
     )
     return {"report": paths_report, **paths}
+
+
+def _image_figures(estimator: Any, X: np.ndarray, fig_dir: Path, paths: Dict[str, Path], *, k: int, m: int,
+                   freq: np.ndarray, n_show: int, encode_ks: Optional[Sequence[int]],
+                   image_shape: Sequence[int], dpi: int) -> None:
+    from ksparse import plotting as P
+
+    ks = list(encode_ks) if encode_ks is not None else ([k, 2 * k] if 2 * k <= m else [k])
+    recs: Dict[Any, np.ndarray] = {}
+    for kk in ks:
+        if int(kk) == k:
+            recs[f"k = {k}"] = np.asarray(estimator.reconstruct(X[:n_show]))
+        else:
+            codes = estimator.transform(X[:n_show], k=int(kk))
+            recs[f"k = {int(kk)}\n(encode-time)"] = np.asarray(estimator.inverse_transform(codes))
+    paths["reconstructions"] = fig_dir / "reconstructions.png"
+    P.plot_reconstructions(X, recs, image_shape=image_shape, n_images=n_show, path=paths["reconstructions"], dpi=dpi)
+
+    paths["atoms"] = fig_dir / "atoms.png"
+    P.plot_decoder_atoms(estimator.W_dec_, image_shape=image_shape, usage=freq, n_atoms=min(64, m),
+                         path=paths["atoms"], dpi=dpi)
 
 
 def make_reproduce_report(
@@ -551,3 +565,117 @@ def make_reproduce_report(
         "training images, MSE on the first 1,000 test images, pixels in [0, 1].",
     )
     return {"report": report, **paths}
+
+
+# ----------------------------------------------------------------------------- the command's entry points
+def _square_shape(n_features: int) -> Optional[Tuple[int, int]]:
+    side = math.isqrt(int(n_features))
+    return (side, side) if side * side == n_features else None
+
+
+def _data_range(X: np.ndarray) -> float:
+    # pixels scaled to [0, 1], else 8-bit values
+    return 1.0 if float(np.max(X)) <= 1.0 else 255.0
+
+
+def write_demo_report(
+    out_dir: PathLike,
+    *,
+    model: Any,
+    data: Any,
+    metrics: Optional[Mapping[str, Any]] = None,
+    dpi: int = 100,
+) -> Path:
+    """Figures and ``report.html`` for ``ksparse demo``; returns the report's path.
+
+    A thin entry point over :func:`make_demo_report` for the command line.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    model : KSparseAutoencoder
+        The fitted estimator.
+    data : object
+        With ``X_test`` (and optionally ``X_train`` and ``description``), as
+        returned by the command's data loader. Square feature counts (784) are
+        drawn as square images.
+    metrics : dict, optional
+        What the command measured (``metrics.json``): ``dataset``, ``n_train``,
+        ``fit_seconds`` and the training-set ``train`` quality are added to the
+        report's metrics table.
+    dpi : int, default 100
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    X_test = np.asarray(data.X_test)
+    extra: Dict[str, Any] = {}
+    if metrics:
+        for key in ("dataset", "n_train", "fit_seconds"):
+            if key in metrics:
+                extra[key] = metrics[key]
+        train = metrics.get("train")
+        if isinstance(train, Mapping):
+            for key in ("mse", "psnr"):
+                if key in train:
+                    extra[f"train_{key}"] = train[key]
+    paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
+                             image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
+    return paths["report"]
+
+
+def write_reproduce_report(
+    out_dir: PathLike,
+    *,
+    rows: Sequence[Mapping[str, Any]],
+    data: Any = None,
+    models: Optional[Mapping[Any, Any]] = None,
+    n_images: int = 10,
+    dpi: int = 100,
+) -> Path:
+    """Figures and ``report.html`` for ``ksparse reproduce``; returns the report's path.
+
+    A thin entry point over :func:`make_reproduce_report` for the command line.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    rows : list of dict
+        ``{"k", "mse", "psnr", "seconds"}`` per trained model.
+    data : object, optional
+        With ``X_train`` and ``X_test``: PCA with the same k values is computed
+        on them and drawn as a reference.
+    models : dict, optional
+        ``{k: fitted model}``; adds a grid of the first ``n_images`` test images
+        reconstructed by each model (needs ``data``).
+    n_images : int, default 10
+    dpi : int, default 100
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from ksparse import plotting as P
+
+    pca_rows = None
+    originals = reconstructions = None
+    data_range = 1.0
+    shape: Optional[Tuple[int, int]] = (28, 28)
+    if data is not None:
+        X_train, X_test = np.asarray(data.X_train), np.asarray(data.X_test)
+        data_range = _data_range(X_test)
+        shape = _square_shape(X_test.shape[1])
+        limit = min(X_train.shape)
+        ks = sorted({int(r["k"]) for r in rows if 1 <= int(r["k"]) <= limit})
+        if ks:
+            pca_rows = P.pca_k_mse(X_train, X_test, ks, data_range=data_range)
+        if models and shape is not None:
+            originals = X_test[:n_images]
+            reconstructions = {k: np.asarray(mdl.reconstruct(originals)) for k, mdl in models.items()}
+    elif models:
+        raise ValueError("models need data (its X_test) to draw their reconstructions")
+    paths = make_reproduce_report(rows, out_dir, pca_rows=pca_rows, originals=originals,
+                                  reconstructions=reconstructions, data_range=data_range,
+                                  image_shape=shape or (28, 28), dpi=dpi)
+    return paths["report"]

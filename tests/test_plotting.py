@@ -1,5 +1,6 @@
 """Tests for ksparse.plotting: every figure renders, is not blank and has the expected size."""
 
+import pathlib
 import subprocess
 import sys
 import types
@@ -366,6 +367,7 @@ def test_no_pyplot_and_lazy_matplotlib():
         "assert 'matplotlib.pyplot' not in sys.modules\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -2,6 +2,7 @@
 
 import base64
 import re
+import types
 
 import numpy as np
 import pytest
@@ -206,3 +207,37 @@ def test_make_reproduce_report_minimal_and_errors(tmp_path):
     with pytest.raises(ValueError, match="together"):
         R.make_reproduce_report([{"k": 5, "mse": 0.1}], tmp_path, originals=np.zeros((2, 784)))
 
+
+
+# ----------------------------------------------------------------------------- the command's entry points
+def test_write_demo_report_entry_point(tmp_path, X_test):
+    data = types.SimpleNamespace(X_train=X_test, X_test=X_test, description="fake")
+    metrics = {"dataset": "fake", "n_train": 40, "fit_seconds": 1.25, "train": {"mse": 0.05, "psnr": 13.0, "l0": 4}}
+    path = R.write_demo_report(tmp_path, model=FakeAutoencoder(), data=data, metrics=metrics, dpi=DPI)
+    html = path.read_text(encoding="utf-8")
+    for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"'):
+        assert text in html
+
+
+def test_write_demo_report_non_image_data(tmp_path):
+    X = np.random.default_rng(3).random((20, 30)).astype(np.float32)
+    data = types.SimpleNamespace(X_test=X)
+    path = R.write_demo_report(tmp_path, model=FakeAutoencoder(n_features=30), data=data, dpi=DPI)
+    html = path.read_text(encoding="utf-8")
+    assert 'id="fig-atoms"' not in html and 'id="fig-firing-histogram"' in html and "ssim" not in html
+
+
+def test_write_reproduce_report_entry_point(tmp_path):
+    rng = np.random.default_rng(4)
+    data = types.SimpleNamespace(X_train=rng.random((60, 784)), X_test=rng.random((12, 784)))
+    rows = [{"k": 5, "mse": 0.03, "psnr": 15.2, "seconds": 1.0, "original_mse": 0.0518},
+            {"k": 10, "mse": 0.02, "psnr": 17.0, "seconds": 1.0, "original_mse": 0.041}]
+    models = {5: FakeAutoencoder(k=5), 10: FakeAutoencoder(k=10)}
+    path = R.write_reproduce_report(tmp_path, rows=rows, data=data, models=models, dpi=DPI)
+    html = path.read_text(encoding="utf-8")
+    assert "PCA-k MSE" in html and 'id="fig-reconstructions"' in html and 'id="fig-tradeoff"' in html
+    pca = P.pca_k_mse(data.X_train, data.X_test, [5])[0]["mse"]
+    assert R._fmt(pca) in html
+    assert R.write_reproduce_report(tmp_path / "b", rows=rows, dpi=DPI).is_file()
+    with pytest.raises(ValueError, match="need data"):
+        R.write_reproduce_report(tmp_path / "c", rows=rows, models=models)
