@@ -455,7 +455,7 @@ def plot_training_curves(
         ax.legend()
 
     ax = axes[0, 2]
-    ax.plot(ep, h["k"], color=COLORS["original"], linestyle="--", drawstyle="steps-mid", label="k (target of top-k)")
+    ax.plot(ep, h["k"], color=COLORS["original"], linestyle="--", label="k (target of top-k)")
     ax.plot(ep, h["l0"], color=COLORS["ours"], label="mean L0 (active units)", **style)
     ax.set(title="Active units per sample", ylabel="units")
     ax.set_ylim(bottom=0)
@@ -471,16 +471,23 @@ def plot_training_curves(
     ax = axes[1, 1]
     width = 0.8 * (float(np.min(np.diff(ep))) if n > 1 else 1.0)
     ax.bar(ep, h["time"], width=width, color=COLORS["ours"], alpha=0.85)
-    ax.set(title="Time per epoch", ylabel="seconds", xlabel="epoch")
     total = float(np.nansum(h["time"]))
-    ax.text(0.98, 0.95, f"total {total:.1f} s", transform=ax.transAxes, ha="right", va="top",
-            fontsize=9, color=COLORS["muted"])
+    ax.set(title=f"Time per epoch (total {total:.1f} s)", ylabel="seconds", xlabel="epoch")
 
     ax = axes[1, 2]
     ax.plot(ep, h["peak_rss_mb"], color=COLORS["muted"], **style)
     ax.set(title="Peak memory (RSS)", ylabel="MB", xlabel="epoch")
     ax.set_ylim(bottom=0, top=max(1.0, 1.15 * float(np.nanmax(h["peak_rss_mb"]))))
 
+    # shade the progressive-sparsity phase (k above its final value), which explains bumps in the loss
+    kk = h["k"]
+    annealing = np.isfinite(kk) & (kk != kk[-1])
+    if n > 1 and annealing.any():
+        end = float(ep[int(np.nonzero(annealing)[0].max()) + 1])
+        for a in (axes[0, 0], axes[0, 1], axes[0, 2]):
+            a.axvspan(float(ep[0]), end, color="#e2e8f0", alpha=0.7, zorder=0, linewidth=0,
+                      label="k annealing" if a is axes[0, 0] else None)
+        axes[0, 0].legend()
     for a in axes.flat:
         a.xaxis.get_major_locator().set_params(integer=True)
     for a in axes[0]:

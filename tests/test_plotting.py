@@ -146,7 +146,8 @@ def test_training_curves(history, tmp_path):
     assert png_size(path) == (480, 264)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Loss", "Reconstruction MSE", "Active units per sample", "Dead units",
-                      "Time per epoch", "Peak memory (RSS)"]
+                      "Time per epoch (total 6.2 s)", "Peak memory (RSS)"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "k annealing"]
     assert len(fig.axes[0].get_lines()) == 1
 
 
