@@ -79,7 +79,7 @@ COLORS = {
     "grid": "#e2e8f0",
 }
 
-_STYLE = {
+_STYLE: Dict[str, Any] = {
     "font.size": 10,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",
@@ -112,7 +112,7 @@ def _styled(func: _F) -> _F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with matplotlib.rc_context(_STYLE):
+        with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -569,7 +569,7 @@ def pca_k_mse(X_train: Any, X_test: Any, ks: Sequence[int], *, data_range: float
     for k in ks:
         V = Vt[:k]
         rec = (Bc @ V.T) @ V + mean
-        rows.append({"k": k, "mse": _mse(B, rec), "psnr": _psnr(B, rec, data_range=data_range)})
+        rows.append({"k": k, "mse": float(_mse(B, rec)), "psnr": float(_psnr(B, rec, data_range=data_range))})
     return rows
 
 

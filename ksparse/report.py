@@ -328,7 +328,7 @@ def compute_metrics(
     out["never_fired_fraction"] = _m.dead_fraction(freq)
     steps = getattr(estimator, "steps_since_fired_", None)
     dead_samples = getattr(estimator, "dead_samples", None)
-    if steps is not None and isinstance(dead_samples, numbers.Integral) and dead_samples > 0:
+    if steps is not None and isinstance(dead_samples, numbers.Integral) and int(dead_samples) > 0:
         out["dead_fraction"] = _m.dead_fraction(steps_since_fired=np.asarray(steps), dead_samples=int(dead_samples))
     bits = _bits_of(X.dtype)
     out["compression_ratio"] = _m.compression_ratio(X.shape[1], m, k, value_bits=_bits_of(np.asarray(values).dtype),
@@ -529,7 +529,7 @@ def make_reproduce_report(
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths: Dict[str, Path] = {"tradeoff": fig_dir / "tradeoff.png"}
     P.plot_k_tradeoff(ours, pca_rows=pca or None, data_range=data_range, path=paths["tradeoff"], dpi=dpi)
-    if originals is not None:
+    if originals is not None and reconstructions is not None:
         paths["reconstructions"] = fig_dir / "reconstructions.png"
         P.plot_reconstructions(originals, reconstructions, image_shape=image_shape, path=paths["reconstructions"],
                                title="Reconstructions by the model trained with each k", dpi=dpi)
