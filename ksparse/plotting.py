@@ -369,28 +369,35 @@ def plot_decoder_atoms(
 
 
 # ----------------------------------------------------------------------------- training curves
-_HISTORY_KEYS = ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")
+_HISTORY_KEYS = ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb", "val_loss", "val_mse")
 
 
 def _check_history(history: Any) -> Dict[str, np.ndarray]:
     if not isinstance(history, Mapping):
-        raise TypeError(f"history must be a dict of per-epoch lists (an estimator's history_), got {type(history).__name__}")
-    missing = [k for k in _HISTORY_KEYS if k not in history]
-    if missing:
-        raise ValueError(f"history lacks the keys {missing}; expected {list(_HISTORY_KEYS)} (+ val_loss, val_mse)")
+        raise TypeError(
+            f"history must be a dict of per-epoch lists (an estimator's history_), got {type(history).__name__}"
+        )
+    if "loss" not in history and "mse" not in history:
+        raise ValueError(
+            f"history has neither 'loss' nor 'mse'; expected some of {list(_HISTORY_KEYS)}, got {sorted(history)}"
+        )
     out: Dict[str, np.ndarray] = {}
     n = None
-    for key in list(_HISTORY_KEYS) + ["val_loss", "val_mse"]:
+    for key in _HISTORY_KEYS:
         if key not in history:
             continue
-        arr = check_float_array(np.asarray(history[key], dtype=float), f"history[{key!r}]", ndim=1, allow_nonfinite=True)
+        arr = check_float_array(np.asarray(history[key], dtype=float), f"history[{key!r}]", ndim=1,
+                                allow_nonfinite=True)
         if n is None:
             n = arr.shape[0]
         elif arr.shape[0] != n:
-            raise ValueError(f"history[{key!r}] has {arr.shape[0]} entries but history['epoch'] has {n}")
+            first = next(k for k in _HISTORY_KEYS if k in history)
+            raise ValueError(f"history[{key!r}] has {arr.shape[0]} entries but history[{first!r}] has {n}")
         out[key] = arr
     if not n:
         raise ValueError("history is empty: train for at least one epoch first")
+    if "epoch" not in out:
+        out["epoch"] = np.arange(1, n + 1, dtype=float)
     return out
 
 
@@ -408,14 +415,21 @@ def plot_training_curves(
     path: Optional[PathLike] = None,
     dpi: int = 100,
 ) -> Figure:
-    """Six panels from an estimator's ``history_``: loss, MSE, L0 and k, dead units,
-    time per epoch and peak memory.
+    """Training curves per epoch, one panel per recorded quantity.
+
+    Panels, each drawn when its keys are present: loss (with ``val_loss``),
+    reconstruction MSE (with ``val_mse``), active units (``l0`` against the
+    ``k`` schedule), dead units (``dead_fraction``), time per epoch (``time``)
+    and peak memory (``peak_rss_mb``). While ``k`` is above its final value
+    (progressive sparsity) the top panels are shaded.
 
     Parameters
     ----------
     history : dict of equal-length lists
-        Keys ``epoch, loss, mse, l0, dead_fraction, k, time, peak_rss_mb`` and
-        optionally ``val_loss, val_mse`` (drawn beside the training curves).
+        An estimator's ``history_`` (keys ``epoch, loss, mse, l0,
+        dead_fraction, k, time, peak_rss_mb`` and optionally ``val_loss,
+        val_mse``), or a ``Network``'s (``epoch, loss, time``). ``loss`` or
+        ``mse`` is required; without ``epoch`` epochs are numbered from 1.
     title : str, optional
     path : str or Path, optional
     dpi : int, default 100
@@ -423,74 +437,95 @@ def plot_training_curves(
     Returns
     -------
     matplotlib.figure.Figure
-        12 x 6.6 inches.
+        ``4 * columns`` x ``3 * rows + 0.6`` inches with up to three panels a
+        row: 12 x 6.6 for an estimator's full history.
     """
     h = _check_history(history)
     ep = h["epoch"]
     n = len(ep)
     mk = "o" if n <= 30 else None
-    fig = _new_figure(12.0, 6.6, dpi)
-    axes = fig.subplots(2, 3)
     style = dict(marker=mk, markersize=4)
 
-    ax = axes[0, 0]
-    ax.plot(ep, h["loss"], color=COLORS["ours"], label="train", **style)
-    if "val_loss" in h:
-        ax.plot(ep, h["val_loss"], color=COLORS["val"], label="validation", **style)
+    panels: List[str] = [key for key in ("loss", "mse") if key in h]
+    if "l0" in h or "k" in h:
+        panels.append("l0")
+    panels += [key for key in ("dead_fraction", "time", "peak_rss_mb") if key in h]
+    cols = min(3, len(panels))
+    rows = int(math.ceil(len(panels) / cols))
+    fig = _new_figure(4.0 * cols, 3.0 * rows + 0.6, dpi)
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = dict(zip(panels, grid.flat))
+    for extra in list(grid.flat)[len(panels):]:
+        extra.set_visible(False)
+
+    if "loss" in axes:
+        ax = axes["loss"]
+        ax.plot(ep, h["loss"], color=COLORS["ours"], label="train", **style)
+        if "val_loss" in h:
+            ax.plot(ep, h["val_loss"], color=COLORS["val"], label="validation", **style)
+        _maybe_log(ax, h["loss"], h.get("val_loss", h["loss"]))
+        ax.set(title="Loss", ylabel="training objective")
+
+    if "mse" in axes:
+        ax = axes["mse"]
+        ax.plot(ep, h["mse"], color=COLORS["ours"], label="train", **style)
+        if "val_mse" in h:
+            ax.plot(ep, h["val_mse"], color=COLORS["val"], label="validation", **style)
+            ax.legend()
+        _maybe_log(ax, h["mse"], h.get("val_mse", h["mse"]))
+        ax.set(title="Reconstruction MSE", ylabel="mean squared error")
+        ok = np.isfinite(h["mse"])
+        if ok.any():
+            ax.annotate(f"{h['mse'][ok][-1]:.4g}", xy=(ep[ok][-1], h["mse"][ok][-1]), xytext=(4, 6),
+                        textcoords="offset points", fontsize=9, color=COLORS["ours"])
+
+    if "l0" in axes:
+        ax = axes["l0"]
+        if "k" in h:
+            ax.plot(ep, h["k"], color=COLORS["original"], linestyle="--", label="k (target of top-k)")
+        if "l0" in h:
+            ax.plot(ep, h["l0"], color=COLORS["ours"], label="mean L0 (active units)", **style)
+        ax.set(title="Active units per sample", ylabel="units")
+        ax.set_ylim(bottom=0)
         ax.legend()
-    _maybe_log(ax, h["loss"], h.get("val_loss", h["loss"]))
-    ax.set(title="Loss", ylabel="training objective")
 
-    ax = axes[0, 1]
-    ax.plot(ep, h["mse"], color=COLORS["ours"], label="train", **style)
-    if "val_mse" in h:
-        ax.plot(ep, h["val_mse"], color=COLORS["val"], label="validation", **style)
-    _maybe_log(ax, h["mse"], h.get("val_mse", h["mse"]))
-    ax.set(title="Reconstruction MSE", ylabel="mean squared error")
-    last = h["mse"][np.isfinite(h["mse"])]
-    if last.size:
-        ax.annotate(f"{last[-1]:.4g}", xy=(ep[np.isfinite(h["mse"])][-1], last[-1]), xytext=(4, 6),
-                    textcoords="offset points", fontsize=9, color=COLORS["ours"])
-    if "val_mse" in h:
-        ax.legend()
+    if "dead_fraction" in axes:
+        ax = axes["dead_fraction"]
+        ax.plot(ep, 100 * h["dead_fraction"], color=COLORS["dead"], **style)
+        ax.fill_between(ep, 0, 100 * h["dead_fraction"], color=COLORS["dead"], alpha=0.12)
+        ax.set(title="Dead units", ylabel="% of units")
+        top = float(np.nanmax(100 * h["dead_fraction"])) if np.isfinite(h["dead_fraction"]).any() else 0.0
+        ax.set_ylim(0, max(5.0, 1.15 * top))
 
-    ax = axes[0, 2]
-    ax.plot(ep, h["k"], color=COLORS["original"], linestyle="--", label="k (target of top-k)")
-    ax.plot(ep, h["l0"], color=COLORS["ours"], label="mean L0 (active units)", **style)
-    ax.set(title="Active units per sample", ylabel="units")
-    ax.set_ylim(bottom=0)
-    ax.legend()
+    if "time" in axes:
+        ax = axes["time"]
+        width = 0.8 * (float(np.min(np.diff(ep))) if n > 1 else 1.0)
+        ax.bar(ep, h["time"], width=width, color=COLORS["ours"], alpha=0.85)
+        total = float(np.nansum(h["time"]))
+        ax.set(title=f"Time per epoch (total {total:.1f} s)", ylabel="seconds")
 
-    ax = axes[1, 0]
-    ax.plot(ep, 100 * h["dead_fraction"], color=COLORS["dead"], **style)
-    ax.fill_between(ep, 0, 100 * h["dead_fraction"], color=COLORS["dead"], alpha=0.12)
-    ax.set(title="Dead units", ylabel="% of units", xlabel="epoch")
-    top = float(np.nanmax(100 * h["dead_fraction"])) if np.isfinite(h["dead_fraction"]).any() else 0.0
-    ax.set_ylim(0, max(5.0, 1.15 * top))
-
-    ax = axes[1, 1]
-    width = 0.8 * (float(np.min(np.diff(ep))) if n > 1 else 1.0)
-    ax.bar(ep, h["time"], width=width, color=COLORS["ours"], alpha=0.85)
-    total = float(np.nansum(h["time"]))
-    ax.set(title=f"Time per epoch (total {total:.1f} s)", ylabel="seconds", xlabel="epoch")
-
-    ax = axes[1, 2]
-    ax.plot(ep, h["peak_rss_mb"], color=COLORS["muted"], **style)
-    ax.set(title="Peak memory (RSS)", ylabel="MB", xlabel="epoch")
-    ax.set_ylim(bottom=0, top=max(1.0, 1.15 * float(np.nanmax(h["peak_rss_mb"]))))
+    if "peak_rss_mb" in axes:
+        ax = axes["peak_rss_mb"]
+        ax.plot(ep, h["peak_rss_mb"], color=COLORS["muted"], **style)
+        ax.set(title="Peak memory (RSS)", ylabel="MB")
+        peak = float(np.nanmax(h["peak_rss_mb"])) if np.isfinite(h["peak_rss_mb"]).any() else 0.0
+        ax.set_ylim(bottom=0, top=max(1.0, 1.15 * peak))
 
     # shade the progressive-sparsity phase (k above its final value), which explains bumps in the loss
-    kk = h["k"]
-    annealing = np.isfinite(kk) & (kk != kk[-1])
-    if n > 1 and annealing.any():
-        end = float(ep[int(np.nonzero(annealing)[0].max()) + 1])
-        for a in (axes[0, 0], axes[0, 1], axes[0, 2]):
-            a.axvspan(float(ep[0]), end, color="#e2e8f0", alpha=0.7, zorder=0, linewidth=0,
-                      label="k annealing" if a is axes[0, 0] else None)
-        axes[0, 0].legend()
-    for a in axes.flat:
+    if "k" in h and n > 1:
+        kk = h["k"]
+        annealing = np.isfinite(kk) & (kk != kk[-1])
+        if annealing.any():
+            end = float(ep[int(np.nonzero(annealing)[0].max()) + 1])
+            shaded = [axes[key] for key in ("loss", "mse", "l0") if key in axes]
+            for a in shaded:
+                a.axvspan(float(ep[0]), end, color="#e2e8f0", alpha=0.7, zorder=0, linewidth=0,
+                          label="k annealing" if a is shaded[0] else None)
+            shaded[0].legend()
+    if "loss" in axes and "val_loss" in h and axes["loss"].get_legend() is None:
+        axes["loss"].legend()
+    for a in axes.values():
         a.xaxis.get_major_locator().set_params(integer=True)
-    for a in axes[0]:
         a.set_xlabel("epoch")
     _suptitle(fig, title, "Training", f"{n} epoch{'s' if n != 1 else ''}")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / fig.get_figheight()))

@@ -160,9 +160,19 @@ def test_training_curves_with_validation_and_one_epoch(history):
     check_figure(P.plot_training_curves(one, dpi=DPI))
 
 
+def test_training_curves_of_a_network_history():
+    h = {"epoch": [1, 2, 3, 4], "loss": [0.9, 0.5, 0.4, 0.35], "time": [0.5, 0.4, 0.4, 0.45]}
+    fig = P.plot_training_curves(h, dpi=DPI)
+    check_figure(fig, size_inches=(8.0, 3.6))
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Time per epoch (total 1.8 s)"]
+    fig = P.plot_training_curves({"loss": [1.0, 0.5]}, dpi=DPI)  # no epoch key: numbered from 1
+    check_figure(fig, size_inches=(4.0, 3.6))
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [1, 2])
+
+
 def test_training_curves_errors(history):
-    with pytest.raises(ValueError, match="lacks the keys"):
-        P.plot_training_curves({"epoch": [1], "loss": [1.0]})
+    with pytest.raises(ValueError, match="neither 'loss' nor 'mse'"):
+        P.plot_training_curves({"epoch": [1], "time": [1.0]})
     bad = dict(history, mse=history["mse"][:-1])
     with pytest.raises(ValueError, match="entries"):
         P.plot_training_curves(bad)
