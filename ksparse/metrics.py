@@ -227,6 +227,21 @@ def ssim(
             f"SSIM needs images of at least {win}x{win} pixels"
         )
 
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    per_image = np.empty(len(A))
+    # a bounded number of pixels at a time keeps the temporaries small for large test sets
+    step = max(1, (1 << 20) // (A.shape[1] * A.shape[2]))
+    for lo in range(0, len(A), step):
+        per_image[lo:lo + step] = _ssim_chunk(A[lo:lo + step], B[lo:lo + step], c1, c2, radius)
+    if per_sample:
+        return per_image
+    return float(per_image.mean())
+
+
+def _ssim_chunk(A: np.ndarray, B: np.ndarray, c1: float, c2: float, radius: int) -> np.ndarray:
+    """Mean SSIM of each image of the stacks A and B (n, H, W), float64."""
+
     def smooth(img: np.ndarray) -> np.ndarray:
         # sigma 0 along the image axis: images are filtered independently.
         return ndimage.gaussian_filter(
@@ -237,15 +252,10 @@ def ssim(
     var_a = smooth(A * A) - mu_a * mu_a
     var_b = smooth(B * B) - mu_b * mu_b
     cov = smooth(A * B) - mu_a * mu_b
-    c1 = (SSIM_K1 * data_range) ** 2
-    c2 = (SSIM_K2 * data_range) ** 2
     num = (2.0 * mu_a * mu_b + c1) * (2.0 * cov + c2)
     den = (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
     smap = num / den
-    per_image = smap[:, radius:-radius, radius:-radius].reshape(len(smap), -1).mean(axis=1)
-    if per_sample:
-        return per_image
-    return float(per_image.mean())
+    return smap[:, radius:-radius, radius:-radius].reshape(len(smap), -1).mean(axis=1)
 
 
 def fraction_of_variance_unexplained(X: Any, X_hat: Any) -> float:

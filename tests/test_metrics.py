@@ -255,3 +255,14 @@ def test_public_names():
     for name in metrics.__all__:
         assert callable(getattr(metrics, name))
         assert getattr(metrics, name).__doc__
+
+
+def test_ssim_chunks_agree_with_whole_batch():
+    # more images than one chunk (2**20 pixels): chunked result equals image-by-image SSIM
+    rng = np.random.default_rng(7)
+    a = rng.random((1400, 28, 28))
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1)
+    per = ssim(a, b, per_sample=True)
+    assert per.shape == (1400,)
+    np.testing.assert_allclose(per[[0, 1336, 1337, 1399]],
+                               [ssim(a[i], b[i]) for i in (0, 1336, 1337, 1399)], rtol=1e-12)
