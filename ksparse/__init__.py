@@ -23,6 +23,7 @@ from ksparse.optim import (
     make_optimizer,
 )
 from ksparse.schedules import Schedule, make_schedule
+from ksparse import metrics, report
 
 __all__ = [
     "__version__",
@@ -48,4 +49,15 @@ __all__ = [
     "make_optimizer",
     "Schedule",
     "make_schedule",
+    "metrics",
+    "plotting",
+    "report",
 ]
+
+
+def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module("ksparse.plotting")
+    raise AttributeError(f"module 'ksparse' has no attribute {name!r}")
