@@ -266,7 +266,7 @@ cdef Py_ssize_t _topk_kernel(const floating[:, ::1] A,   # IN (B, m)
     cdef Py_ssize_t B = A.shape[0], m = A.shape[1], b
     cdef Py_ssize_t c = _n_groups(m, k)
     cdef int level = ksp_simd_get_level()
-    cdef Py_ssize_t n_bad = 0
+    cdef Py_ssize_t n_bad = 0, chunk
     if B == 0:
         return 0
     if n_threads <= 1 or B == 1:
@@ -275,7 +275,10 @@ cdef Py_ssize_t _topk_kernel(const floating[:, ::1] A,   # IN (B, m)
                              &values[b, 0], &indices[b, 0]):
                 n_bad += 1
     else:
-        for b in prange(B, schedule="static", num_threads=n_threads):
+        # Dynamic chunks: on a busy machine a stalled thread does not hold up
+        # the others.  Each row is still computed whole by one thread.
+        chunk = max(1, B // (16 * n_threads))
+        for b in prange(B, schedule="dynamic", chunksize=chunk, num_threads=n_threads):
             if not _topk_row(&A[b, 0], m, k, by_abs, c, level,
                              scratch + threadid() * scratch_bytes,
                              &values[b, 0], &indices[b, 0]):
