@@ -392,6 +392,8 @@ def test_backward_bad_arguments():
         sparse_decode_backward(idx, val, W, G, dW=np.zeros((5, 5), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         sparse_decode_backward(idx, val, W, np.full_like(G, np.nan))
+    with pytest.raises(ValueError, match="share memory"):
+        sparse_decode_backward(idx, val, W, G, dW=W)
     with pytest.raises(ValueError, match="pass dW or db"):
         sparse_encoder_backward(idx, val, G)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
