@@ -8,7 +8,9 @@
 #      twice on x86-64 Linux with GCC (AVX2 and baseline, picked at load time);
 #      neither clone uses FMA, so both give the same IEEE results and a
 #      vectorised body equals its scalar tail bit for bit.
-#   2. ``noexcept nogil`` Cython loops over rows, parallel with ``prange``.
+#   2. ``noexcept nogil`` Cython loops over rows, parallel with ``prange``
+#      (never more threads than work items: see ``_sp_team``, also used by
+#      ``_optim.pxi``).
 #      Every output row is written by one thread only: decode goes by batch
 #      row; scatter-adds first group the (b, j) pairs by unit (a stable
 #      counting sort) and then build each unit's row, adding its terms in the
@@ -216,6 +218,15 @@ cdef inline floating _sp_dot(Py_ssize_t n, const floating *x,
         return ks_sp_dot_d(n, x, y)
 
 
+cdef inline int _sp_team(int n_threads, Py_ssize_t items) noexcept nogil:
+    """Threads to use for ``items`` independent work items: never more than items."""
+    if items < 1:
+        return 1
+    if items < n_threads:
+        return <int>items
+    return n_threads
+
+
 cdef inline void _sp_combine(Py_ssize_t n, floating *dst, int accumulate,
                              const floating *init, const floating *base, Py_ssize_t ld,
                              const int64_t *rows, const floating *coef,
@@ -291,7 +302,8 @@ cdef int _sp_scatter_rows(
             src_coef[q] = coef[b, j]
             if src_pos != NULL:
                 src_pos[q] = b * k + j
-    for r in prange(m, num_threads=n_threads, schedule="dynamic", chunksize=16):
+    for r in prange(m, num_threads=_sp_team(n_threads, (m + 15) // 16), schedule="dynamic",
+                    chunksize=16):
         cnt = offsets[r + 1] - offsets[r]
         if cnt > 0:
             if n > 0 and W != NULL:
@@ -335,7 +347,7 @@ cdef void _sp_decode(
     cdef const floating *init = &bias[0] if bias.shape[0] > 0 else NULL
     if B == 0 or n == 0:
         return
-    for b in prange(B, num_threads=n_threads, schedule="static"):
+    for b in prange(B, num_threads=_sp_team(n_threads, B), schedule="static"):
         _sp_combine(n, &out[b, 0], 0, init, &W[0, 0], n,
                     &indices[b, 0] if k > 0 else NULL,
                     &values[b, 0] if k > 0 else NULL, k)
@@ -389,7 +401,7 @@ def _normalize_rows(floating[:, ::1] W, floating[::1] norms, int n_threads):
     if m == 0 or n == 0:
         return
     with nogil:
-        for i in prange(m, num_threads=n_threads, schedule="static"):
+        for i in prange(m, num_threads=_sp_team(n_threads, m), schedule="static"):
             s = sqrt(_sp_dot(n, &W[i, 0], &W[i, 0]))
             norms[i] = s
             if s > 0:
@@ -409,7 +421,7 @@ def _remove_parallel_component(const floating[:, ::1] W, floating[:, ::1] G,
     if m == 0 or n == 0:
         return
     with nogil:
-        for i in prange(m, num_threads=n_threads, schedule="static"):
+        for i in prange(m, num_threads=_sp_team(n_threads, m), schedule="static"):
             ww = _sp_dot(n, &W[i, 0], &W[i, 0])
             if ww > 0:
                 gw = _sp_dot(n, &G[i, 0], &W[i, 0])
