@@ -347,8 +347,9 @@ cdef void _sp_decode(
     cdef const floating *init = &bias[0] if bias.shape[0] > 0 else NULL
     if B == 0 or n == 0:
         return
+    cdef const floating *base = &W[0, 0] if W.shape[0] > 0 else NULL
     for b in prange(B, num_threads=_sp_team(n_threads, B), schedule="static"):
-        _sp_combine(n, &out[b, 0], 0, init, &W[0, 0], n,
+        _sp_combine(n, &out[b, 0], 0, init, base, n,
                     &indices[b, 0] if k > 0 else NULL,
                     &values[b, 0] if k > 0 else NULL, k)
 
