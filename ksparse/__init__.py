@@ -2,8 +2,11 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
+from ksparse.activations import Activation, get_activation
 
 __all__ = [
     "__version__",
     "openmp_enabled",
+    "Activation",
+    "get_activation",
 ]
