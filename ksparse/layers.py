@@ -798,20 +798,15 @@ class Network:
                     with np.errstate(over="ignore", invalid="ignore"):
                         batch_loss = self._loss_and_grads(Xb, Yb, grads)
                     if not math.isfinite(batch_loss):
-                        for name, p in params.items():
-                            p[...] = snapshot[name]
-                        self._in_epoch = False
-                        raise FloatingPointError(
-                            f"training diverged in epoch {self.epoch_ + 1} (loss={batch_loss}); "
-                            "the weights were restored to the start of that epoch; "
-                            "lower the learning_rate"
-                        )
+                        self._diverged(params, snapshot, f"loss={batch_loss}")
                     with np.errstate(over="ignore", invalid="ignore"):
                         opt.step(params, grads)
                     self.n_steps_ += 1
                     total += batch_loss * len(rows)
                     if bar is not None:
                         bar.update(1)
+                if not all(np.isfinite(p).all() for p in params.values()):
+                    self._diverged(params, snapshot, "non-finite weights")
                 self.epoch_ += 1
                 self._in_epoch = False
                 epoch_loss = total / n_samples
@@ -826,6 +821,16 @@ class Network:
             if bar is not None:
                 bar.close()
         return self.history_
+
+    def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> None:
+        for name, p in params.items():
+            p[...] = snapshot[name]
+        self._in_epoch = False
+        self._run = None  # the optimizer state is spoiled: this run cannot be resumed
+        raise FloatingPointError(
+            f"training diverged in epoch {self.epoch_ + 1} ({what}); the weights were "
+            "restored to the start of that epoch; lower the learning_rate"
+        )
 
     # ------------------------------------------------------------ persistence
     def get_config(self) -> Dict[str, Any]:
