@@ -230,6 +230,8 @@ class KSparseLayer(_Layer):
         db: np.ndarray,
         need_input_grad: bool,
         n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
     ) -> Optional[np.ndarray]:
         X, indices, values, z_sel = cache
         if self.activation.name == "linear":
@@ -237,8 +239,16 @@ class KSparseLayer(_Layer):
         else:
             dz = dvalues * self.activation.derivative(z_sel, values)
         dz = np.ascontiguousarray(dz)
-        dW.fill(0)
-        db.fill(0)
+        if rows is None:
+            dW.fill(0)
+            db.fill(0)
+        else:
+            # a lazy optimizer reads only these rows: zero just them
+            touched = np.unique(indices)
+            dW[touched] = 0
+            db[touched] = 0
+            rows[f"{name}.W"] = touched
+            rows[f"{name}.b"] = touched
         sparse_encoder_backward(indices, dz, X, dW=dW, db=db, n_threads=n_threads)
         if not need_input_grad:
             return None
@@ -318,6 +328,8 @@ class DenseLayer(_Layer):
         db: np.ndarray,
         need_input_grad: bool,
         n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
     ) -> Optional[np.ndarray]:
         X, Z, A = cache
         if self.activation.name == "linear":
@@ -328,7 +340,12 @@ class DenseLayer(_Layer):
         np.sum(dZ, axis=0, out=db)
         if _is_code(X):
             indices, values = X
-            dW.fill(0)
+            if rows is None:
+                dW.fill(0)
+            else:
+                touched = np.unique(indices)
+                dW[touched] = 0
+                rows[f"{name}.W"] = touched
             _, dvalues = sparse_decode_backward(indices, values, self.W, dZ, dW=dW, n_threads=n_threads)
             return dvalues if need_input_grad else None
         np.matmul(X.T, dZ, out=dW)
@@ -641,8 +658,19 @@ class Network:
         loss = self._loss_and_grads(X, Y, grads)
         return loss, grads
 
-    def _loss_and_grads(self, Xb: np.ndarray, Yb: np.ndarray, grads: Dict[str, np.ndarray]) -> float:
-        """Forward and backward on one batch; fills ``grads`` in place, returns the MSE."""
+    def _loss_and_grads(
+        self,
+        Xb: np.ndarray,
+        Yb: np.ndarray,
+        grads: Dict[str, np.ndarray],
+        rows: Optional[Dict[str, np.ndarray]] = None,
+    ) -> float:
+        """Forward and backward on one batch; fills ``grads`` in place, returns the MSE.
+
+        With ``rows`` (a dict, for a lazy optimizer), the gradients of the
+        parameters indexed by a sparse code are written only on the rows the
+        batch selected, and those rows are recorded in ``rows``.
+        """
         out, caches, densified, final_code = self._forward(Xb, keep_cache=True)
         diff = out - Yb
         loss = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64)) / diff.size
@@ -653,7 +681,8 @@ class Network:
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             G = layer._backward(
-                caches[i], G, grads[f"layers.{i}.W"], grads[f"layers.{i}.b"], i > 0, self.n_threads
+                caches[i], G, grads[f"layers.{i}.W"], grads[f"layers.{i}.b"], i > 0, self.n_threads,
+                rows, f"layers.{i}",
             )
             if i > 0 and densified[i]:
                 # layer i got the previous layer's code as a dense array: take the gradient
@@ -690,7 +719,13 @@ class Network:
             Samples per optimizer step (the last batch of an epoch may be smaller;
             clipped to ``n_samples``).
         optimizer : str, default "adam"
-            A name accepted by :func:`ksparse.optim.make_optimizer`.
+            A name accepted by :func:`ksparse.optim.make_optimizer`: "sgd",
+            "momentum", "nesterov", "adam", "rmsprop", "adagrad", or a lazy
+            "sparse_*" variant. A lazy optimizer gets, for the weights indexed
+            by a sparse code (the k-sparse layer's ``W`` and ``b``, the next
+            dense layer's ``W``), only the rows the batch selected: other rows
+            and their optimizer state stay untouched, and their gradient rows
+            are not even zeroed.
         learning_rate : float, default 1e-3
         optimizer_params : dict, optional
             Further hyper-parameters for the optimizer (e.g. ``{"beta1": 0.9}``).
@@ -768,7 +803,7 @@ class Network:
                     # start the output bias at the mean target
                     last.b[:] = Y.mean(axis=0, dtype=np.float64)
             run["start_epoch"] = self.epoch_
-            opt = make_optimizer(optimizer, lr=learning_rate, **optimizer_params)
+            opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
             self.optimizer_ = opt
             self._rng = rng
         self._run = run
@@ -777,6 +812,7 @@ class Network:
             self.history_ = {"epoch": [], "loss": [], "time": []}
 
         params, grads = self._params_and_grads()
+        lazy = bool(getattr(opt, "lazy", False))
         n_batches = -(-n_samples // batch_size)
         bar = None
         if verbose:
@@ -791,18 +827,19 @@ class Network:
                 order = rng.permutation(n_samples)
                 total = 0.0
                 for start in range(0, n_samples, batch_size):
-                    rows = order[start:start + batch_size]
-                    Xb = X[rows]
-                    Yb = Y[rows]
+                    batch = order[start:start + batch_size]
+                    Xb = X[batch]
+                    Yb = Y[batch]
                     # a diverging run overflows; that is detected and reported just below
+                    rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
                     with np.errstate(over="ignore", invalid="ignore"):
-                        batch_loss = self._loss_and_grads(Xb, Yb, grads)
+                        batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
                     if not math.isfinite(batch_loss):
                         self._diverged(params, snapshot, f"loss={batch_loss}")
                     with np.errstate(over="ignore", invalid="ignore"):
-                        opt.step(params, grads)
+                        opt.step(params, grads, rows=rows)
                     self.n_steps_ += 1
-                    total += batch_loss * len(rows)
+                    total += batch_loss * len(batch)
                     if bar is not None:
                         bar.update(1)
                 if not all(np.isfinite(p).all() for p in params.values()):
@@ -931,7 +968,9 @@ class Network:
             run = training.get("run")
             if run is not None:
                 net._run = dict(run)
-                opt = make_optimizer(run["optimizer"], lr=run["learning_rate"], **run["optimizer_params"])
+                opt = make_optimizer(
+                    run["optimizer"], lr=run["learning_rate"], n_threads=net.n_threads, **run["optimizer_params"]
+                )
                 state: Dict[str, Any] = dict(training.get("optimizer_scalars") or {})
                 for key, value in arrays.items():
                     if key.startswith("optim."):

@@ -459,3 +459,41 @@ def test_further_training_continues_the_history():
     hist = net.train(X, X, epochs=3, batch_size=5, random_state=1)
     assert hist["epoch"] == [1, 2, 3, 4, 5] and net.epoch_ == 5
     assert not np.array_equal(net.layers[0].W, W_before)  # kept the weights and trained further
+
+
+def test_lazy_optimizer_gets_the_selected_rows(monkeypatch):
+    X, _ = _data(n=40, n_in=6, seed=21)
+    seen = []
+    real_make = layers_mod.make_optimizer
+
+    def spying_make(*args, **kwargs):
+        opt = real_make(*args, **kwargs)
+        step = opt.step
+
+        def spy(params, grads, *, rows=None):
+            seen.append({k: v.copy() for k, v in (rows or {}).items()})
+            step(params, grads, rows=rows)
+
+        opt.step = spy
+        return opt
+
+    monkeypatch.setattr(layers_mod, "make_optimizer", spying_make)
+
+    def run(optimizer):
+        net = Network([KSparseLayer(6, 15, k=2), DenseLayer(15, 6)], dtype="float64")
+        net.train(X, X, epochs=3, batch_size=8, optimizer=optimizer, learning_rate=0.3, random_state=0)
+        return net
+
+    dense = run("sgd")
+    assert all(rows == {} for rows in seen)
+    seen.clear()
+    lazy = run("sparse_sgd")
+    assert len(seen) == 15
+    for rows in seen:
+        assert set(rows) == {"layers.0.W", "layers.0.b", "layers.1.W"}
+        assert len(rows["layers.0.W"]) <= 8 * 2
+        np.testing.assert_array_equal(rows["layers.0.W"], np.unique(rows["layers.0.W"]))
+    # for SGD, skipping rows whose gradient is zero changes nothing
+    for a, b in zip(dense.layers, lazy.layers):
+        np.testing.assert_allclose(a.W, b.W, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a.b, b.b, rtol=1e-12, atol=1e-14)
