@@ -45,6 +45,7 @@ import numpy as np
 from ksparse._validation import (
     check_dtype,
     check_float_array,
+    check_index_array,
     check_k,
     check_n_threads,
 )
@@ -103,6 +104,17 @@ class _Layer:
 
     def _describe(self) -> str:
         return f"{type(self).__name__} {self.n_in}->{self.n_out}"
+
+    def _check_dense_input(self, X: Any) -> np.ndarray:
+        if not self.initialized:
+            raise RuntimeError(
+                f"{self._describe()} has no weights yet; put it in a Network and call "
+                "train() or initialize() first"
+            )
+        X = check_float_array(X, "X", ndim=2, dtype=self.W.dtype)
+        if X.shape[1] != self.n_in:
+            raise ValueError(f"X has {X.shape[1]} features but {self._describe()} expects {self.n_in}")
+        return X
 
     def _init_weights(self, rng: np.random.Generator, dtype: np.dtype) -> None:
         # uniform(-1/sqrt(n_in), 1/sqrt(n_in)), biases zero
@@ -208,7 +220,8 @@ class KSparseLayer(_Layer):
         indices : int64 ndarray of shape (B, k)
         values : ndarray of shape (B, k)
         """
-        code, _ = self._forward(X, n_threads, keep_cache=False)
+        X = self._check_dense_input(X)
+        code, _ = self._forward(X, check_n_threads(n_threads), keep_cache=False)
         return code
 
     def _forward(self, X: np.ndarray, n_threads: int, keep_cache: bool) -> Tuple[SparseCode, Any]:
@@ -306,7 +319,20 @@ class DenseLayer(_Layer):
         -------
         ndarray of shape (B, n_out)
         """
-        out, _ = self._forward(X, n_threads, keep_cache=False)
+        if _is_code(X):
+            if not self.initialized:
+                self._check_dense_input(None)
+            indices, values = X
+            values = check_float_array(values, "values", ndim=2, dtype=self.W.dtype)
+            indices = check_index_array(indices, "indices", self.n_in)
+            if indices.shape != values.shape:
+                raise ValueError(
+                    f"indices and values must have the same shape, got {indices.shape} and {values.shape}"
+                )
+            X = (indices, values)
+        else:
+            X = self._check_dense_input(X)
+        out, _ = self._forward(X, check_n_threads(n_threads), keep_cache=False)
         return out
 
     def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[np.ndarray, Any]:

@@ -497,3 +497,21 @@ def test_lazy_optimizer_gets_the_selected_rows(monkeypatch):
     for a, b in zip(dense.layers, lazy.layers):
         np.testing.assert_allclose(a.W, b.W, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(a.b, b.b, rtol=1e-12, atol=1e-14)
+
+
+def test_layer_forward_checks_its_input():
+    enc, dec = KSparseLayer(6, 11, k=4), DenseLayer(11, 6)
+    with pytest.raises(RuntimeError, match="no weights"):
+        enc.forward(np.zeros((2, 6)))
+    with pytest.raises(RuntimeError, match="no weights"):
+        dec.forward((np.zeros((2, 4), dtype=np.int64), np.zeros((2, 4))))
+    Network([enc, dec]).initialize(random_state=0)  # float32 weights
+    indices, values = enc.forward(np.ones((2, 6)))  # float64 input is converted
+    assert values.dtype == np.float32
+    assert dec.forward((indices, values.astype(np.float64))).dtype == np.float32
+    with pytest.raises(ValueError, match="X has 5 features but KSparseLayer 6->11"):
+        enc.forward(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="indices"):
+        dec.forward((indices + 11, values))
+    with pytest.raises(ValueError, match="same shape"):
+        dec.forward((indices[:, :2], values))
