@@ -86,8 +86,26 @@ def _is_code(x: Any) -> bool:
 class _Layer:
     """Shared parts of the layers: sizes, activation, parameters, config."""
 
-    #: shape of ``W`` for this layer type, as a function of (n_in, n_out)
     def _w_shape(self) -> Tuple[int, int]:  # pragma: no cover - overridden
+        """Shape of ``W`` for this layer type."""
+        raise NotImplementedError
+
+    def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[Any, Any]:  # pragma: no cover
+        """Output for ``X`` (dense or a code) and, with ``keep_cache``, what the backward pass needs."""
+        raise NotImplementedError
+
+    def _backward(
+        self,
+        cache: Any,
+        G: np.ndarray,
+        dW: np.ndarray,
+        db: np.ndarray,
+        need_input_grad: bool,
+        n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
+    ) -> Optional[np.ndarray]:  # pragma: no cover
+        """Write the parameter gradients into ``dW``/``db``; return the input gradient."""
         raise NotImplementedError
 
     def __init__(self, n_in: Any, n_out: Any, activation: Any) -> None:
@@ -792,7 +810,7 @@ class Network:
         Y = self._check_Y(Y, X.shape[0])
         n_samples = X.shape[0]
         batch_size = min(batch_size, n_samples)
-        run = {
+        run: Dict[str, Any] = {
             "optimizer": optimizer,
             "learning_rate": learning_rate,
             "optimizer_params": {k: _json_scalar(v) for k, v in optimizer_params.items()},
