@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -718,6 +718,8 @@ class Network:
         out, caches, densified, final_code = self._forward(Xb, keep_cache=True)
         diff = out - Yb
         loss = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64)) / diff.size
+        if not math.isfinite(loss):
+            return loss  # diverged: the caller reports it; no backward pass on non-finite values
         G = diff
         G *= self.dtype.type(2.0 / diff.size)
         if final_code is not None:
@@ -876,18 +878,27 @@ class Network:
                     Yb = Y[batch]
                     # a diverging run overflows; that is detected and reported just below
                     rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
+                    # A diverging run overflows: X and Y were checked and the weights are
+                    # finite after every step (below), so a non-finite value met by a
+                    # kernel (which rejects it) or in the loss means divergence.
+                    try:
+                        with np.errstate(over="ignore", invalid="ignore"):
+                            batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
+                    except ValueError as exc:
+                        if "NaN or infinity" not in str(exc):
+                            raise
+                        self._diverged(params, snapshot, "an activation or gradient overflowed")
                     if not math.isfinite(batch_loss):
                         self._diverged(params, snapshot, f"loss={batch_loss}")
                     with np.errstate(over="ignore", invalid="ignore"):
                         opt.step(params, grads, rows=rows)
+                    # one summation per parameter: NaN or infinity anywhere makes it non-finite
+                    if not all(math.isfinite(float(p.sum(dtype=np.float64))) for p in params.values()):
+                        self._diverged(params, snapshot, "the weights became non-finite")
                     self.n_steps_ += 1
                     total += batch_loss * len(batch)
                     if bar is not None:
                         bar.update(1)
-                if not all(np.isfinite(p).all() for p in params.values()):
-                    self._diverged(params, snapshot, "non-finite weights")
                 self.epoch_ += 1
                 self._in_epoch = False
                 epoch_loss = total / n_samples
@@ -903,7 +914,7 @@ class Network:
                 bar.close()
         return self.history_
 
-    def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> None:
+    def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> NoReturn:
         for name, p in params.items():
             p[...] = snapshot[name]
         self._in_epoch = False
