@@ -35,10 +35,11 @@ How the pieces fit
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import time
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -77,6 +78,33 @@ def _check_positive_float(value: Any, name: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name}={value} must be a finite number > 0")
     return value
+
+
+_BLAS_CONTROLLER: Any = None
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int) -> Iterator[None]:
+    """Run the block with at most ``n`` BLAS threads (when threadpoolctl is installed).
+
+    Small products are much slower with more BLAS threads than cores are free
+    (the threads spin waiting for each other), so the network's ``n_threads``
+    applies to BLAS as well. threadpoolctl scans the loaded libraries once per
+    process; without it BLAS keeps its own setting.
+    """
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is optional
+            _BLAS_CONTROLLER = False
+        else:
+            _BLAS_CONTROLLER = ThreadpoolController()
+    if not _BLAS_CONTROLLER:  # pragma: no cover
+        yield
+        return
+    with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
+        yield
 
 
 def _is_code(x: Any) -> bool:
@@ -231,7 +259,7 @@ class KSparseLayer(_Layer):
         X : ndarray of shape (B, n_in)
             Input, in the dtype of the weights.
         n_threads : int, default 1
-            Threads for the top-k selection.
+            Threads for the product (BLAS) and the top-k selection.
 
         Returns
         -------
@@ -239,7 +267,9 @@ class KSparseLayer(_Layer):
         values : ndarray of shape (B, k)
         """
         X = self._check_dense_input(X)
-        code, _ = self._forward(X, check_n_threads(n_threads), keep_cache=False)
+        n_threads = check_n_threads(n_threads)
+        with _blas_threads(n_threads):
+            code, _ = self._forward(X, n_threads, keep_cache=False)
         return code
 
     def _forward(self, X: np.ndarray, n_threads: int, keep_cache: bool) -> Tuple[SparseCode, Any]:
@@ -331,7 +361,7 @@ class DenseLayer(_Layer):
         X : ndarray of shape (B, n_in), or tuple (indices, values)
             Dense input, or the code of a :class:`KSparseLayer` with ``n_out == n_in``.
         n_threads : int, default 1
-            Threads for the sparse kernels.
+            Threads for the sparse kernels or the BLAS product.
 
         Returns
         -------
@@ -350,7 +380,9 @@ class DenseLayer(_Layer):
             X = (indices, values)
         else:
             X = self._check_dense_input(X)
-        out, _ = self._forward(X, check_n_threads(n_threads), keep_cache=False)
+        n_threads = check_n_threads(n_threads)
+        with _blas_threads(n_threads):
+            out, _ = self._forward(X, n_threads, keep_cache=False)
         return out
 
     def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[np.ndarray, Any]:
@@ -459,7 +491,8 @@ class Network:
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the weights; inputs are converted to it.
     n_threads : int, default 1
-        Threads for the compiled kernels (top-k and sparse kernels), or -1 for all cores.
+        Threads for the compiled kernels (top-k, sparse kernels, optimizer) and,
+        when threadpoolctl is installed, for BLAS; -1 for all cores.
 
     Attributes
     ----------
@@ -659,9 +692,10 @@ class Network:
         self._require_initialized()
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.n_out), dtype=self.dtype)
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            stop = min(start + _PREDICT_CHUNK, X.shape[0])
-            out[start:stop] = self._forward(X[start:stop], keep_cache=False)[0]
+        with _blas_threads(self.n_threads):
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                stop = min(start + _PREDICT_CHUNK, X.shape[0])
+                out[start:stop] = self._forward(X[start:stop], keep_cache=False)[0]
         return out
 
     def loss(self, X: Any, Y: Any) -> float:
@@ -670,10 +704,11 @@ class Network:
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
         total = 0.0
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            stop = min(start + _PREDICT_CHUNK, X.shape[0])
-            diff = self._forward(X[start:stop], keep_cache=False)[0] - Y[start:stop]
-            total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+        with _blas_threads(self.n_threads):
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                stop = min(start + _PREDICT_CHUNK, X.shape[0])
+                diff = self._forward(X[start:stop], keep_cache=False)[0] - Y[start:stop]
+                total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
         return total / Y.size
 
     # --------------------------------------------------------------- training
@@ -699,7 +734,8 @@ class Network:
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
         _, grads = self._params_and_grads()
-        loss = self._loss_and_grads(X, Y, grads)
+        with _blas_threads(self.n_threads):
+            loss = self._loss_and_grads(X, Y, grads)
         return loss, grads
 
     def _loss_and_grads(
@@ -866,53 +902,72 @@ class Network:
 
             bar = tqdm(total=(end_epoch - self.epoch_) * n_batches, desc="train", unit="batch")
         try:
-            while self.epoch_ < end_epoch:
-                t0 = time.perf_counter()
-                snapshot = {name: p.copy() for name, p in params.items()}
-                self._in_epoch = True
-                order = rng.permutation(n_samples)
-                total = 0.0
-                for start in range(0, n_samples, batch_size):
-                    batch = order[start:start + batch_size]
-                    Xb = X[batch]
-                    Yb = Y[batch]
-                    # a diverging run overflows; that is detected and reported just below
-                    rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
-                    # A diverging run overflows: X and Y were checked and the weights are
-                    # finite after every step (below), so a non-finite value met by a
-                    # kernel (which rejects it) or in the loss means divergence.
-                    try:
-                        with np.errstate(over="ignore", invalid="ignore"):
-                            batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
-                    except ValueError as exc:
-                        if "NaN or infinity" not in str(exc):
-                            raise
-                        self._diverged(params, snapshot, "an activation or gradient overflowed")
-                    if not math.isfinite(batch_loss):
-                        self._diverged(params, snapshot, f"loss={batch_loss}")
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        opt.step(params, grads, rows=rows)
-                    # one summation per parameter: NaN or infinity anywhere makes it non-finite
-                    if not all(math.isfinite(float(p.sum(dtype=np.float64))) for p in params.values()):
-                        self._diverged(params, snapshot, "the weights became non-finite")
-                    self.n_steps_ += 1
-                    total += batch_loss * len(batch)
-                    if bar is not None:
-                        bar.update(1)
-                self.epoch_ += 1
-                self._in_epoch = False
-                epoch_loss = total / n_samples
-                self.history_["epoch"].append(self.epoch_)
-                self.history_["loss"].append(epoch_loss)
-                self.history_["time"].append(time.perf_counter() - t0)
-                if bar is not None:
-                    bar.set_postfix(epoch=self.epoch_, loss=f"{epoch_loss:.5f}")
-                if callback is not None:
-                    callback(self, self.epoch_)
+            with _blas_threads(self.n_threads):
+                self._run_epochs(X, Y, rng, opt, params, grads, lazy, batch_size, end_epoch, bar, callback)
         finally:
             if bar is not None:
                 bar.close()
         return self.history_
+
+    def _run_epochs(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        rng: np.random.Generator,
+        opt: Any,
+        params: Dict[str, np.ndarray],
+        grads: Dict[str, np.ndarray],
+        lazy: bool,
+        batch_size: int,
+        end_epoch: int,
+        bar: Any,
+        callback: Optional[Callable[["Network", int], Any]],
+    ) -> None:
+        n_samples = X.shape[0]
+        history = self.history_
+        assert history is not None
+        while self.epoch_ < end_epoch:
+            t0 = time.perf_counter()
+            snapshot = {name: p.copy() for name, p in params.items()}
+            self._in_epoch = True
+            order = rng.permutation(n_samples)
+            total = 0.0
+            for start in range(0, n_samples, batch_size):
+                batch = order[start:start + batch_size]
+                Xb = X[batch]
+                Yb = Y[batch]
+                rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
+                # A diverging run overflows: X and Y were checked and the weights are
+                # finite after every step (below), so a non-finite value met by a
+                # kernel (which rejects it) or in the loss means divergence.
+                try:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
+                except ValueError as exc:
+                    if "NaN or infinity" not in str(exc):
+                        raise
+                    self._diverged(params, snapshot, "an activation or gradient overflowed")
+                if not math.isfinite(batch_loss):
+                    self._diverged(params, snapshot, f"loss={batch_loss}")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    opt.step(params, grads, rows=rows)
+                # one summation per parameter: NaN or infinity anywhere makes it non-finite
+                if not all(math.isfinite(float(p.sum(dtype=np.float64))) for p in params.values()):
+                    self._diverged(params, snapshot, "the weights became non-finite")
+                self.n_steps_ += 1
+                total += batch_loss * len(batch)
+                if bar is not None:
+                    bar.update(1)
+            self.epoch_ += 1
+            self._in_epoch = False
+            epoch_loss = total / n_samples
+            history["epoch"].append(self.epoch_)
+            history["loss"].append(epoch_loss)
+            history["time"].append(time.perf_counter() - t0)
+            if bar is not None:
+                bar.set_postfix(epoch=self.epoch_, loss=f"{epoch_loss:.5f}")
+            if callback is not None:
+                callback(self, self.epoch_)
 
     def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> NoReturn:
         for name, p in params.items():
