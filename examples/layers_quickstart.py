@@ -36,7 +36,7 @@ def load_bundled_mnist():
     return X_train, X_test
 
 
-def main(epochs: int = 10, seed: int = 0) -> float:
+def main(epochs: int = 30, seed: int = 0) -> float:
     X_train, X_test = load_bundled_mnist()  # pixels scaled to [0, 1], float32
     X_test = X_test[:1000]
 
