@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequ
 
 import numpy as np
 
+from ksparse import _core
 from ksparse._validation import (
     check_dtype,
     check_float_array,
@@ -52,8 +53,7 @@ from ksparse._validation import (
 )
 from ksparse.activations import Activation, get_activation
 from ksparse.optim import make_optimizer
-from ksparse.sparse import sparse_decode, sparse_decode_backward, sparse_encoder_backward
-from ksparse.topk import codes_to_dense, topk
+from ksparse.topk import codes_to_dense
 
 __all__ = ["KSparseLayer", "DenseLayer", "Network"]
 
@@ -105,6 +105,56 @@ def _blas_threads(n: int) -> Iterator[None]:
         return
     with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
         yield
+
+
+# ---------------------------------------------------------------------------
+# The compiled kernels behind ksparse.topk.topk and ksparse.sparse.sparse_decode,
+# sparse_decode_backward and sparse_encoder_backward, called without their
+# wrappers' checks. The public wrappers re-check every argument on every call,
+# including a finiteness scan of the whole weight matrix, which costs as much
+# as the sparse kernels themselves; here every array is made by this module
+# with consistent shapes and dtypes, and the user's input was checked once at
+# the boundary (Network.train/predict/loss, the layers' forward methods).
+# tests/test_layers.py checks these helpers against the public wrappers.
+
+_NO_BIAS = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def _topk(A: np.ndarray, k: int, by_abs: bool, n_threads: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Top-k of each row of the C-contiguous ``A``: (values, indices)."""
+    values = np.empty((A.shape[0], k), dtype=A.dtype)
+    indices = np.empty((A.shape[0], k), dtype=np.int64)
+    if _core._topk(A, k, by_abs, n_threads, values, indices):
+        raise FloatingPointError(
+            f"the activations of {where} hold NaN or infinity (the weights or the input "
+            "are too large)"
+        )
+    return values, indices
+
+
+def _decode(
+    indices: np.ndarray, values: np.ndarray, W: np.ndarray, b: Optional[np.ndarray], n_threads: int
+) -> np.ndarray:
+    """``b + sum_j values[:, j, None] * W[indices[:, j]]`` (b may be None)."""
+    out = np.empty((indices.shape[0], W.shape[1]), dtype=W.dtype)
+    _core._sparse_decode(indices, values, W, _NO_BIAS[W.dtype] if b is None else b, out, n_threads)
+    return out
+
+
+def _decode_backward(
+    indices: np.ndarray, values: np.ndarray, W: np.ndarray, G: np.ndarray, dW: np.ndarray, n_threads: int
+) -> np.ndarray:
+    """``dW[indices] += values * G`` in place; returns ``dvalues = <G, W[indices]>``."""
+    dvalues = np.empty(indices.shape, dtype=W.dtype)
+    _core._sparse_decode_backward(indices, values, W, G, dW, dvalues, n_threads)
+    return dvalues
+
+
+def _encoder_backward(
+    indices: np.ndarray, dz: np.ndarray, X: np.ndarray, dW: np.ndarray, db: np.ndarray, n_threads: int
+) -> None:
+    """``dW[indices] += dz * X`` and ``db[indices] += dz``, in place."""
+    _core._sparse_encoder_backward(indices, dz, X, dW, db, n_threads)
 
 
 def _is_code(x: Any) -> bool:
@@ -276,7 +326,7 @@ class KSparseLayer(_Layer):
         Z = X @ self.W.T
         Z += self.b
         A = Z if self.activation.name == "linear" else self.activation.forward(Z)
-        values, indices = topk(A, self.k, by=self.by, n_threads=n_threads)
+        values, indices = _topk(A, self.k, self.by == "abs", n_threads, self._describe())
         cache = None
         if keep_cache:
             z_sel = values if A is Z else np.take_along_axis(Z, indices, axis=1)
@@ -310,11 +360,11 @@ class KSparseLayer(_Layer):
             db[touched] = 0
             rows[f"{name}.W"] = touched
             rows[f"{name}.b"] = touched
-        sparse_encoder_backward(indices, dz, X, dW=dW, db=db, n_threads=n_threads)
+        _encoder_backward(indices, dz, X, dW, db, n_threads)
         if not need_input_grad:
             return None
         # dX[b] = sum_j dz[b, j] * W[indices[b, j]]
-        return sparse_decode(indices, dz, self.W, None, n_threads=n_threads)
+        return _decode(indices, dz, self.W, None, n_threads)
 
 
 class DenseLayer(_Layer):
@@ -388,7 +438,7 @@ class DenseLayer(_Layer):
     def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[np.ndarray, Any]:
         if _is_code(X):
             indices, values = X
-            Z = sparse_decode(indices, values, self.W, self.b, n_threads=n_threads)
+            Z = _decode(indices, values, self.W, self.b, n_threads)
         else:
             Z = X @ self.W
             Z += self.b
@@ -422,7 +472,7 @@ class DenseLayer(_Layer):
                 touched = np.unique(indices)
                 dW[touched] = 0
                 rows[f"{name}.W"] = touched
-            _, dvalues = sparse_decode_backward(indices, values, self.W, dZ, dW=dW, n_threads=n_threads)
+            dvalues = _decode_backward(indices, values, self.W, dZ, dW, n_threads)
             return dvalues if need_input_grad else None
         np.matmul(X.T, dZ, out=dW)
         if not need_input_grad:
@@ -937,27 +987,24 @@ class Network:
                 Xb = X[batch]
                 Yb = Y[batch]
                 rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
-                # A diverging run overflows: X and Y were checked and the weights are
-                # finite after every step (below), so a non-finite value met by a
-                # kernel (which rejects it) or in the loss means divergence.
+                # A diverging run overflows (X and Y were checked): it shows as
+                # non-finite activations before a top-k, or a non-finite loss, and
+                # any weight left non-finite is caught at the end of the epoch.
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):
                         batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
-                except ValueError as exc:
-                    if "NaN or infinity" not in str(exc):
-                        raise
-                    self._diverged(params, snapshot, "an activation or gradient overflowed")
+                except FloatingPointError as exc:
+                    self._diverged(params, snapshot, str(exc))
                 if not math.isfinite(batch_loss):
                     self._diverged(params, snapshot, f"loss={batch_loss}")
                 with np.errstate(over="ignore", invalid="ignore"):
                     opt.step(params, grads, rows=rows)
-                # one summation per parameter: NaN or infinity anywhere makes it non-finite
-                if not all(math.isfinite(float(p.sum(dtype=np.float64))) for p in params.values()):
-                    self._diverged(params, snapshot, "the weights became non-finite")
                 self.n_steps_ += 1
                 total += batch_loss * len(batch)
                 if bar is not None:
                     bar.update(1)
+            if not all(np.isfinite(p).all() for p in params.values()):
+                self._diverged(params, snapshot, "the weights became non-finite")
             self.epoch_ += 1
             self._in_epoch = False
             epoch_loss = total / n_samples
