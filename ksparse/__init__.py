@@ -24,6 +24,9 @@ from ksparse.optim import (
 )
 from ksparse.schedules import Schedule, make_schedule
 from ksparse import metrics, report
+# layers engineer: activations and the composable layers API
+from ksparse.activations import Activation, get_activation
+from ksparse.layers import DenseLayer, KSparseLayer, Network
 
 __all__ = [
     "__version__",
@@ -52,6 +55,12 @@ __all__ = [
     "metrics",
     "plotting",
     "report",
+    # layers engineer
+    "Activation",
+    "get_activation",
+    "KSparseLayer",
+    "DenseLayer",
+    "Network",
 ]
 
 
