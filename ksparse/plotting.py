@@ -744,8 +744,9 @@ def plot_firing_histogram(
         uniform rate, but at least 0.1 (the "dense latent" threshold of Gao et
         al.) and at most 1.
     n_samples : int, optional
-        Number of samples the frequencies were measured on; sets the left edge
-        of the axis to ``1 / n_samples`` (the lowest non-zero frequency).
+        Number of samples the frequencies were measured on: ``1 / n_samples``
+        (one firing) is the lowest non-zero frequency, which bounds the axis
+        and is checked against ``frequencies``.
     n_bins : int, default 40
     title : str, optional
     path : str or Path, optional
@@ -771,19 +772,25 @@ def plot_firing_histogram(
     m = f.size
     dead = f == 0
     pos = f[~dead]
+    resolution = None
     if n_samples is not None:
-        lo = 1.0 / _check_count(n_samples, "n_samples")
-        if pos.size and pos.min() < lo * (1 - 1e-9):
-            raise ValueError(f"a unit fires on a fraction {pos.min():.3g} < 1/n_samples = {lo:.3g}; check n_samples")
-    elif pos.size:
-        lo = float(pos.min())
+        resolution = 1.0 / _check_count(n_samples, "n_samples")
+        if pos.size and pos.min() < resolution * (1 - 1e-9):
+            raise ValueError(
+                f"a unit fires on a fraction {pos.min():.3g} < 1/n_samples = {resolution:.3g}; check n_samples"
+            )
+    if pos.size:
+        # start a factor of 2 below the rarest live unit (but never below one sample's worth)
+        lo = max(float(pos.min()) / 2.0, resolution or 0.0)
     else:
-        lo = 1e-3
+        lo = resolution if resolution is not None else 1e-3
     lo = min(lo, float(pos.min()) if pos.size else lo, dense_threshold) / 1.15
     edges = np.logspace(math.log10(lo), 0.0 + 0.02, n_bins + 1)
+    if dense_threshold < 1.0:
+        # a bin edge at the threshold, so every bar is either all dense or all not
+        edges = np.union1d(edges, [dense_threshold * (1 + 1e-12)])
     counts, _ = np.histogram(pos, bins=edges)
-    centers = np.sqrt(edges[:-1] * edges[1:])
-    colors = [COLORS["dense"] if c > dense_threshold else COLORS["normal"] for c in centers]
+    colors = [COLORS["dense"] if left > dense_threshold else COLORS["normal"] for left in edges[:-1]]
 
     fig = _new_figure(8.0, 4.4, dpi)
     ax = fig.add_subplot(1, 1, 1)

@@ -261,6 +261,10 @@ def test_firing_histogram_marks_dead_and_dense(tmp_path):
     heights = [p.get_height() for p in ax.patches]
     assert heights[-1] == 15  # the dead bar
     assert sum(heights[:-1]) == 185  # every live unit lands in a bin
+    from matplotlib.colors import to_rgba
+
+    orange = to_rgba(P.COLORS["dense"])
+    assert sum(p.get_height() for p in ax.patches[:-1] if p.get_facecolor() == orange) == 4
 
 
 def test_firing_histogram_all_dead_and_uniform():
