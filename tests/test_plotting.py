@@ -1,5 +1,6 @@
 """Tests for ksparse.plotting: every figure renders, is not blank and has the expected size."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -383,6 +384,10 @@ def test_no_pyplot_and_lazy_matplotlib():
         "print('ok')\n"
     )
     root = pathlib.Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root)
+    # a GUI backend and no display: figures must still be drawn (Agg, no pyplot)
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env["MPLBACKEND"] = "tkagg"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root,
+                            env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
