@@ -7,3 +7,9 @@ __all__ = [
     "__version__",
     "openmp_enabled",
 ]
+
+# model engineer: the estimator, its losses and errors
+from ksparse.autoencoder import DivergenceError, KSparseAutoencoder  # noqa: E402
+from ksparse import losses  # noqa: E402
+
+__all__ += ["KSparseAutoencoder", "DivergenceError", "losses"]
