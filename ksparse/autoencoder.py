@@ -435,7 +435,8 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             X = self._check_X(X, reset=False, dtype=r["dtype"])
         else:
             X = self._check_X(X, reset=True, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]):
+        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+            # overflow shows up as a non-finite loss, which stops training with DivergenceError
             return self._fit(X, r, callback, resume)
 
     def _fit(self, X, r, callback, resume):
@@ -582,7 +583,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         r = self._check_params()
         first = not hasattr(self, "W_enc_")
         X = self._check_X(X, reset=first, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]):
+        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             if first:
                 rng = np.random.default_rng(self._seed())
                 split_seed = int(rng.integers(0, 2**63 - 1))
