@@ -783,23 +783,34 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         return est
 
 
+_CONTROLLER: Any = None
+
+
 class _thread_limit:
-    """Limit BLAS threads to ``n`` inside the block (when threadpoolctl is available)."""
+    """Limit BLAS threads to ``n`` inside the block (when threadpoolctl is available).
+
+    The library scan of threadpoolctl is done once per process (it costs milliseconds),
+    so ``partial_fit`` on one batch stays cheap.
+    """
 
     def __init__(self, n: int):
         self.n = n
         self._ctx = None
 
     def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover
-            return self
-        self._ctx = threadpool_limits(limits=self.n, user_api="blas")
-        self._ctx.__enter__()
+        global _CONTROLLER
+        if _CONTROLLER is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover
+                _CONTROLLER = False
+            else:
+                _CONTROLLER = ThreadpoolController()
+        if _CONTROLLER:
+            self._ctx = _CONTROLLER.limit(limits=self.n, user_api="blas")
         return self
 
     def __exit__(self, *exc):
         if self._ctx is not None:
-            self._ctx.__exit__(*exc)
+            self._ctx.restore_original_limits()
         return False

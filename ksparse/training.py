@@ -101,12 +101,6 @@ def lr_multiplier(name: str, step: int, total_steps: int, warmup_steps: int = 0)
     ``linear`` (decay to 0 at ``total_steps``) and ``cosine`` (half cosine to 0), each
     after an optional linear warm-up.
     """
-    try:
-        from ksparse.schedules import make_schedule
-    except ImportError:
-        make_schedule = None
-    if make_schedule is not None:
-        return float(make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)(step))
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if name in ("constant", "warmup"):
