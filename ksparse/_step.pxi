@@ -148,13 +148,85 @@ cdef extern from *:
     static inline void ks_add_d(double *restrict y, const double *restrict x, long n) {
         for (long c = 0; c < n; c++) y[c] += x[c];
     }
+    /* axpy and dot: AVX when the CPU has it (chosen at run time), else plain C that
+       the compiler vectorises with SSE2. axpy does the same IEEE operations either way. */
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #include <immintrin.h>
+    #define KS_AVX_DISPATCH 1
+    static int ks_cpu_avx = 0;
+    static void ks_detect_cpu(void) {
+        __builtin_cpu_init();
+        ks_cpu_avx = __builtin_cpu_supports("avx") ? 1 : 0;
+    }
+    __attribute__((target("avx")))
+    static void ks_axpy_f_avx(float *restrict y, const float *restrict x, float a, long n) {
+        const __m256 va = _mm256_set1_ps(a);
+        long c = 0;
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(y + c, _mm256_add_ps(_mm256_loadu_ps(y + c), _mm256_mul_ps(va, _mm256_loadu_ps(x + c))));
+        for (; c < n; c++) y[c] += a * x[c];
+    }
+    __attribute__((target("avx")))
+    static void ks_axpy_d_avx(double *restrict y, const double *restrict x, double a, long n) {
+        const __m256d va = _mm256_set1_pd(a);
+        long c = 0;
+        for (; c + 4 <= n; c += 4)
+            _mm256_storeu_pd(y + c, _mm256_add_pd(_mm256_loadu_pd(y + c), _mm256_mul_pd(va, _mm256_loadu_pd(x + c))));
+        for (; c < n; c++) y[c] += a * x[c];
+    }
+    __attribute__((target("avx")))
+    static float ks_dot_f_avx(const float *restrict x, const float *restrict y, long n) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 16 <= n; c += 16) {
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(_mm256_loadu_ps(x + c + 8), _mm256_loadu_ps(y + c + 8)));
+        }
+        for (; c + 8 <= n; c += 8)
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+        float b[8];
+        _mm256_storeu_ps(b, _mm256_add_ps(s0, s1));
+        float r = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+        for (; c < n; c++) r += x[c] * y[c];
+        return r;
+    }
+    __attribute__((target("avx")))
+    static double ks_dot_d_avx(const double *restrict x, const double *restrict y, long n) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(x + c), _mm256_loadu_pd(y + c)));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(x + c + 4), _mm256_loadu_pd(y + c + 4)));
+        }
+        for (; c + 4 <= n; c += 4)
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(x + c), _mm256_loadu_pd(y + c)));
+        double b[4];
+        _mm256_storeu_pd(b, _mm256_add_pd(s0, s1));
+        double r = (b[0] + b[1]) + (b[2] + b[3]);
+        for (; c < n; c++) r += x[c] * y[c];
+        return r;
+    }
+    #else
+    #define KS_AVX_DISPATCH 0
+    static const int ks_cpu_avx = 0;
+    static void ks_detect_cpu(void) {}
+    #endif
     static inline void ks_axpy_f(float *restrict y, const float *restrict x, float a, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy_f_avx(y, x, a, n); return; }
+    #endif
         for (long c = 0; c < n; c++) y[c] += a * x[c];
     }
     static inline void ks_axpy_d(double *restrict y, const double *restrict x, double a, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy_d_avx(y, x, a, n); return; }
+    #endif
         for (long c = 0; c < n; c++) y[c] += a * x[c];
     }
     static inline float ks_dot_f(const float *restrict x, const float *restrict y, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_dot_f_avx(x, y, n);
+    #endif
         /* four partial sums: a fixed order, vectorisable without -ffast-math */
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
         long c = 0;
@@ -166,6 +238,9 @@ cdef extern from *:
         return (s0 + s1) + (s2 + s3);
     }
     static inline double ks_dot_d(const double *restrict x, const double *restrict y, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_dot_d_avx(x, y, n);
+    #endif
         double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
         long c = 0;
         for (; c + 4 <= n; c += 4) {
@@ -180,6 +255,8 @@ cdef extern from *:
     void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_adam_row0_f(float* w, float* m, float* v, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
+    void ks_detect_cpu() noexcept nogil
+    int ks_cpu_avx
     void ks_scale_f(float* y, float a, long n) noexcept nogil
     void ks_scale_d(double* y, double a, long n) noexcept nogil
     void ks_add_f(float* y, const float* x, long n) noexcept nogil
@@ -195,6 +272,14 @@ cdef inline void _st_axpy(floating* y, const floating* x, floating a, Py_ssize_t
         ks_axpy_f(y, x, a, n)
     else:
         ks_axpy_d(y, x, a, n)
+
+
+ks_detect_cpu()
+
+
+def _step_uses_avx():
+    """True when the fused step's row kernels use AVX on this CPU (chosen at import)."""
+    return bool(ks_cpu_avx)
 
 
 cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
