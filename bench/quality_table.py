@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, nargs="+", default=[5, 10, 20, 30, 50])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-mse", action="store_true", help="also print the training-set MSE")
     ap.add_argument("--set", nargs="*", default=[], help="extra estimator params name=value (for tuning only)")
     args = ap.parse_args(argv)
     extra = {}
@@ -88,6 +89,8 @@ def main(argv=None) -> int:
         est.fit(Xtr)
         secs = time.perf_counter() - t0
         mse = -est.score(Xte)
+        if args.train_mse:
+            print(f"    train MSE (first 1000) {-est.score(Xtr[:1000]):.4f}")
         ok = mse <= TARGET.get(k, np.inf)
         all_ok &= ok
         print(f"{k:>3} {mse:>12.4f} {TARGET.get(k, float('nan')):>8.4f} {ORIGINAL.get(k, float('nan')):>9.4f} "

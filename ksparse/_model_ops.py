@@ -9,17 +9,19 @@ numpy; both paths compute the same thing.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
-try:  # the kernels engineer's module; present once merged
-    from ksparse import sparse as _sparse  # type: ignore[attr-defined]
+import importlib
+
+try:  # the kernels engineer's module
+    _sparse: Any = importlib.import_module("ksparse.sparse")
 except ImportError:  # pragma: no cover - depends on merge state
     _sparse = None
 
-try:  # the topk engineer's module; present once merged
-    from ksparse import topk as _topk_mod  # type: ignore[attr-defined]
+try:  # the topk engineer's module
+    _topk_mod: Any = importlib.import_module("ksparse.topk")
 except ImportError:  # pragma: no cover - depends on merge state
     _topk_mod = None
 

@@ -27,7 +27,7 @@ import numpy as np
 from ksparse import _model_ops as ops
 from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, MSELoss
-from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, lr_multiplier
+from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
 
 try:  # scikit-learn is optional; with it the estimator plugs into its tooling
     from sklearn.base import BaseEstimator as _BaseEstimator
@@ -473,6 +473,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         total_steps = r["n_epochs"] * steps_per_epoch
         warmup = int(round(r["warmup_fraction"] * total_steps))
         anneal_steps = r["k_anneal_fraction"] * total_steps
+        schedule = make_lr_schedule(self.lr_schedule, total_steps, warmup)
         self._build_steps(r, B)
         xbuf = np.empty((B, X_train.shape[1]), dtype=X_train.dtype)
         good = {name: a.copy() for name, a in self._params().items()}
@@ -498,7 +499,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
                         k_now = int(round(r["k_start"] + (r["k"] - r["k_start"]) * step / anneal_steps))
                     else:
                         k_now = r["k"]
-                    lr = r["learning_rate"] * lr_multiplier(self.lr_schedule, step, total_steps, warmup)
+                    lr = r["learning_rate"] * schedule(step)
                     loss, mse, l0 = self._one_step(xb, k_now, lr, r)
                     if not math.isfinite(loss):
                         for name, a in self._params().items():

@@ -183,14 +183,14 @@ class AuxKLoss(Loss):
             return 0.0
         ka = min(self.k_aux, int(dead.sum()))
         Z = ctx.Z
+        dead_units = np.flatnonzero(dead)
+        Zd = np.ascontiguousarray(Z[:, dead_units])
         if act.name in ops.MONOTONE and ctx.selection == "value":
-            key = Z.copy()
+            key = Zd
         else:
-            key = act.forward(Z)
-            if ctx.selection == "abs":
-                key = np.abs(key)
-        key[:, ~dead] = -np.inf
-        _, idx = ops.topk_rows(key, ka, by="value")
+            key = act.forward(Zd)
+        _, local = ops.topk_rows(key, ka, by="abs" if ctx.selection == "abs" else "value")
+        idx = np.ascontiguousarray(dead_units[local], dtype=np.int64)
         zsel = np.take_along_axis(Z, idx, 1)
         val = act.forward(zsel)
         e_hat = ops.decode(idx, val, W_dec)

@@ -35,7 +35,7 @@ from ksparse.losses import CombinedLoss, Gradients, Loss, MSELoss, StepContext
 
 __all__ = [
     "AdamState",
-    "lr_multiplier",
+    "make_lr_schedule",
     "get_activation",
     "reference_step",
     "GeneralStep",
@@ -94,24 +94,21 @@ def get_activation(name: Any):
 
 
 # --------------------------------------------------------------------------- schedules
-def lr_multiplier(name: str, step: int, total_steps: int, warmup_steps: int = 0) -> float:
-    """Learning-rate multiplier at ``step`` (0-based) for the schedules used in training.
+def make_lr_schedule(name: str, total_steps: int, warmup_steps: int = 0):
+    """The learning-rate multiplier ``step -> float`` of training (``ksparse.schedules``).
 
-    ``constant`` (1 after warm-up), ``warmup`` (linear ramp over ``warmup_steps`` then 1),
-    ``linear`` (decay to 0 at ``total_steps``) and ``cosine`` (half cosine to 0), each
-    after an optional linear warm-up.
+    ``warmup_steps`` adds a linear warm-up to any schedule: "constant" with a warm-up is
+    the "warmup" schedule, and "warmup" without one is "constant".
     """
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if name in ("constant", "warmup"):
-        return 1.0
-    span = max(1, total_steps - warmup_steps)
-    frac = min(1.0, max(0.0, (step - warmup_steps) / span))
-    if name == "linear":
-        return 1.0 - frac
-    if name == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * frac))
-    raise ValueError(f"lr_schedule={name!r} is not known; use 'constant', 'warmup', 'linear' or 'cosine'")
+    from ksparse.schedules import make_schedule
+
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if name == "constant" and warmup_steps > 0:
+        name = "warmup"
+    elif name == "warmup" and warmup_steps == 0:
+        name = "constant"
+    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
 
 
 # --------------------------------------------------------------------------- Adam
