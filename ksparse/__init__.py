@@ -63,6 +63,11 @@ __all__ = [
     "Network",
 ]
 
+# model engineer: the estimator, its losses and errors
+from ksparse.autoencoder import DivergenceError, KSparseAutoencoder  # noqa: E402
+from ksparse import losses  # noqa: E402
+
+__all__ += ["KSparseAutoencoder", "DivergenceError", "losses"]
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":
