@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import importlib.resources
 import os
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -210,10 +212,8 @@ def _verify(path: Path, fname: str) -> Optional[str]:
         with open(path, "rb") as fh:
             content = fh.read()
         if content[:2] == b"\x1f\x8b":
-            import gzip
-
             content = gzip.decompress(content)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         return f"SHA-256 {digest} does not match the published {sums['gz']}, and it does not decompress ({exc})"
     raw_digest = hashlib.sha256(content).hexdigest()
     if raw_digest == sums["raw"]:
