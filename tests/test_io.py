@@ -285,3 +285,111 @@ def test_overwrite_replaces(tmp_path):
     save(FakeModel(seed=1), p)
     save(FakeModel(seed=2), p)
     np.testing.assert_array_equal(load(p).W_enc_, FakeModel(seed=2).W_enc_)
+
+
+# ------------------------------------------- the real estimator and network
+
+
+@pytest.fixture(scope="module")
+def small_X():
+    from ksparse.datasets import load_mnist
+
+    d = load_mnist()
+    rng = np.random.default_rng(0)
+    return d.X_train[rng.permutation(len(d.X_train))[:256]], d.X_test[:64]
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_estimator_round_trip(tmp_path, small_X, dtype, checkpoint):
+    est_cls = pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
+    X, X_test = small_X
+    model = est_cls(n_hidden=32, k=5, n_epochs=2, batch_size=64, dtype=dtype, random_state=0, n_threads=1)
+    model.fit(X.astype(dtype))
+    p = save(model, tmp_path / "est.safetensors", checkpoint=checkpoint)
+    r = load(p)
+    assert type(r) is est_cls and r.get_params() == model.get_params()
+    for name in ("W_enc_", "b_enc_", "W_dec_", "b_dec_", "steps_since_fired_"):
+        a, b = getattr(model, name), getattr(r, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert r.history_ == model.history_ and r.n_iter_ == model.n_iter_
+    assert r.n_features_in_ == model.n_features_in_
+    Xt = X_test.astype(dtype)
+    np.testing.assert_array_equal(r.transform(Xt), model.transform(Xt))
+    md = read_metadata(p)
+    assert md["meta"]["class"] == "KSparseAutoencoder" and md["kind"] == ("checkpoint" if checkpoint else "model")
+    assert md["training_summary"]["epochs"] == 2
+    if checkpoint:
+        assert any(k.startswith("optim.") for k in md["sha256"])
+
+
+def test_estimator_resume_equals_uninterrupted(tmp_path, small_X):
+    est_cls = pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
+    X, _ = small_X
+    params = dict(n_hidden=32, k=5, n_epochs=4, batch_size=64, random_state=3, n_threads=1)
+    full = est_cls(**params).fit(X)
+
+    ckpt = tmp_path / "ckpt.safetensors"
+
+    def interrupt_after_two(est, epoch):
+        if len(est.history_["epoch"]) == 2:
+            save(est, ckpt, checkpoint=True)
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        est_cls(**params).fit(X, callback=interrupt_after_two)
+    resumed = load(ckpt)
+    assert len(resumed.history_["epoch"]) == 2
+    resumed.fit(X, resume=True)
+    for name in ("W_enc_", "b_enc_", "W_dec_", "b_dec_", "steps_since_fired_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
+    assert resumed.history_["loss"] == full.history_["loss"]
+    assert resumed.n_iter_ == full.n_iter_
+
+
+def _network(dtype):
+    layers = pytest.importorskip("ksparse.layers")
+    return layers.Network(
+        [layers.KSparseLayer(784, 32, k=5, activation="relu"), layers.DenseLayer(32, 784, activation="linear")],
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_network_round_trip(tmp_path, small_X, dtype):
+    X, X_test = small_X
+    X, X_test = X.astype(dtype), X_test.astype(dtype)
+    net = _network(dtype)
+    net.train(X, X, epochs=2, batch_size=64, random_state=0)
+    r = load(save(net, tmp_path / "net.safetensors"))
+    assert type(r) is type(net) and len(r.layers) == 2 and r.layers[0].k == 5
+    for a, b in zip(net.layers, r.layers):
+        np.testing.assert_array_equal(a.W, b.W)
+        np.testing.assert_array_equal(a.b, b.b)
+        assert a.activation.name == b.activation.name
+    np.testing.assert_array_equal(r.predict(X_test), net.predict(X_test))
+
+
+def test_network_resume_equals_uninterrupted(tmp_path, small_X):
+    X, _ = small_X
+    full = _network("float32")
+    full.train(X, X, epochs=4, batch_size=64, random_state=1)
+    ckpt = tmp_path / "net-ckpt.safetensors"
+
+    def interrupt_after_two(net, epoch):
+        if len(net.history_["epoch"]) == 2:
+            save(net, ckpt, checkpoint=True)
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        _network("float32").train(X, X, epochs=4, batch_size=64, random_state=1, callback=interrupt_after_two)
+    resumed = load(ckpt)
+    resumed.train(X, X, epochs=4, batch_size=64, random_state=1, resume=True)
+    for a, b in zip(full.layers, resumed.layers):
+        np.testing.assert_array_equal(a.W, b.W)
+        np.testing.assert_array_equal(a.b, b.b)
