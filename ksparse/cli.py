@@ -196,7 +196,7 @@ def _print_quality(args, title: str, metrics: Dict[str, Any]) -> None:
 def _report(kind: str, out: Path, args, **kwargs) -> Optional[Path]:
     """Write the figures and report with ksparse.report when it is available."""
     try:
-        from ksparse import report
+        from ksparse import report  # type: ignore[attr-defined]
     except ImportError:
         return None
     writer = getattr(report, f"write_{kind}_report", None)
@@ -458,8 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``ksparse`` command."""
     from ksparse._version import __version__
 
-    def common_options(seed: bool) -> argparse.ArgumentParser:
-        common = argparse.ArgumentParser(add_help=False)
+    def common_options(seed: bool) -> _Parser:
+        common = _Parser(add_help=False)
         g = common.add_argument_group("common options")
         g.add_argument("--threads", type=_threads, default=None, metavar="N",
                        help="threads for the compiled kernels (-1: all cores; default: the model's setting)")

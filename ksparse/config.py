@@ -173,7 +173,8 @@ def field_docs(cls: type) -> Dict[str, str]:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):  # pragma: no cover - source not available
         return {}
-    body = ast.parse(source).body[0].body
+    tree = ast.parse(source).body[0]
+    body = tree.body if isinstance(tree, ast.ClassDef) else []
     docs = {}
     for node, nxt in zip(body, body[1:]):
         if (
@@ -255,7 +256,7 @@ def _unknown_key(key: str, prefix: str, allowed: Iterable[str]) -> ConfigError:
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
-    if isinstance(data, cls):
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
         data = dataclasses.asdict(data)
     if not isinstance(data, dict):
         where = prefix.rstrip(".") or "the configuration"
@@ -267,7 +268,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if not isinstance(key, str) or key not in hints:
             raise _unknown_key(str(key), prefix, names)
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{prefix}{key}.")
             continue
         out = _coerce(value, hint)

@@ -11,7 +11,7 @@ import gzip
 import os
 import struct
 import zlib
-from typing import BinaryIO, Union
+from typing import IO, Dict, Union
 
 import numpy as np
 
@@ -20,7 +20,7 @@ __all__ = ["IDXFormatError", "read_idx", "write_idx", "IDX_DTYPES"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: IDX type code -> numpy dtype (big-endian, as stored in the file).
-IDX_DTYPES = {
+IDX_DTYPES: Dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -36,7 +36,7 @@ class IDXFormatError(ValueError):
     """Raised when a file is not a valid IDX file; the message names the problem."""
 
 
-def _read_bytes(source: Union[PathLike, bytes, BinaryIO], name: str) -> bytes:
+def _read_bytes(source: Union[PathLike, bytes, IO[bytes]], name: str) -> bytes:
     """Return the uncompressed bytes of ``source`` (gzip detected by its magic bytes)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
@@ -57,7 +57,7 @@ def _read_bytes(source: Union[PathLike, bytes, BinaryIO], name: str) -> bytes:
         raise IDXFormatError(f"{name}: corrupt gzip data ({exc}); download or copy it again") from exc
 
 
-def read_idx(source: Union[PathLike, bytes, BinaryIO], *, name: str | None = None) -> np.ndarray:
+def read_idx(source: Union[PathLike, bytes, IO[bytes]], *, name: str | None = None) -> np.ndarray:
     """Read one IDX file (raw or gzip-compressed) into a numpy array.
 
     Parameters
@@ -126,7 +126,7 @@ def read_idx(source: Union[PathLike, bytes, BinaryIO], *, name: str | None = Non
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
-def write_idx(target: Union[PathLike, BinaryIO], array: np.ndarray, *, compress: bool | None = None) -> None:
+def write_idx(target: Union[PathLike, IO[bytes]], array: np.ndarray, *, compress: bool | None = None) -> None:
     """Write ``array`` as an IDX file.
 
     Parameters
@@ -157,24 +157,10 @@ def write_idx(target: Union[PathLike, BinaryIO], array: np.ndarray, *, compress:
         + struct.pack(f">{arr.ndim}I", *arr.shape)
         + np.ascontiguousarray(arr, dtype=IDX_DTYPES[code]).tobytes()
     )
-    is_path = isinstance(target, (str, os.PathLike))
-    if compress is None:
-        compress = is_path and os.fspath(target).endswith(".gz")
-    if compress:
-        payload = gzip.compress(payload, mtime=0)
-    if is_path:
+    if isinstance(target, (str, os.PathLike)):
+        if compress is None:
+            compress = os.fspath(target).endswith(".gz")
         with open(target, "wb") as fh:
-            fh.write(payload)
+            fh.write(gzip.compress(payload, mtime=0) if compress else payload)
     else:
-        target.write(payload)
-
-
-def _peek_is_gzip(path: PathLike) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
-
-
-def _decompressed_bytes(path: PathLike) -> bytes:
-    """Uncompressed content of ``path`` (gzip or raw); raises IDXFormatError on bad gzip."""
-    return _read_bytes(path, os.fspath(path))
-
+        target.write(gzip.compress(payload, mtime=0) if compress else payload)

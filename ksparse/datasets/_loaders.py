@@ -305,8 +305,7 @@ def _fetch_full(folder: Path, mirrors: Sequence[str], *, progress: bool, timeout
                 errors.append(str(exc))
                 continue
             except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", exc)
-                errors.append(f"{url}: {reason}")
+                errors.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
                 continue
             paths[fname] = dest
             break
