@@ -244,8 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.threads is not None:
         overrides.append(f"threads={args.threads}")
-    if args.quiet:
-        overrides.append("model.verbose=false")
+    overrides.append(f"model.verbose={'false' if args.quiet else 'true'}")  # the CLI shows progress unless --quiet
     cfg = load_config(args.config, overrides)
     params = cfg.model_params()
     if args.resume:
