@@ -373,6 +373,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     _say(args, f"ksparse reproduce: 784 -> 100 hidden, {len(data.X_train)} training images, "
                f"MSE on the first {len(data.X_test)} test images, estimator defaults, seed {seed}")
     rows = []
+    models = {}
     bar = None
     if not args.quiet:
         from tqdm.auto import tqdm
@@ -390,6 +391,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             model.fit(data.X_train)
             seconds = time.perf_counter() - t0
             q = _quality(model, data.X_test)
+            models[k] = model
             rows.append({"k": k, "mse": q["mse"], "psnr": q["psnr"], "seconds": seconds,
                          "original_mse": ORIGINAL_MSE.get(k)})
             if bar is not None:
@@ -410,7 +412,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         out = _out_dir(args.out)
         _write_json(out / "reproduce.json", {"rows": rows, "n_train": len(data.X_train),
                                               "n_test": len(data.X_test), "seed": seed})
-        report = _report("reproduce", out, args, rows=rows, data=data)
+        report = _report("reproduce", out, args, rows=rows, data=data, models=models)
         if report is not None:
             _say(args, f"report: {report}")
     return 0
