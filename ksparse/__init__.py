@@ -2,12 +2,56 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
+from ksparse.topk import codes_to_dense, masked_dense, topk, topk_mask
+# kernels engineer: sparse-code kernels, optimizers, learning-rate schedules
+from ksparse.sparse import (
+    normalize_rows,
+    remove_parallel_component,
+    sparse_decode,
+    sparse_decode_backward,
+    sparse_encoder_backward,
+    update_firing,
+)
+from ksparse.optim import (
+    SGD,
+    AdaGrad,
+    Adam,
+    Momentum,
+    Optimizer,
+    RMSprop,
+    SparseAdam,
+    make_optimizer,
+)
+from ksparse.schedules import Schedule, make_schedule
+# io engineer: persistence and data sets
 from ksparse.io import load, save
 from ksparse import datasets
 
 __all__ = [
     "__version__",
     "openmp_enabled",
+    "topk",
+    "topk_mask",
+    "masked_dense",
+    "codes_to_dense",
+    # kernels engineer
+    "sparse_decode",
+    "sparse_decode_backward",
+    "sparse_encoder_backward",
+    "normalize_rows",
+    "remove_parallel_component",
+    "update_firing",
+    "Optimizer",
+    "SGD",
+    "Momentum",
+    "Adam",
+    "SparseAdam",
+    "RMSprop",
+    "AdaGrad",
+    "make_optimizer",
+    "Schedule",
+    "make_schedule",
+    # io engineer
     "save",
     "load",
     "datasets",
