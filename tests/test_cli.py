@@ -208,3 +208,18 @@ def test_reproduce(tmp_path, estimator, capsys):
     assert (tmp_path / "rep" / "reproduce.json").is_file()
     assert list((tmp_path / "rep").glob("report.*")), "reproduce --out writes a report (ksparse.report)"
     inproc_error("reproduce", "--k", "101", *SMALL, capsys=capsys, needles=["n_hidden=100"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script, expected",
+    [("anomaly_scores.py", "ROC AUC, digit 2 as the anomaly"), ("estimator_pipeline.py", "k-sparse codes ->")],
+)
+def test_examples_run(tmp_path, estimator, script, expected):
+    pytest.importorskip("sklearn")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert expected in res.stdout and "Warning" not in res.stderr
