@@ -15,8 +15,8 @@
 #      largest, T, has at least k keys >= T: every top-k key is >= T.  Gather
 #      the keys >= T (about 1.4 k candidates on random data) with their
 #      positions, in increasing position.  Otherwise every entry is a candidate.
-#   2. when ties or a large k leave more than ``_rank_limit`` candidates,
-#      find the k-th largest key t exactly (SIMD quickselect with 8 pivots per
+#   2. when ties or a large k leave more than ``_rank_limit`` (or 2k + 16)
+#      candidates, find the k-th largest key t exactly (SIMD quickselect with 8 pivots per
 #      round, ksp_kth_largest) and keep the keys > t plus the lowest-positioned
 #      keys == t: exactly k candidates.
 #   3. rank the candidates branch-free (SIMD): rank = number of candidates
@@ -48,10 +48,10 @@ cdef extern from "_topk_simd.h" nogil:
                            double *mx, int level)
     float ksp_kth_largest_f32(const float *x, Py_ssize_t n, Py_ssize_t k, int level, float *tmp)
     double ksp_kth_largest_f64(const double *x, Py_ssize_t n, Py_ssize_t k, int level, double *tmp)
-    Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t m, float thr, bint by_abs,
-                                 float *ck, int32_t *ci, int level)
-    Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t m, double thr, bint by_abs,
-                                 double *ck, int32_t *ci, int level)
+    Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t start, Py_ssize_t m, float thr,
+                                 bint by_abs, bint strict, float *ck, int32_t *ci, int level)
+    Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t start, Py_ssize_t m, double thr,
+                                 bint by_abs, bint strict, double *ck, int32_t *ci, int level)
     void ksp_rank_f32(const float *x, Py_ssize_t n, int32_t *r, int level)
     void ksp_rank_f64(const double *x, Py_ssize_t n, int32_t *r, int level)
 
@@ -188,8 +188,8 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
     cdef Py_ssize_t limit = _rank_limit(level, sizeof(floating))
     cdef bint finite
     cdef floating thr, t, key
-    cdef Py_ssize_t n, i, j, r, need, s
-    cdef bint take, eq
+    cdef Py_ssize_t n, i, j, r, need, s, n_gt, start
+    cdef bint eq
 
     if floating is float:
         if c:
@@ -198,7 +198,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         else:
             finite = ksp_all_finite_f32(row, m, level)
             thr = -INFINITY
-        n = ksp_gather_ge_f32(row, m, thr, by_abs, ck, ci, level)
+        n = ksp_gather_ge_f32(row, 0, m, thr, by_abs, False, ck, ci, level)
     else:
         if c:
             finite = ksp_group_max_f64(row, m, c, by_abs, mx, level)
@@ -206,27 +206,45 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         else:
             finite = ksp_all_finite_f64(row, m, level)
             thr = -INFINITY
-        n = ksp_gather_ge_f64(row, m, thr, by_abs, ck, ci, level)
+        n = ksp_gather_ge_f64(row, 0, m, thr, by_abs, False, ck, ci, level)
 
-    if n > limit and n > k:
-        # Too many candidates to rank: find the k-th largest key t exactly,
-        # keep the keys > t and the first (lowest-positioned) keys == t.
-        if floating is float:
-            t = ksp_kth_largest_f32(ck, n, k, level, tk)
+    if n > k and (n > limit or n > 2 * k + 16):
+        # Too many candidates to rank (ties, or a large k): find the k-th
+        # largest key t, then keep
+        # the keys > t and the first (lowest-positioned) keys == t.  When
+        # fewer than k keys exceed the threshold, t is the threshold itself
+        # (at least k keys reach it): the usual case of ties.
+        n_gt = 0
+        for i in range(n):
+            n_gt += ck[i] > thr
+        if n_gt < k:
+            t = thr
         else:
-            t = ksp_kth_largest_f64(ck, n, k, level, tk)
-        need = k
-        for i in range(n):
-            need -= ck[i] > t
+            if floating is float:
+                t = ksp_kth_largest_f32(ck, n, k, level, tk)
+            else:
+                t = ksp_kth_largest_f64(ck, n, k, level, tk)
+            n_gt = 0
+            for i in range(n):
+                n_gt += ck[i] > t
+        # Candidates up to the last key == t that is kept...
+        need = k - n_gt
         s = 0
-        for i in range(n):
+        i = 0
+        while need > 0 and i < n:
             key = ck[i]
             eq = key == t
-            take = (key > t) | (eq & (need > 0))
-            need -= eq & take
+            need -= eq
             ck[s] = key
             ci[s] = ci[i]
-            s += take
+            s += (key > t) | eq
+            i += 1
+        # ...then only keys > t, gathered from the rest of the row (SIMD).
+        start = ci[s - 1] + 1 if s > 0 else 0
+        if floating is float:
+            s += ksp_gather_ge_f32(row, start, m, t, by_abs, True, ck + s, ci + s, level)
+        else:
+            s += ksp_gather_ge_f64(row, start, m, t, by_abs, True, ck + s, ci + s, level)
         n = s
 
     if n < k:
