@@ -22,7 +22,7 @@
 #   3. rank the candidates branch-free (SIMD): rank = number of candidates
 #      with a greater key, plus those with an equal key and a lower position.
 #      Ranks 0..k-1 are the answer, in order.  Ranking is quadratic, so above
-#      ``_rank_limit`` a stable merge sort orders the k instead.
+#      ``_rank_limit`` the k are ranked in runs of that length and merged.
 # The building blocks are in _topk_simd.h (scalar, SSE2 and run-time
 # dispatched AVX2 versions, all giving identical results).
 
@@ -60,8 +60,6 @@ ksp_simd_init()
 cdef enum:
     # Slack after every scratch array (SIMD loads and stores run past the end).
     _SLACK = 16
-    # Runs sorted by insertion before merging.
-    _RUN = 16
 
 
 cdef inline Py_ssize_t _n_groups(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
@@ -90,38 +88,35 @@ cdef inline Py_ssize_t _scratch_bytes(Py_ssize_t m, Py_ssize_t itemsize) noexcep
     return 3 * _align((m + _SLACK) * itemsize) + 2 * _align((m + _SLACK) * 4) + _align((m + _SLACK) * 8)
 
 
-cdef void _merge_sort(floating *key, int32_t *pos, Py_ssize_t n,
-                      floating *key2, int32_t *pos2,   # scratch (n,)
-                      ) noexcept nogil:
+cdef void _sort_desc(floating *key, int32_t *pos, Py_ssize_t n,
+                     floating *key2, int32_t *pos2,   # scratch (n,)
+                     int32_t *ranks,                  # scratch (run + 16,)
+                     Py_ssize_t run, int level) noexcept nogil:
     """Stable sort of (key, pos) by descending key, in place.
 
     Entries come in increasing position, so stability puts equal keys in
-    increasing position.  Insertion sort on runs of _RUN, then bottom-up merges.
+    increasing position.  Runs of ``run`` entries are ordered by their SIMD
+    ranks, then merged bottom-up with a branch-free inner loop (the next
+    entry's index is computed, not branched on).
     """
-    cdef Py_ssize_t lo, hi, i, j, width, a, amid, b, bend, o
-    cdef floating kv
-    cdef int32_t pv
-    cdef floating *sk = key
-    cdef int32_t *sp = pos
-    cdef floating *dk = key2
-    cdef int32_t *dp = pos2
+    cdef Py_ssize_t lo, i, width, a, amid, b, bend, o, src, ln
+    cdef floating *sk = key2
+    cdef int32_t *sp = pos2
+    cdef floating *dk = key
+    cdef int32_t *dp = pos
     cdef floating *tk
     cdef int32_t *tp
-    cdef bint take_b
-    cdef Py_ssize_t run = _RUN
+    cdef Py_ssize_t take_b
     lo = 0
     while lo < n:
-        hi = min(lo + run, n)
-        for i in range(lo + 1, hi):
-            kv = key[i]
-            pv = pos[i]
-            j = i
-            while j > lo and key[j - 1] < kv:
-                key[j] = key[j - 1]
-                pos[j] = pos[j - 1]
-                j -= 1
-            key[j] = kv
-            pos[j] = pv
+        ln = min(run, n - lo)
+        if floating is float:
+            ksp_rank_f32(key + lo, ln, ranks, level)
+        else:
+            ksp_rank_f64(key + lo, ln, ranks, level)
+        for i in range(ln):
+            key2[lo + ranks[i]] = key[lo + i]
+            pos2[lo + ranks[i]] = pos[lo + i]
         lo += run
     width = run
     while width < n:
@@ -134,14 +129,11 @@ cdef void _merge_sort(floating *key, int32_t *pos, Py_ssize_t n,
             o = lo
             while a < amid and b < bend:
                 take_b = sk[b] > sk[a]  # strictly greater: ties keep the left (lower) position
-                if take_b:
-                    dk[o] = sk[b]
-                    dp[o] = sp[b]
-                    b += 1
-                else:
-                    dk[o] = sk[a]
-                    dp[o] = sp[a]
-                    a += 1
+                src = a + take_b * (b - a)
+                dk[o] = sk[src]
+                dp[o] = sp[src]
+                b += take_b
+                a += 1 - take_b
                 o += 1
             while a < amid:
                 dk[o] = sk[a]
@@ -264,8 +256,8 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
             r = rk[i]
             hi[r if r < k else k] = ci[i]
     else:
-        # n == k here: sort them.
-        _merge_sort(ck, ci, k, tk, rk)
+        # n == k here: sort them (hi serves as scratch until the end).
+        _sort_desc(ck, ci, k, tk, <int32_t *> hi, rk, limit, level)
         for j in range(k):
             hi[j] = ci[j]
     for j in range(k):
