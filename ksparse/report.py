@@ -1,0 +1,684 @@
+"""One-file HTML reports: figures and metrics a user opens in a browser.
+
+- :func:`write_report` writes ``report.html`` from a metrics dict, figure files
+  and optional tables. Images are embedded (base64), so the file stands alone;
+  every figure is also linked by its relative path.
+- :func:`compute_metrics` measures a fitted ``KSparseAutoencoder`` on test data.
+- :func:`make_demo_report` (for ``ksparse demo``) and :func:`make_reproduce_report`
+  (for ``ksparse reproduce``) draw the standard figures and write the report.
+
+matplotlib is imported only when figures are drawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ksparse import metrics as _m
+from ksparse._validation import check_float_array
+
+__all__ = [
+    "write_report",
+    "compute_metrics",
+    "make_demo_report",
+    "make_reproduce_report",
+    "write_demo_report",
+    "write_reproduce_report",
+    "METRIC_LABELS",
+    "FIGURE_CAPTIONS",
+]
+
+PathLike = Union[str, Path]
+
+#: Human-readable names (and units) of the metrics :func:`compute_metrics` returns.
+METRIC_LABELS: Dict[str, str] = {
+    "mse": "MSE (mean squared error)",
+    "psnr": "PSNR, dB",
+    "ssim": "SSIM (Gaussian window, mean over images)",
+    "fvu": "Fraction of variance unexplained",
+    "mean_l0": "Active units per sample (mean L0)",
+    "dead_fraction": "Dead units (training counter)",
+    "never_fired_fraction": "Units that never fired on the test set",
+    "compression_ratio": "Compression ratio (input bits / code bits)",
+    "n_test": "Test samples",
+    "n_features": "Input features",
+    "n_hidden": "Hidden units",
+    "k": "k (active units kept)",
+    "epochs": "Epochs trained",
+    "train_seconds": "Training time, s",
+    "peak_rss_mb": "Peak memory (RSS), MB",
+}
+
+#: Captions of the standard figures, keyed by figure name.
+FIGURE_CAPTIONS: Dict[str, str] = {
+    "reconstructions": "Test images (top row, outlined) and their reconstructions; "
+    "each row gives its k and the MSE of the images shown.",
+    "atoms": "Decoder atoms: the image each unit adds to a reconstruction (red positive, blue negative), "
+    "most used units first.",
+    "training_curves": "Training per epoch: loss, reconstruction MSE, active units against the k schedule, "
+    "dead units, wall time and peak memory.",
+    "tradeoff": "Reconstruction error against k, beside PCA with k components and the original project.",
+    "firing_histogram": "How often each unit fires on the test set (log scale): dead units in red at the left, "
+    "dense units in orange.",
+    "code_sparsity": "Which units fire for each of the first test samples (shade = activation), with the "
+    "number of samples using each unit above and the active units per sample at the right.",
+    "architecture": "The network: tensor sizes, layers, activations and k.",
+}
+
+_CSS = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+color:#1a202c;background:#f7fafc;margin:0;line-height:1.45}
+main{max-width:1180px;margin:0 auto;padding:28px 24px 48px}
+h1{font-size:1.7em;margin:0 0 4px}
+h2{font-size:1.2em;margin:34px 0 10px;border-bottom:2px solid #e2e8f0;padding-bottom:4px}
+.meta{color:#4a5568;font-size:.9em;margin-bottom:18px}
+nav a{margin-right:14px;color:#2b6cb0;text-decoration:none;font-size:.92em}
+table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.06);margin:6px 0 4px;
+font-variant-numeric:tabular-nums}
+th,td{padding:6px 14px;border-bottom:1px solid #e2e8f0;text-align:right}
+th{background:#edf2f7;font-weight:600}
+td.name,th.name{text-align:left}
+td.key{color:#718096;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;text-align:left}
+figure{background:#fff;margin:14px 0 26px;padding:14px;box-shadow:0 1px 3px rgba(0,0,0,.08);border-radius:6px}
+figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+figcaption{color:#4a5568;font-size:.92em;margin-top:8px}
+figcaption a{color:#2b6cb0;font-size:.9em;margin-left:6px}
+.notes{background:#fff;padding:10px 14px;border-left:4px solid #2b6cb0}
+footer{color:#718096;font-size:.85em;margin-top:40px}
+"""
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt(value: Any) -> str:
+    """Format one table cell."""
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "∞" if v > 0 else "-∞"
+        if v == 0:
+            return "0"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 100:
+            return f"{v:.1f}"
+        if abs(v) >= 1e-3:
+            return f"{v:.4g}"
+        return f"{v:.3e}"
+    return str(value)
+
+
+def _esc(value: Any) -> str:
+    return html.escape(_fmt(value), quote=True)
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    rows = []
+    for key, value in metrics.items():
+        label = METRIC_LABELS.get(key, key.replace("_", " ").capitalize())
+        rows.append(
+            f'<tr><td class="name">{html.escape(label)}</td><td class="key">{html.escape(str(key))}</td>'
+            f"<td>{_esc(value)}</td></tr>"
+        )
+    return (
+        '<table class="metrics"><thead><tr><th class="name">metric</th><th class="name">key</th><th>value</th>'
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    columns: List[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(str(key))
+    head = "".join(f'<th{" class=name" if i == 0 else ""}>{html.escape(c)}</th>' for i, c in enumerate(columns))
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td{" class=name" if i == 0 else ""}>{_esc(row.get(c))}</td>' for i, c in enumerate(columns)
+        ) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "figure"
+
+
+# ----------------------------------------------------------------------------- the report
+def write_report(
+    out_dir: PathLike,
+    *,
+    metrics: Mapping[str, Any],
+    figures: Mapping[str, PathLike],
+    tables: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None,
+    title: str = "ksparse report",
+    notes: Optional[str] = None,
+    embed: bool = True,
+    filename: str = "report.html",
+) -> Path:
+    """Write one self-contained HTML report with the metrics, tables and figures.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder of the report (created if needed).
+    metrics : dict
+        ``{name: value}``, shown as a table (known names such as ``"mse"`` get
+        a readable label; numbers are formatted, ``inf`` shows as ∞).
+    figures : dict
+        ``{name: path to a PNG}``, shown in this order with a caption (see
+        :data:`FIGURE_CAPTIONS` for the standard names).
+    tables : dict, optional
+        ``{title: rows}``, each rows a list of dicts sharing keys (the columns).
+    title : str, default "ksparse report"
+    notes : str, optional
+        A paragraph of plain text shown under the title.
+    embed : bool, default True
+        Embed the images as base64 so the report is one portable file; with
+        False the images are only linked by their path relative to ``out_dir``.
+        Either way each figure carries a link to its PNG.
+    filename : str, default "report.html"
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the written report.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a figure file does not exist.
+    ValueError
+        If a figure is not a PNG file.
+    """
+    out = Path(out_dir)
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"metrics must be a dict {{name: value}}, got {type(metrics).__name__}")
+    if not isinstance(figures, Mapping):
+        raise TypeError(f"figures must be a dict {{name: path}}, got {type(figures).__name__}")
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / filename
+
+    fig_html = []
+    fig_nav = []
+    for name, fpath in figures.items():
+        p = Path(fpath)
+        if not p.is_file():
+            raise FileNotFoundError(f"figure {name!r}: no file at {p}")
+        data = p.read_bytes()
+        if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ValueError(f"figure {name!r}: {p} is not a PNG file")
+        try:
+            rel = Path(os.path.relpath(p.resolve(), out.resolve())).as_posix()
+        except ValueError:  # another drive on Windows: no relative path exists
+            rel = p.resolve().as_uri()
+        src = "data:image/png;base64," + base64.b64encode(data).decode("ascii") if embed else rel
+        slug = _slug(str(name))
+        caption = FIGURE_CAPTIONS.get(str(name), str(name).replace("_", " ").capitalize())
+        fig_html.append(
+            f'<figure id="fig-{html.escape(slug)}"><img src="{html.escape(src, quote=True)}" '
+            f'alt="{html.escape(str(name), quote=True)}">'
+            f"<figcaption>{html.escape(caption)}"
+            f'<a href="{html.escape(rel, quote=True)}">{html.escape(p.name)}</a></figcaption></figure>'
+        )
+        fig_nav.append(f'<a href="#fig-{html.escape(slug)}">{html.escape(str(name).replace("_", " "))}</a>')
+
+    table_html = []
+    nav = ['<a href="#metrics">Metrics</a>']
+    for ttitle, rows in (tables or {}).items():
+        rows = list(rows)
+        if not rows or not all(isinstance(r, Mapping) for r in rows):
+            raise ValueError(f"table {ttitle!r} must be a non-empty list of dicts")
+        slug = _slug(str(ttitle))
+        table_html.append(f'<h2 id="table-{html.escape(slug)}">{html.escape(str(ttitle))}</h2>{_table(rows)}')
+        nav.append(f'<a href="#table-{html.escape(slug)}">{html.escape(str(ttitle))}</a>')
+
+    nav += fig_nav
+    from ksparse._version import __version__
+
+    stamp = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    doc = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<div class="meta">ksparse {html.escape(__version__)} · {html.escape(stamp)}</div>'
+        f"<nav>{''.join(nav)}</nav>"
+        + (f'<p class="notes">{html.escape(notes)}</p>' if notes else "")
+        + f'<h2 id="metrics">Metrics</h2>{_metrics_table(metrics)}'
+        + "".join(table_html)
+        + ("<h2>Figures</h2>" + "".join(fig_html) if fig_html else "")
+        + "<footer>Written by <code>ksparse.report.write_report</code>.</footer></main></body></html>\n"
+    )
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+# ----------------------------------------------------------------------------- metrics of a model
+def _bits_of(dtype: Any) -> int:
+    return 8 * np.dtype(dtype).itemsize
+
+
+def compute_metrics(
+    estimator: Any,
+    X: Any,
+    *,
+    data_range: float = 1.0,
+    image_shape: Optional[Sequence[int]] = (28, 28),
+) -> Dict[str, Any]:
+    """Measure a fitted ``KSparseAutoencoder`` on test data.
+
+    Parameters
+    ----------
+    estimator : KSparseAutoencoder
+        Fitted; uses ``reconstruct``, ``encode``, ``W_dec_`` / ``n_hidden``,
+        ``k``, and when present ``steps_since_fired_``, ``dead_samples`` and
+        ``history_``.
+    X : array_like of shape (n_samples, n_features)
+        Test data.
+    data_range : float, default 1.0
+        Span of the data's values, for PSNR and SSIM.
+    image_shape : (int, int) or None, default (28, 28)
+        Shape of one image for SSIM; SSIM is left out when None or when the
+        features do not form such images.
+
+    Returns
+    -------
+    dict
+        ``mse, psnr, ssim, fvu, mean_l0, never_fired_fraction, dead_fraction``
+        (when the estimator has a firing counter), ``compression_ratio``
+        (k (index, value) pairs, indices of ceil(log2 n_hidden) bits, values and
+        inputs in the data's dtype), ``n_test, n_features, n_hidden, k`` and,
+        from ``history_``, ``epochs, train_seconds, peak_rss_mb``.
+    """
+    X = check_float_array(X, "X", ndim=2)
+    X_hat = np.asarray(estimator.reconstruct(X))
+    indices, values = estimator.encode(X)
+    m = int(np.asarray(estimator.W_dec_).shape[0]) if hasattr(estimator, "W_dec_") else int(estimator.n_hidden)
+    k = int(estimator.k)
+    out: Dict[str, Any] = {
+        "mse": _m.mse(X, X_hat),
+        "psnr": _m.psnr(X, X_hat, data_range=data_range),
+    }
+    if image_shape is not None:
+        h, w = (int(s) for s in image_shape)
+        if h * w == X.shape[1] and min(h, w) >= 11:
+            out["ssim"] = _m.ssim(X, X_hat, data_range=data_range, image_shape=(h, w))
+    if X.shape[0] > 1 and float(X.var(axis=0).sum()) > 0:
+        out["fvu"] = _m.fraction_of_variance_unexplained(X, X_hat)
+    out["mean_l0"] = _m.mean_l0((indices, values))
+    freq = _m.firing_frequency(indices, m, values=values)
+    out["never_fired_fraction"] = _m.dead_fraction(freq)
+    steps = getattr(estimator, "steps_since_fired_", None)
+    dead_samples = getattr(estimator, "dead_samples", None)
+    if steps is not None and isinstance(dead_samples, numbers.Integral) and int(dead_samples) > 0:
+        out["dead_fraction"] = _m.dead_fraction(steps_since_fired=np.asarray(steps), dead_samples=int(dead_samples))
+    bits = _bits_of(X.dtype)
+    out["compression_ratio"] = _m.compression_ratio(X.shape[1], m, k, value_bits=_bits_of(np.asarray(values).dtype),
+                                                    input_bits=bits)
+    out.update({"n_test": int(X.shape[0]), "n_features": int(X.shape[1]), "n_hidden": m, "k": k})
+    history = getattr(estimator, "history_", None)
+    if isinstance(history, Mapping) and history.get("epoch"):
+        out["epochs"] = int(len(history["epoch"]))
+        if history.get("time"):
+            out["train_seconds"] = float(np.sum(history["time"]))
+        if history.get("peak_rss_mb"):
+            out["peak_rss_mb"] = float(np.max(history["peak_rss_mb"]))
+    return out
+
+
+def _model_table(estimator: Any) -> List[Dict[str, Any]]:
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None:
+        return []
+    rows = []
+    for key, value in sorted(get_params(deep=False).items()):
+        if value is None or isinstance(value, (str, numbers.Number, bool)):
+            rows.append({"parameter": key, "value": value if value is not None else "None"})
+        else:
+            rows.append({"parameter": key, "value": repr(value)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- demo / reproduce
+def make_demo_report(
+    estimator: Any,
+    X_test: Any,
+    out_dir: PathLike,
+    *,
+    extra_metrics: Optional[Mapping[str, Any]] = None,
+    image_shape: Optional[Sequence[int]] = (28, 28),
+    data_range: float = 1.0,
+    n_images: int = 10,
+    encode_ks: Optional[Sequence[int]] = None,
+    title: str = "ksparse demo",
+    dpi: int = 100,
+) -> Dict[str, Path]:
+    """Draw the standard figures of a fitted model and write ``report.html``.
+
+    Figures (PNG files in ``out_dir/figures/``): ``reconstructions``, ``atoms``,
+    ``training_curves`` (when the estimator has a non-empty ``history_``),
+    ``firing_histogram``, ``code_sparsity`` and ``architecture``.
+
+    Parameters
+    ----------
+    estimator : KSparseAutoencoder
+        A fitted estimator (see :func:`compute_metrics` for what is used).
+    X_test : array_like of shape (n_samples, n_features)
+        Held-out images, flattened, e.g. pixels in [0, 1].
+    out_dir : str or Path
+        Created if needed.
+    extra_metrics : dict, optional
+        More rows for the metrics table (e.g. the command's wall time); they
+        override computed values of the same name.
+    image_shape : (int, int) or None, default (28, 28)
+        Shape of one image. With None (data that are not images) the
+        reconstruction grid, the atoms and SSIM are left out.
+    data_range : float, default 1.0
+    n_images : int, default 10
+        Columns of the reconstruction grid.
+    encode_ks : sequence of int, optional
+        Encode-time k values of the reconstruction rows. Default: the model's k
+        and, when it fits in ``n_hidden``, 2k (Makhzani & Frey encode with
+        alpha * k).
+    title : str, default "ksparse demo"
+    dpi : int, default 100
+        Resolution of the PNG figures.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``{"report": ..., "<figure name>": ..., ...}``.
+    """
+    from ksparse import plotting as P
+
+    X = check_float_array(X_test, "X_test", ndim=2)
+    out = Path(out_dir)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    metrics = compute_metrics(estimator, X, data_range=data_range, image_shape=image_shape)
+    if extra_metrics:
+        metrics.update(extra_metrics)
+    k, m = metrics["k"], metrics["n_hidden"]
+    indices, values = estimator.encode(X)
+    freq = _m.firing_frequency(indices, m, values=values)
+    paths: Dict[str, Path] = {}
+
+    n_show = min(int(n_images), X.shape[0])
+    if image_shape is not None:
+        _image_figures(estimator, X, fig_dir, paths, k=k, m=m, freq=freq, n_show=n_show, encode_ks=encode_ks,
+                       image_shape=image_shape, dpi=dpi)
+
+    history = getattr(estimator, "history_", None)
+    if isinstance(history, Mapping) and history.get("epoch"):
+        paths["training_curves"] = fig_dir / "training_curves.png"
+        P.plot_training_curves(history, path=paths["training_curves"], dpi=dpi)
+
+    paths["firing_histogram"] = fig_dir / "firing_histogram.png"
+    P.plot_firing_histogram(freq, n_samples=X.shape[0], path=paths["firing_histogram"], dpi=dpi)
+
+    paths["code_sparsity"] = fig_dir / "code_sparsity.png"
+    P.plot_code_sparsity(indices, m, values=values, n_samples=64, path=paths["code_sparsity"], dpi=dpi)
+
+    paths["architecture"] = fig_dir / "architecture.png"
+    P.plot_architecture(estimator, path=paths["architecture"], dpi=dpi)
+
+    tables = {}
+    model_rows = _model_table(estimator)
+    if model_rows:
+        tables["Model parameters"] = model_rows
+    paths_report = write_report(
+        out, metrics=metrics, figures=dict(paths), tables=tables, title=title,
+        notes=f"A k-sparse autoencoder {metrics['n_features']} → {m} units (k = {k}) evaluated on "
+        f"{metrics['n_test']:,} held-out samples.",
+    )
+    return {"report": paths_report, **paths}
+
+
+def _image_figures(estimator: Any, X: np.ndarray, fig_dir: Path, paths: Dict[str, Path], *, k: int, m: int,
+                   freq: np.ndarray, n_show: int, encode_ks: Optional[Sequence[int]],
+                   image_shape: Sequence[int], dpi: int) -> None:
+    from ksparse import plotting as P
+
+    ks = list(encode_ks) if encode_ks is not None else ([k, 2 * k] if 2 * k <= m else [k])
+    recs: Dict[Any, np.ndarray] = {}
+    for kk in ks:
+        if int(kk) == k:
+            recs[f"k = {k}"] = np.asarray(estimator.reconstruct(X[:n_show]))
+        else:
+            codes = estimator.transform(X[:n_show], k=int(kk))
+            recs[f"k = {int(kk)}\n(encode-time)"] = np.asarray(estimator.inverse_transform(codes))
+    paths["reconstructions"] = fig_dir / "reconstructions.png"
+    P.plot_reconstructions(X, recs, image_shape=image_shape, n_images=n_show, path=paths["reconstructions"], dpi=dpi)
+
+    paths["atoms"] = fig_dir / "atoms.png"
+    P.plot_decoder_atoms(estimator.W_dec_, image_shape=image_shape, usage=freq, n_atoms=min(64, m),
+                         path=paths["atoms"], dpi=dpi)
+
+
+def make_reproduce_report(
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: PathLike,
+    *,
+    pca_rows: Optional[Sequence[Mapping[str, Any]]] = None,
+    originals: Any = None,
+    reconstructions: Optional[Mapping[Any, Any]] = None,
+    extra_metrics: Optional[Mapping[str, Any]] = None,
+    image_shape: Sequence[int] = (28, 28),
+    data_range: float = 1.0,
+    title: str = "ksparse reproduce: the original project's table",
+    dpi: int = 100,
+) -> Dict[str, Path]:
+    """Report of ``ksparse reproduce``: the k table beside the original project's.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``[{"k": 5, "mse": ..., "psnr": ..., "seconds": ...}, ...]``, one per
+        trained model (the ``rows`` of ``ksparse reproduce --json``).
+    out_dir : str or Path
+    pca_rows : list of dict, optional
+        PCA with k components (:func:`ksparse.plotting.pca_k_mse`); drawn and tabled.
+    originals : array_like of shape (N, n), optional
+        Test images for a reconstruction grid, with ``reconstructions``.
+    reconstructions : dict, optional
+        ``{k: reconstructions of originals by the model trained with that k}``.
+    extra_metrics : dict, optional
+        More rows for the metrics table (e.g. total time, threads, seed).
+    image_shape : (int, int), default (28, 28)
+    data_range : float, default 1.0
+    title : str
+    dpi : int, default 100
+        Resolution of the PNG figures.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``{"report": ..., "tradeoff": ..., "reconstructions": ...}``
+        (reconstructions only when given).
+    """
+    from ksparse import plotting as P
+
+    if isinstance(rows, Mapping):
+        rows = [{"k": k, "mse": v} for k, v in rows.items()]
+    ours = P._rows(rows, "rows")
+    if not ours:
+        raise ValueError("rows is empty: pass at least one {'k': ..., 'mse': ...}")
+    pca = P._rows(pca_rows, "pca_rows")
+    if (originals is None) != (reconstructions is None):
+        raise ValueError("pass originals and reconstructions together (or neither)")
+    out = Path(out_dir)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    paths: Dict[str, Path] = {"tradeoff": fig_dir / "tradeoff.png"}
+    P.plot_k_tradeoff(ours, pca_rows=pca or None, data_range=data_range, path=paths["tradeoff"], dpi=dpi)
+    if originals is not None and reconstructions is not None:
+        paths["reconstructions"] = fig_dir / "reconstructions.png"
+        P.plot_reconstructions(originals, reconstructions, image_shape=image_shape, path=paths["reconstructions"],
+                               title="Reconstructions by the model trained with each k", dpi=dpi)
+
+    original = {r["k"]: r["mse"] for r in P.ORIGINAL_ROWS}
+    pca_by_k = {r["k"]: r["mse"] for r in pca}
+    raw = {float(r["k"]): r for r in rows}
+    table = []
+    for r in ours:
+        kk = r["k"]
+        row: Dict[str, Any] = {"k": int(kk) if float(kk).is_integer() else kk, "MSE": r["mse"],
+                               "PSNR, dB": P._psnr_of(r, data_range)}
+        if "seconds" in raw[kk]:
+            row["seconds"] = float(raw[kk]["seconds"])
+        row["original MSE"] = original.get(kk)
+        row["× lower than original"] = (original[kk] / r["mse"]) if kk in original and r["mse"] > 0 else None
+        if pca:
+            row["PCA-k MSE"] = pca_by_k.get(kk)
+        table.append(row)
+
+    metrics: Dict[str, Any] = {"k values": ", ".join(_fmt(t["k"]) for t in table),
+                               "best MSE": min(r["mse"] for r in ours)}
+    ratios = [t["× lower than original"] for t in table if t["× lower than original"] is not None]
+    if ratios:
+        metrics["median × lower MSE than the original"] = float(np.median(ratios))
+    if any("seconds" in t for t in table):
+        metrics["total training seconds"] = float(sum(t.get("seconds", 0.0) for t in table))
+    if extra_metrics:
+        metrics.update(extra_metrics)
+    report = write_report(
+        out, metrics=metrics, figures=dict(paths), tables={"Reproduced table": table}, title=title,
+        notes="Setup of the original project: 784 → 100 hidden units, trained on the 5,000 bundled MNIST "
+        "training images, MSE on the first 1,000 test images, pixels in [0, 1].",
+    )
+    return {"report": report, **paths}
+
+
+# ----------------------------------------------------------------------------- the command's entry points
+def _square_shape(n_features: int) -> Optional[Tuple[int, int]]:
+    side = math.isqrt(int(n_features))
+    return (side, side) if side * side == n_features else None
+
+
+def _data_range(X: np.ndarray) -> float:
+    # pixels scaled to [0, 1], else 8-bit values
+    return 1.0 if float(np.max(X)) <= 1.0 else 255.0
+
+
+def write_demo_report(
+    out_dir: PathLike,
+    *,
+    model: Any,
+    data: Any,
+    metrics: Optional[Mapping[str, Any]] = None,
+    dpi: int = 100,
+) -> Path:
+    """Figures and ``report.html`` for ``ksparse demo``; returns the report's path.
+
+    A thin entry point over :func:`make_demo_report` for the command line.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    model : KSparseAutoencoder
+        The fitted estimator.
+    data : object
+        With ``X_test`` (and optionally ``X_train`` and ``description``), as
+        returned by the command's data loader. Square feature counts (784) are
+        drawn as square images.
+    metrics : dict, optional
+        What the command measured (``metrics.json``): ``dataset``, ``n_train``,
+        ``fit_seconds`` and the training-set ``train`` quality are added to the
+        report's metrics table.
+    dpi : int, default 100
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    X_test = np.asarray(data.X_test)
+    extra: Dict[str, Any] = {}
+    if metrics:
+        for key in ("dataset", "n_train", "fit_seconds"):
+            if key in metrics:
+                extra[key] = metrics[key]
+        train = metrics.get("train")
+        if isinstance(train, Mapping):
+            for key in ("mse", "psnr"):
+                if key in train:
+                    extra[f"train_{key}"] = train[key]
+    paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
+                             image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
+    return paths["report"]
+
+
+def write_reproduce_report(
+    out_dir: PathLike,
+    *,
+    rows: Sequence[Mapping[str, Any]],
+    data: Any = None,
+    models: Optional[Mapping[Any, Any]] = None,
+    n_images: int = 10,
+    dpi: int = 100,
+) -> Path:
+    """Figures and ``report.html`` for ``ksparse reproduce``; returns the report's path.
+
+    A thin entry point over :func:`make_reproduce_report` for the command line.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    rows : list of dict
+        ``{"k", "mse", "psnr", "seconds"}`` per trained model.
+    data : object, optional
+        With ``X_train`` and ``X_test``: PCA with the same k values is computed
+        on them and drawn as a reference.
+    models : dict, optional
+        ``{k: fitted model}``; adds a grid of the first ``n_images`` test images
+        reconstructed by each model (needs ``data``).
+    n_images : int, default 10
+    dpi : int, default 100
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from ksparse import plotting as P
+
+    pca_rows = None
+    originals = reconstructions = None
+    data_range = 1.0
+    shape: Optional[Tuple[int, int]] = (28, 28)
+    if data is not None:
+        X_train, X_test = np.asarray(data.X_train), np.asarray(data.X_test)
+        data_range = _data_range(X_test)
+        shape = _square_shape(X_test.shape[1])
+        limit = min(X_train.shape)
+        ks = sorted({int(r["k"]) for r in rows if 1 <= int(r["k"]) <= limit})
+        if ks:
+            pca_rows = P.pca_k_mse(X_train, X_test, ks, data_range=data_range)
+        if models and shape is not None:
+            originals = X_test[:n_images]
+            reconstructions = {k: np.asarray(mdl.reconstruct(originals)) for k, mdl in models.items()}
+    elif models:
+        raise ValueError("models need data (its X_test) to draw their reconstructions")
+    paths = make_reproduce_report(rows, out_dir, pca_rows=pca_rows, originals=originals,
+                                  reconstructions=reconstructions, data_range=data_range,
+                                  image_shape=shape or (28, 28), dpi=dpi)
+    return paths["report"]

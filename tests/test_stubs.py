@@ -1,0 +1,33 @@
+"""The type stub of the compiled module matches it (mypy.stubtest)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import ksparse
+
+pytest.importorskip("mypy")
+
+
+def test_core_stub_matches_the_compiled_module(tmp_path):
+    # Run stubtest against the ksparse this test imported (in-place build or
+    # installed copy): put its parent directory first on the path.
+    package_parent = pathlib.Path(ksparse.__file__).resolve().parents[1]
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\ncache_dir = {tmp_path / 'mypy-cache'}\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(package_parent)] + [p for p in [env.get("PYTHONPATH")] if p])
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "ksparse._core", "--mypy-config-file", str(config)],
+        cwd=package_parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (
+        "ksparse/_core.pyi disagrees with the compiled module; fix the stub:\n" + proc.stdout + proc.stderr
+    )
