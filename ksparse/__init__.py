@@ -27,6 +27,9 @@ from ksparse import metrics, report
 # layers engineer: activations and the composable layers API
 from ksparse.activations import Activation, get_activation
 from ksparse.layers import DenseLayer, KSparseLayer, Network
+# io engineer: persistence and data sets
+from ksparse.io import load, save
+from ksparse import datasets
 
 __all__ = [
     "__version__",
@@ -61,8 +64,17 @@ __all__ = [
     "KSparseLayer",
     "DenseLayer",
     "Network",
+    # io engineer
+    "save",
+    "load",
+    "datasets",
 ]
 
+# model engineer: the estimator, its losses and errors
+from ksparse.autoencoder import DivergenceError, KSparseAutoencoder  # noqa: E402
+from ksparse import losses  # noqa: E402
+
+__all__ += ["KSparseAutoencoder", "DivergenceError", "losses"]
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":

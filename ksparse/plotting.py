@@ -28,11 +28,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import matplotlib
 import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib import ticker as mticker
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from ksparse._validation import check_float_array, check_index_array
-from ksparse.metrics import firing_frequency as _firing_frequency
 
 __all__ = [
     "ORIGINAL_ROWS",
@@ -140,6 +141,20 @@ def _suptitle(fig: Figure, title: Optional[str], default: str, subtitle: Optiona
     if subtitle:
         height = fig.get_figheight()
         fig.text(0.01, 1 - (0.42 if text else 0.06) / height, subtitle, fontsize=9, color=COLORS["muted"], ha="left", va="top")
+
+
+def _layout(fig: Figure, *, rows: int, cols: int, left: float = 0.85, right: float = 0.25, bottom: float = 0.55,
+            top: float = 0.95, wgap: float = 0.9, hgap: float = 0.75) -> None:
+    """Place a rows x cols grid of axes with fixed margins in inches (fast, unlike tight_layout).
+
+    ``top`` leaves room for the suptitle, subtitle and panel titles; ``wgap`` and
+    ``hgap`` are the gaps between panels (tick labels and axis labels).
+    """
+    W, H = fig.get_figwidth(), fig.get_figheight()
+    ax_w = (W - left - right - wgap * (cols - 1)) / cols
+    ax_h = (H - top - bottom - hgap * (rows - 1)) / rows
+    fig.subplots_adjust(left=left / W, right=1 - right / W, bottom=bottom / H, top=1 - top / H,
+                        wspace=wgap / ax_w, hspace=hgap / ax_h)
 
 
 def _check_image_shape(image_shape: Sequence[int], n_features: int, name: str) -> Tuple[int, int]:
@@ -528,7 +543,7 @@ def plot_training_curves(
         a.xaxis.get_major_locator().set_params(integer=True)
         a.set_xlabel("epoch")
     _suptitle(fig, title, "Training", f"{n} epoch{'s' if n != 1 else ''}")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / fig.get_figheight()))
+    _layout(fig, rows=rows, cols=cols)
     return _finish(fig, path)
 
 
@@ -682,7 +697,7 @@ def plot_k_tradeoff(
     if min(all_mse) > 0:
         ax_mse.set_yscale("log")
         ax_mse.set_ylim(min(all_mse) / 1.6, max(all_mse) * 1.3)
-        fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
+        fmt = mticker.FuncFormatter(lambda v, _: f"{v:.3g}")
         ax_mse.yaxis.set_major_formatter(fmt)
         ax_mse.yaxis.set_minor_formatter(fmt)
         ax_mse.tick_params(axis="y", which="minor", labelsize=8)
@@ -696,7 +711,7 @@ def plot_k_tradeoff(
     ax_psnr.legend(loc="lower right")
     _suptitle(fig, title, "Quality against sparsity",
               "labels: times lower MSE than the original project" if orig and any(r["k"] in orig for r in ours) else None)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / fig.get_figheight()))
+    _layout(fig, rows=1, cols=2)
     return _finish(fig, path)
 
 
@@ -729,8 +744,9 @@ def plot_firing_histogram(
         uniform rate, but at least 0.1 (the "dense latent" threshold of Gao et
         al.) and at most 1.
     n_samples : int, optional
-        Number of samples the frequencies were measured on; sets the left edge
-        of the axis to ``1 / n_samples`` (the lowest non-zero frequency).
+        Number of samples the frequencies were measured on: ``1 / n_samples``
+        (one firing) is the lowest non-zero frequency, which bounds the axis
+        and is checked against ``frequencies``.
     n_bins : int, default 40
     title : str, optional
     path : str or Path, optional
@@ -756,19 +772,25 @@ def plot_firing_histogram(
     m = f.size
     dead = f == 0
     pos = f[~dead]
+    resolution = None
     if n_samples is not None:
-        lo = 1.0 / _check_count(n_samples, "n_samples")
-        if pos.size and pos.min() < lo * (1 - 1e-9):
-            raise ValueError(f"a unit fires on a fraction {pos.min():.3g} < 1/n_samples = {lo:.3g}; check n_samples")
-    elif pos.size:
-        lo = float(pos.min())
+        resolution = 1.0 / _check_count(n_samples, "n_samples")
+        if pos.size and pos.min() < resolution * (1 - 1e-9):
+            raise ValueError(
+                f"a unit fires on a fraction {pos.min():.3g} < 1/n_samples = {resolution:.3g}; check n_samples"
+            )
+    if pos.size:
+        # start a factor of 2 below the rarest live unit (but never below one sample's worth)
+        lo = max(float(pos.min()) / 2.0, resolution or 0.0)
     else:
-        lo = 1e-3
+        lo = resolution if resolution is not None else 1e-3
     lo = min(lo, float(pos.min()) if pos.size else lo, dense_threshold) / 1.15
     edges = np.logspace(math.log10(lo), 0.0 + 0.02, n_bins + 1)
+    if dense_threshold < 1.0:
+        # a bin edge at the threshold, so every bar is either all dense or all not
+        edges = np.union1d(edges, [dense_threshold * (1 + 1e-12)])
     counts, _ = np.histogram(pos, bins=edges)
-    centers = np.sqrt(edges[:-1] * edges[1:])
-    colors = [COLORS["dense"] if c > dense_threshold else COLORS["normal"] for c in centers]
+    colors = [COLORS["dense"] if left > dense_threshold else COLORS["normal"] for left in edges[:-1]]
 
     fig = _new_figure(8.0, 4.4, dpi)
     ax = fig.add_subplot(1, 1, 1)
@@ -797,7 +819,7 @@ def plot_firing_histogram(
     _suptitle(fig, title, "How often each unit fires",
               f"{m} units · {n_dead} dead ({100 * n_dead / m:.1f}%) · {n_dense} dense · median "
               f"{float(np.median(f)):.3g}")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.62 / fig.get_figheight()))
+    _layout(fig, rows=1, cols=1)
     return _finish(fig, path)
 
 
@@ -870,7 +892,7 @@ def plot_code_sparsity(
     ax_top = fig.add_subplot(gs[0, 0], sharex=ax)
     ax_right = fig.add_subplot(gs[1, 1], sharey=ax)
     vmax = float(dense.max()) or 1.0
-    cmap = matplotlib.colormaps["Blues"] if values is not None else matplotlib.colors.ListedColormap(["white", COLORS["ours"]])
+    cmap = matplotlib.colormaps["Blues"] if values is not None else mcolors.ListedColormap(["white", COLORS["ours"]])
     ax.imshow(dense, aspect="auto", cmap=cmap, vmin=0, vmax=vmax, interpolation="antialiased" if m > 600 else "nearest",
               extent=(-0.5, m - 0.5, B - 0.5, -0.5))
     ax.grid(False)

@@ -226,7 +226,10 @@ def write_report(
         data = p.read_bytes()
         if not data.startswith(b"\x89PNG\r\n\x1a\n"):
             raise ValueError(f"figure {name!r}: {p} is not a PNG file")
-        rel = Path(os.path.relpath(p.resolve(), out.resolve())).as_posix()
+        try:
+            rel = Path(os.path.relpath(p.resolve(), out.resolve())).as_posix()
+        except ValueError:  # another drive on Windows: no relative path exists
+            rel = p.resolve().as_uri()
         src = "data:image/png;base64," + base64.b64encode(data).decode("ascii") if embed else rel
         slug = _slug(str(name))
         caption = FIGURE_CAPTIONS.get(str(name), str(name).replace("_", " ").capitalize())

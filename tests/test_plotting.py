@@ -1,5 +1,6 @@
 """Tests for ksparse.plotting: every figure renders, is not blank and has the expected size."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -261,6 +262,10 @@ def test_firing_histogram_marks_dead_and_dense(tmp_path):
     heights = [p.get_height() for p in ax.patches]
     assert heights[-1] == 15  # the dead bar
     assert sum(heights[:-1]) == 185  # every live unit lands in a bin
+    from matplotlib.colors import to_rgba
+
+    orange = to_rgba(P.COLORS["dense"])
+    assert sum(p.get_height() for p in ax.patches[:-1] if p.get_facecolor() == orange) == 4
 
 
 def test_firing_histogram_all_dead_and_uniform():
@@ -379,6 +384,10 @@ def test_no_pyplot_and_lazy_matplotlib():
         "print('ok')\n"
     )
     root = pathlib.Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root)
+    # a GUI backend and no display: figures must still be drawn (Agg, no pyplot)
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env["MPLBACKEND"] = "tkagg"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root,
+                            env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
