@@ -31,6 +31,11 @@ How the pieces fit
 * :class:`Network` chains the layers, trains them on the mean squared error with
   an optimizer of :mod:`ksparse.optim` (an epoch is one full shuffled pass over
   the data) and predicts.
+
+Inputs are checked once, where they enter (``Network.train``, ``predict``,
+``loss``, the layers' ``forward``); inside, the compiled kernels behind
+:func:`ksparse.topk.topk` and the :mod:`ksparse.sparse` functions are called
+directly, without their wrappers' per-call checks.
 """
 
 from __future__ import annotations
