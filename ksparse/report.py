@@ -56,6 +56,10 @@ METRIC_LABELS: Dict[str, str] = {
     "epochs": "Epochs trained",
     "train_seconds": "Training time, s",
     "peak_rss_mb": "Peak memory (RSS), MB",
+    "n_train": "Training samples",
+    "fit_seconds": "Fit time (wall clock), s",
+    "train_mse": "MSE on the training set",
+    "train_psnr": "PSNR on the training set, dB",
 }
 
 #: Captions of the standard figures, keyed by figure name.
@@ -372,6 +376,7 @@ def make_demo_report(
     n_images: int = 10,
     encode_ks: Optional[Sequence[int]] = None,
     title: str = "ksparse demo",
+    notes: Optional[str] = None,
     dpi: int = 100,
 ) -> Dict[str, Path]:
     """Draw the standard figures of a fitted model and write ``report.html``.
@@ -402,6 +407,8 @@ def make_demo_report(
         and, when it fits in ``n_hidden``, 2k (Makhzani & Frey encode with
         alpha * k).
     title : str, default "ksparse demo"
+    notes : str, optional
+        Text added to the report's introduction (e.g. where the data come from).
     dpi : int, default 100
         Resolution of the PNG figures.
 
@@ -450,7 +457,7 @@ def make_demo_report(
     paths_report = write_report(
         out, metrics=metrics, figures=dict(paths), tables=tables, title=title,
         notes=f"A k-sparse autoencoder {metrics['n_features']} → {m} units (k = {k}) evaluated on "
-        f"{metrics['n_test']:,} held-out samples.",
+        f"{metrics['n_test']:,} held-out samples." + (f" {notes}" if notes else ""),
     )
     return {"report": paths_report, **paths}
 
@@ -599,11 +606,11 @@ def write_demo_report(
     model : KSparseAutoencoder
         The fitted estimator.
     data : object
-        With ``X_test`` (and optionally ``X_train`` and ``description``), as
-        returned by the command's data loader. Square feature counts (784) are
-        drawn as square images.
+        With ``X_test`` (and optionally ``description``, shown in the
+        introduction), as returned by the command's data loader. Square feature
+        counts (784) are drawn as square images.
     metrics : dict, optional
-        What the command measured (``metrics.json``): ``dataset``, ``n_train``,
+        What the command measured (``metrics.json``): ``n_train``,
         ``fit_seconds`` and the training-set ``train`` quality are added to the
         report's metrics table.
     dpi : int, default 100
@@ -615,7 +622,7 @@ def write_demo_report(
     X_test = np.asarray(data.X_test)
     extra: Dict[str, Any] = {}
     if metrics:
-        for key in ("dataset", "n_train", "fit_seconds"):
+        for key in ("n_train", "fit_seconds"):
             if key in metrics:
                 extra[key] = metrics[key]
         train = metrics.get("train")
@@ -623,7 +630,9 @@ def write_demo_report(
             for key in ("mse", "psnr"):
                 if key in train:
                     extra[f"train_{key}"] = train[key]
+    description = getattr(data, "description", None) or (metrics or {}).get("dataset")
     paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
+                             notes=f"Data: {description}" if description else None,
                              image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
     return paths["report"]
 

@@ -215,7 +215,8 @@ def test_write_demo_report_entry_point(tmp_path, X_test):
     metrics = {"dataset": "fake", "n_train": 40, "fit_seconds": 1.25, "train": {"mse": 0.05, "psnr": 13.0, "l0": 4}}
     path = R.write_demo_report(tmp_path, model=FakeAutoencoder(), data=data, metrics=metrics, dpi=DPI)
     html = path.read_text(encoding="utf-8")
-    for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"'):
+    for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"',
+                 "Data: fake"):
         assert text in html
 
 
