@@ -656,8 +656,8 @@ def write_reproduce_report(
     rows : list of dict
         ``{"k", "mse", "psnr", "seconds"}`` per trained model.
     data : object, optional
-        With ``X_train`` and ``X_test``: PCA with the same k values is computed
-        on them and drawn as a reference.
+        With ``X_train`` and ``X_test``: PCA with the same k values (and those of
+        the original table) is computed on them and drawn as a reference.
     models : dict, optional
         ``{k: fitted model}``; adds a grid of the first ``n_images`` test images
         reconstructed by each model (needs ``data``).
@@ -679,7 +679,9 @@ def write_reproduce_report(
         data_range = _data_range(X_test)
         shape = _square_shape(X_test.shape[1])
         limit = min(X_train.shape)
-        ks = sorted({int(r["k"]) for r in rows if 1 <= int(r["k"]) <= limit})
+        # PCA at the measured k and at the original table's k, so the reference line is whole
+        wanted = {int(r["k"]) for r in rows} | {int(r["k"]) for r in P.ORIGINAL_ROWS}
+        ks = sorted(k for k in wanted if 1 <= k <= limit)
         if ks:
             pca_rows = P.pca_k_mse(X_train, X_test, ks, data_range=data_range)
         if models and shape is not None:
