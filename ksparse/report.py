@@ -60,6 +60,10 @@ METRIC_LABELS: Dict[str, str] = {
     "fit_seconds": "Fit time (wall clock), s",
     "train_mse": "MSE on the training set",
     "train_psnr": "PSNR on the training set, dB",
+    "k_values": "k values",
+    "best_mse": "Best MSE",
+    "median_improvement": "Median × lower MSE than the original project",
+    "total_seconds": "Total training time, s",
 }
 
 #: Captions of the standard figures, keyed by figure name.
@@ -135,7 +139,8 @@ def _esc(value: Any) -> str:
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     rows = []
     for key, value in metrics.items():
-        label = METRIC_LABELS.get(key, key.replace("_", " ").capitalize())
+        text = str(key).replace("_", " ")
+        label = METRIC_LABELS.get(key, text[:1].upper() + text[1:])
         rows.append(
             f'<tr><td class="name">{html.escape(label)}</td><td class="key">{html.escape(str(key))}</td>'
             f"<td>{_esc(value)}</td></tr>"
@@ -560,13 +565,13 @@ def make_reproduce_report(
             row["PCA-k MSE"] = pca_by_k.get(kk)
         table.append(row)
 
-    metrics: Dict[str, Any] = {"k values": ", ".join(_fmt(t["k"]) for t in table),
-                               "best MSE": min(r["mse"] for r in ours)}
+    metrics: Dict[str, Any] = {"k_values": ", ".join(_fmt(t["k"]) for t in table),
+                               "best_mse": min(r["mse"] for r in ours)}
     ratios = [t["× lower than original"] for t in table if t["× lower than original"] is not None]
     if ratios:
-        metrics["median × lower MSE than the original"] = float(np.median(ratios))
+        metrics["median_improvement"] = float(np.median(ratios))
     if any("seconds" in t for t in table):
-        metrics["total training seconds"] = float(sum(t.get("seconds", 0.0) for t in table))
+        metrics["total_seconds"] = float(sum(t.get("seconds", 0.0) for t in table))
     if extra_metrics:
         metrics.update(extra_metrics)
     report = write_report(

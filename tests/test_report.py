@@ -191,7 +191,7 @@ def test_make_reproduce_report(tmp_path, X_test):
     assert set(paths) == {"report", "tradeoff", "reconstructions"}
     html = paths["report"].read_text(encoding="utf-8")
     for text in ("Reproduced table", "× lower than original", "PCA-k MSE", "original MSE", "0.0259", "0.0518",
-                 R._fmt(0.0518 / 0.0259), R._fmt(0.0410 / 0.0205), "0.0447", "total training seconds", "threads",
+                 R._fmt(0.0518 / 0.0259), R._fmt(0.0410 / 0.0205), "0.0447", "Total training time, s", "median_improvement", "threads",
                  'id="fig-tradeoff"', 'id="fig-reconstructions"'):
         assert text in html, text
     assert R._fmt(10 * np.log10(1 / 0.0205)) in html  # PSNR derived from the MSE when absent
@@ -201,7 +201,7 @@ def test_make_reproduce_report_minimal_and_errors(tmp_path):
     paths = R.make_reproduce_report({7: 0.03}, tmp_path, dpi=DPI)
     assert set(paths) == {"report", "tradeoff"}
     html = paths["report"].read_text(encoding="utf-8")
-    assert "× lower than original" in html and "median" not in html
+    assert "× lower than original" in html and "median_improvement" not in html
     with pytest.raises(ValueError, match="empty"):
         R.make_reproduce_report([], tmp_path)
     with pytest.raises(ValueError, match="together"):
