@@ -24,6 +24,12 @@ from ksparse.optim import (
 )
 from ksparse.schedules import Schedule, make_schedule
 from ksparse import metrics, report
+# layers engineer: activations and the composable layers API
+from ksparse.activations import Activation, get_activation
+from ksparse.layers import DenseLayer, KSparseLayer, Network
+# io engineer: persistence and data sets
+from ksparse.io import load, save
+from ksparse import datasets
 
 __all__ = [
     "__version__",
@@ -52,8 +58,23 @@ __all__ = [
     "metrics",
     "plotting",
     "report",
+    # layers engineer
+    "Activation",
+    "get_activation",
+    "KSparseLayer",
+    "DenseLayer",
+    "Network",
+    # io engineer
+    "save",
+    "load",
+    "datasets",
 ]
 
+# model engineer: the estimator, its losses and errors
+from ksparse.autoencoder import DivergenceError, KSparseAutoencoder  # noqa: E402
+from ksparse import losses  # noqa: E402
+
+__all__ += ["KSparseAutoencoder", "DivergenceError", "losses"]
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":

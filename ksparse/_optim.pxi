@@ -283,7 +283,8 @@ def _optim_update(int kind, floating[::1] param, const floating[::1] grad,
         return
     with nogil:
         if use_rows:
-            for i in prange(n_rows, num_threads=n_threads, schedule="static"):
+            for i in prange(n_rows, schedule="static",
+                            num_threads=_sp_team(n_threads, (n_rows * row_len + OPT_CHUNK - 1) // OPT_CHUNK)):
                 r = rows[i]
                 off = r * row_len
                 _opt_segment(kind, row_len, p + off, g + off,
@@ -291,7 +292,7 @@ def _optim_update(int kind, floating[::1] param, const floating[::1] grad,
                              s2 + off if s2 != NULL else NULL, h)
         else:
             n_chunks = (size + OPT_CHUNK - 1) // OPT_CHUNK
-            for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            for c in prange(n_chunks, num_threads=_sp_team(n_threads, n_chunks), schedule="static"):
                 start = c * OPT_CHUNK
                 stop = start + OPT_CHUNK
                 if stop > size:

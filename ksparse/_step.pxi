@@ -1,1 +1,524 @@
 # Kernels for ksparse._core (included by _core.pyx); see its docstring.
+#
+# The fused training step of the k-sparse autoencoder (default configuration:
+# ReLU or linear activation, top-k by value, MSE loss, Adam). The caller
+# (ksparse.training.FusedStep) computes Xc = X - b_dec and the encoder product
+# Z = Xc @ W_enc.T with BLAS, then one call of _fused_step_adam does:
+#
+#   1. per sample (rows split between threads): Z += b_enc, top-k of Z, ReLU,
+#      sparse decode Xh = b_dec + sum_j val_j W_dec[idx_j], the squared error,
+#      and G = 2 (Xh - X) / (B n) written over Xh;
+#   2. if the loss is finite: dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
+#   3. an inverse index latent -> (b, j) entries (counting sort, ascending);
+#   4. the bias gradients: g_benc[i] = sum of dz over latent i, and
+#      g_bdec = sum_b G[b] - sum_i g_benc[i] W_enc[i] (columns split between threads);
+#   5. latent by latent (latents split between threads, each thread a private
+#      pair of gradient rows): dW_dec[i] = sum val G[b], dW_enc[i] = sum dz Xc[b],
+#      decoder gradient projected orthogonal to W_dec[i], Adam on the decoder row,
+#      encoder row and encoder bias, decoder row scaled back to unit norm;
+#   6. Adam on b_dec.
+#
+# Every output element is computed by one thread in a fixed order, so results do
+# not depend on the number of threads.
+
+from libc.math cimport sqrt, sqrtf
+from libc.stdint cimport int64_t
+from cython.parallel cimport threadid
+
+cdef extern from *:
+    """
+    /* Row helpers with restrict pointers so the compiler vectorises them. The Adam rows
+       use explicit SSE2 (baseline on x86-64): the compiler will not vectorise sqrt without
+       -fno-math-errno. The scalar tail does the same IEEE operations in the same order. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #define KS_HAVE_SSE2 1
+    #else
+    #define KS_HAVE_SSE2 0
+    #endif
+    static inline void ks_adam_row_f(float *restrict w, float *restrict m, float *restrict v,
+                                     const float *restrict g, long n, float b1, float b2,
+                                     float c1, float s2, float eps) {
+        const float a1 = 1.0f - b1, a2 = 1.0f - b2;
+        long c = 0;
+    #if KS_HAVE_SSE2
+        const __m128 vb1 = _mm_set1_ps(b1), va1 = _mm_set1_ps(a1), vb2 = _mm_set1_ps(b2);
+        const __m128 va2 = _mm_set1_ps(a2), vc1 = _mm_set1_ps(c1), vs2 = _mm_set1_ps(s2);
+        const __m128 veps = _mm_set1_ps(eps);
+        for (; c + 4 <= n; c += 4) {
+            __m128 gc = _mm_loadu_ps(g + c);
+            __m128 mm = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + c)), _mm_mul_ps(va1, gc));
+            __m128 vv = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + c)), _mm_mul_ps(va2, _mm_mul_ps(gc, gc)));
+            _mm_storeu_ps(m + c, mm);
+            _mm_storeu_ps(v + c, vv);
+            __m128 den = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vv), vs2), veps);
+            _mm_storeu_ps(w + c, _mm_sub_ps(_mm_loadu_ps(w + c), _mm_div_ps(_mm_mul_ps(vc1, mm), den)));
+        }
+    #endif
+        for (; c < n; c++) {
+            float gc = g[c];
+            float mm = b1 * m[c] + a1 * gc;
+            float vv = b2 * v[c] + a2 * (gc * gc);
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrtf(vv) * s2 + eps);
+        }
+    }
+    static inline void ks_adam_row_d(double *restrict w, double *restrict m, double *restrict v,
+                                     const double *restrict g, long n, double b1, double b2,
+                                     double c1, double s2, double eps) {
+        const double a1 = 1.0 - b1, a2 = 1.0 - b2;
+        long c = 0;
+    #if KS_HAVE_SSE2
+        const __m128d vb1 = _mm_set1_pd(b1), va1 = _mm_set1_pd(a1), vb2 = _mm_set1_pd(b2);
+        const __m128d va2 = _mm_set1_pd(a2), vc1 = _mm_set1_pd(c1), vs2 = _mm_set1_pd(s2);
+        const __m128d veps = _mm_set1_pd(eps);
+        for (; c + 2 <= n; c += 2) {
+            __m128d gc = _mm_loadu_pd(g + c);
+            __m128d mm = _mm_add_pd(_mm_mul_pd(vb1, _mm_loadu_pd(m + c)), _mm_mul_pd(va1, gc));
+            __m128d vv = _mm_add_pd(_mm_mul_pd(vb2, _mm_loadu_pd(v + c)), _mm_mul_pd(va2, _mm_mul_pd(gc, gc)));
+            _mm_storeu_pd(m + c, mm);
+            _mm_storeu_pd(v + c, vv);
+            __m128d den = _mm_add_pd(_mm_mul_pd(_mm_sqrt_pd(vv), vs2), veps);
+            _mm_storeu_pd(w + c, _mm_sub_pd(_mm_loadu_pd(w + c), _mm_div_pd(_mm_mul_pd(vc1, mm), den)));
+        }
+    #endif
+        for (; c < n; c++) {
+            double gc = g[c];
+            double mm = b1 * m[c] + a1 * gc;
+            double vv = b2 * v[c] + a2 * (gc * gc);
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+        }
+    }
+    /* Adam with a zero gradient (a latent no sample chose): the same update with g = 0. */
+    static inline void ks_adam_row0_f(float *restrict w, float *restrict m, float *restrict v,
+                                      long n, float b1, float b2, float c1, float s2, float eps) {
+        long c = 0;
+    #if KS_HAVE_SSE2
+        const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vc1 = _mm_set1_ps(c1);
+        const __m128 vs2 = _mm_set1_ps(s2), veps = _mm_set1_ps(eps), zero = _mm_setzero_ps();
+        const __m128 va1 = _mm_set1_ps(1.0f - b1), va2 = _mm_set1_ps(1.0f - b2);
+        for (; c + 4 <= n; c += 4) {
+            __m128 mm = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + c)), _mm_mul_ps(va1, zero));
+            __m128 vv = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + c)), _mm_mul_ps(va2, zero));
+            _mm_storeu_ps(m + c, mm);
+            _mm_storeu_ps(v + c, vv);
+            __m128 den = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vv), vs2), veps);
+            _mm_storeu_ps(w + c, _mm_sub_ps(_mm_loadu_ps(w + c), _mm_div_ps(_mm_mul_ps(vc1, mm), den)));
+        }
+    #endif
+        for (; c < n; c++) {
+            float mm = b1 * m[c] + (1.0f - b1) * 0.0f;
+            float vv = b2 * v[c] + (1.0f - b2) * 0.0f;
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrtf(vv) * s2 + eps);
+        }
+    }
+    static inline void ks_adam_row0_d(double *restrict w, double *restrict m, double *restrict v,
+                                      long n, double b1, double b2, double c1, double s2, double eps) {
+        long c = 0;
+    #if KS_HAVE_SSE2
+        const __m128d vb1 = _mm_set1_pd(b1), vb2 = _mm_set1_pd(b2), vc1 = _mm_set1_pd(c1);
+        const __m128d vs2 = _mm_set1_pd(s2), veps = _mm_set1_pd(eps);
+        for (; c + 2 <= n; c += 2) {
+            __m128d mm = _mm_mul_pd(vb1, _mm_loadu_pd(m + c));
+            __m128d vv = _mm_mul_pd(vb2, _mm_loadu_pd(v + c));
+            _mm_storeu_pd(m + c, mm);
+            _mm_storeu_pd(v + c, vv);
+            __m128d den = _mm_add_pd(_mm_mul_pd(_mm_sqrt_pd(vv), vs2), veps);
+            _mm_storeu_pd(w + c, _mm_sub_pd(_mm_loadu_pd(w + c), _mm_div_pd(_mm_mul_pd(vc1, mm), den)));
+        }
+    #endif
+        for (; c < n; c++) {
+            double mm = b1 * m[c];
+            double vv = b2 * v[c];
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+        }
+    }
+    static inline void ks_scale_f(float *restrict y, float a, long n) {
+        for (long c = 0; c < n; c++) y[c] *= a;
+    }
+    static inline void ks_scale_d(double *restrict y, double a, long n) {
+        for (long c = 0; c < n; c++) y[c] *= a;
+    }
+    static inline void ks_add_f(float *restrict y, const float *restrict x, long n) {
+        for (long c = 0; c < n; c++) y[c] += x[c];
+    }
+    static inline void ks_add_d(double *restrict y, const double *restrict x, long n) {
+        for (long c = 0; c < n; c++) y[c] += x[c];
+    }
+    /* axpy and dot: AVX when the CPU has it (chosen at run time), else plain C that
+       the compiler vectorises with SSE2. axpy does the same IEEE operations either way. */
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #include <immintrin.h>
+    #define KS_AVX_DISPATCH 1
+    static int ks_cpu_avx = 0;
+    static void ks_detect_cpu(void) {
+        __builtin_cpu_init();
+        ks_cpu_avx = __builtin_cpu_supports("avx") ? 1 : 0;
+    }
+    __attribute__((target("avx")))
+    static void ks_axpy_f_avx(float *restrict y, const float *restrict x, float a, long n) {
+        const __m256 va = _mm256_set1_ps(a);
+        long c = 0;
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(y + c, _mm256_add_ps(_mm256_loadu_ps(y + c), _mm256_mul_ps(va, _mm256_loadu_ps(x + c))));
+        for (; c < n; c++) y[c] += a * x[c];
+    }
+    __attribute__((target("avx")))
+    static void ks_axpy_d_avx(double *restrict y, const double *restrict x, double a, long n) {
+        const __m256d va = _mm256_set1_pd(a);
+        long c = 0;
+        for (; c + 4 <= n; c += 4)
+            _mm256_storeu_pd(y + c, _mm256_add_pd(_mm256_loadu_pd(y + c), _mm256_mul_pd(va, _mm256_loadu_pd(x + c))));
+        for (; c < n; c++) y[c] += a * x[c];
+    }
+    __attribute__((target("avx")))
+    static float ks_dot_f_avx(const float *restrict x, const float *restrict y, long n) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 16 <= n; c += 16) {
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(_mm256_loadu_ps(x + c + 8), _mm256_loadu_ps(y + c + 8)));
+        }
+        for (; c + 8 <= n; c += 8)
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+        float b[8];
+        _mm256_storeu_ps(b, _mm256_add_ps(s0, s1));
+        float r = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+        for (; c < n; c++) r += x[c] * y[c];
+        return r;
+    }
+    __attribute__((target("avx")))
+    static double ks_dot_d_avx(const double *restrict x, const double *restrict y, long n) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(x + c), _mm256_loadu_pd(y + c)));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(_mm256_loadu_pd(x + c + 4), _mm256_loadu_pd(y + c + 4)));
+        }
+        for (; c + 4 <= n; c += 4)
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(_mm256_loadu_pd(x + c), _mm256_loadu_pd(y + c)));
+        double b[4];
+        _mm256_storeu_pd(b, _mm256_add_pd(s0, s1));
+        double r = (b[0] + b[1]) + (b[2] + b[3]);
+        for (; c < n; c++) r += x[c] * y[c];
+        return r;
+    }
+    #else
+    #define KS_AVX_DISPATCH 0
+    static const int ks_cpu_avx = 0;
+    static void ks_detect_cpu(void) {}
+    #endif
+    static inline void ks_axpy_f(float *restrict y, const float *restrict x, float a, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy_f_avx(y, x, a, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] += a * x[c];
+    }
+    static inline void ks_axpy_d(double *restrict y, const double *restrict x, double a, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy_d_avx(y, x, a, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] += a * x[c];
+    }
+    static inline float ks_dot_f(const float *restrict x, const float *restrict y, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_dot_f_avx(x, y, n);
+    #endif
+        /* four partial sums: a fixed order, vectorisable without -ffast-math */
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            s0 += x[c] * y[c]; s1 += x[c + 1] * y[c + 1];
+            s2 += x[c + 2] * y[c + 2]; s3 += x[c + 3] * y[c + 3];
+        }
+        for (; c < n; c++) s0 += x[c] * y[c];
+        return (s0 + s1) + (s2 + s3);
+    }
+    static inline double ks_dot_d(const double *restrict x, const double *restrict y, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_dot_d_avx(x, y, n);
+    #endif
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            s0 += x[c] * y[c]; s1 += x[c + 1] * y[c + 1];
+            s2 += x[c + 2] * y[c + 2]; s3 += x[c + 3] * y[c + 3];
+        }
+        for (; c < n; c++) s0 += x[c] * y[c];
+        return (s0 + s1) + (s2 + s3);
+    }
+    """
+    void ks_adam_row_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
+    void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
+    void ks_adam_row0_f(float* w, float* m, float* v, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
+    void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
+    void ks_detect_cpu() noexcept nogil
+    int ks_cpu_avx
+    void ks_scale_f(float* y, float a, long n) noexcept nogil
+    void ks_scale_d(double* y, double a, long n) noexcept nogil
+    void ks_add_f(float* y, const float* x, long n) noexcept nogil
+    void ks_add_d(double* y, const double* x, long n) noexcept nogil
+    void ks_axpy_f(float* y, const float* x, float a, long n) noexcept nogil
+    void ks_axpy_d(double* y, const double* x, double a, long n) noexcept nogil
+    float ks_dot_f(const float* x, const float* y, long n) noexcept nogil
+    double ks_dot_d(const double* x, const double* y, long n) noexcept nogil
+
+
+cdef inline void _st_axpy(floating* y, const floating* x, floating a, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        ks_axpy_f(y, x, a, n)
+    else:
+        ks_axpy_d(y, x, a, n)
+
+
+ks_detect_cpu()
+
+
+def _step_uses_avx():
+    """True when the fused step's row kernels use AVX on this CPU (chosen at import)."""
+    return bool(ks_cpu_avx)
+
+
+cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        ks_scale_f(y, a, n)
+    else:
+        ks_scale_d(y, a, n)
+
+
+cdef inline void _st_add(floating* y, const floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        ks_add_f(y, x, n)
+    else:
+        ks_add_d(y, x, n)
+
+
+cdef inline floating _st_dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return ks_dot_f(x, y, n)
+    else:
+        return ks_dot_d(x, y, n)
+
+
+cdef inline void _st_adam(floating* w, floating* m, floating* v, const floating* g, Py_ssize_t n,
+                          floating b1, floating b2, floating c1, floating s2, floating eps) noexcept nogil:
+    if floating is float:
+        if g == NULL:
+            ks_adam_row0_f(w, m, v, n, b1, b2, c1, s2, eps)
+        else:
+            ks_adam_row_f(w, m, v, g, n, b1, b2, c1, s2, eps)
+    else:
+        if g == NULL:
+            ks_adam_row0_d(w, m, v, n, b1, b2, c1, s2, eps)
+        else:
+            ks_adam_row_d(w, m, v, g, n, b1, b2, c1, s2, eps)
+
+
+cdef inline floating _st_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline void _st_topk_row(const floating* z, Py_ssize_t m, Py_ssize_t k,
+                              int64_t* idx, floating* val) noexcept nogil:
+    """The k largest of z[0:m] into val/idx, descending, ties to the lower index.
+
+    A sorted buffer of the best k so far; an entry enters only when it beats the
+    current k-th value (a well-predicted branch), then is inserted in place.
+    """
+    cdef Py_ssize_t i, pos, cnt = 0
+    cdef floating x, thr
+    for i in range(k):
+        if i >= m:
+            break
+        x = z[i]
+        pos = cnt
+        cnt += 1
+        while pos > 0 and val[pos - 1] < x:
+            val[pos] = val[pos - 1]
+            idx[pos] = idx[pos - 1]
+            pos -= 1
+        val[pos] = x
+        idx[pos] = i
+    thr = val[k - 1]
+    for i in range(k, m):
+        x = z[i]
+        if x > thr:
+            pos = k - 1
+            while pos > 0 and val[pos - 1] < x:
+                val[pos] = val[pos - 1]
+                idx[pos] = idx[pos - 1]
+                pos -= 1
+            val[pos] = x
+            idx[pos] = i
+            thr = val[k - 1]
+
+
+cdef inline double _st_row_forward(
+    const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
+    const floating* b_dec, int64_t* idx, floating* val, floating* g,
+    Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
+) noexcept nogil:
+    cdef Py_ssize_t i, j, c
+    cdef floating a, d
+    cdef double err = 0.0
+    _st_add(z, b_enc, m)
+    _st_topk_row(z, m, k, idx, val)
+    if relu:
+        for j in range(k):
+            if not (val[j] > 0):
+                val[j] = 0
+    for c in range(n):
+        g[c] = b_dec[c]
+    for j in range(k):
+        a = val[j]
+        if a != 0:
+            _st_axpy(g, W_dec + idx[j] * n, a, n)
+    for c in range(n):
+        d = g[c] - x[c]
+        err += d * d
+        g[c] = scale * d
+    return err
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _fused_step_adam(
+    const floating[:, ::1] X,        # IN  (B, n) batch
+    const floating[:, ::1] Xc,       # IN  (B, n) X - b_dec
+    floating[:, ::1] Z,              # IN/OUT (B, m) Xc @ W_enc.T on entry; + b_enc on exit
+    floating[:, ::1] W_enc,          # IN/OUT (m, n)
+    floating[::1] b_enc,             # IN/OUT (m,)
+    floating[:, ::1] W_dec,          # IN/OUT (m, n)
+    floating[::1] b_dec,             # IN/OUT (n,)
+    floating[:, ::1] mWe, floating[:, ::1] vWe,   # IN/OUT Adam moments of W_enc
+    floating[::1] mbe, floating[::1] vbe,         # IN/OUT of b_enc
+    floating[:, ::1] mWd, floating[:, ::1] vWd,   # IN/OUT of W_dec
+    floating[::1] mbd, floating[::1] vbd,         # IN/OUT of b_dec
+    int64_t[:, ::1] idx,             # OUT (B, k) selected units
+    floating[:, ::1] val,            # OUT (B, k) their activations
+    floating[:, ::1] G,              # WORK (B, n) reconstruction, then dLoss/dXh
+    floating[:, ::1] dz,             # WORK (B, k) dLoss/dz at the selected units
+    int64_t[::1] starts,             # WORK (m + 1,) inverse index offsets
+    int64_t[::1] order,              # WORK (B k,) inverse index entries
+    floating[::1] gbe,               # WORK (m,) encoder-bias gradient
+    floating[::1] gbd,               # WORK (n,) decoder-bias gradient
+    floating[:, ::1] rows,           # WORK (n_threads, 2 n) per-thread gradient rows
+    double[::1] rowerr,              # WORK (>= B,) per-sample squared errors
+    double c1,                       # lr / (1 - beta1^t)
+    double s2,                       # 1 / sqrt(1 - beta2^t)
+    double beta1, double beta2, double eps,
+    int relu, int normalize, int n_threads,
+):
+    """One fused training step; returns the batch MSE (NaN and no update if not finite)."""
+    cdef Py_ssize_t B = X.shape[0], n = X.shape[1], m = W_enc.shape[0], k = idx.shape[1]
+    cdef Py_ssize_t b, j, i, c, p, s, e, ent, tid, c0, c1b
+    cdef floating scale = <floating>(2.0 / (<double>B * <double>n))
+    cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, fc1 = <floating>c1
+    cdef floating fs2 = <floating>s2, feps = <floating>eps
+    cdef floating a, d, acc, proj, nrm
+    cdef floating* gd
+    cdef floating* ge
+    cdef double total = 0.0
+    cdef Py_ssize_t nblocks = (n + 127) // 128
+    cdef int nt = n_threads if n_threads > 0 else 1
+    with nogil:
+        # 1. forward, per sample
+        for b in prange(B, num_threads=nt, schedule="static"):
+            rowerr[b] = _st_row_forward(
+                &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
+                &idx[b, 0], &val[b, 0], &G[b, 0], n, m, k, relu, scale)
+        for b in range(B):
+            total += rowerr[b]
+        total = total / (<double>B * <double>n)
+    if not (total == total and total - total == 0.0):
+        return total  # not finite: no update
+    with nogil:
+        # 2. dz
+        for b in prange(B, num_threads=nt, schedule="static"):
+            for j in range(k):
+                a = val[b, j]
+                if relu and not (a > 0):
+                    dz[b, j] = 0
+                else:
+                    dz[b, j] = _st_dot(&G[b, 0], &W_dec[idx[b, j], 0], n)
+        # 3. inverse index: latent -> entries b * k + j, ascending
+        for i in range(m + 1):
+            starts[i] = 0
+        for b in range(B):
+            for j in range(k):
+                starts[idx[b, j] + 1] += 1
+        for i in range(m):
+            starts[i + 1] += starts[i]
+        for b in range(B):
+            for j in range(k):
+                i = idx[b, j]
+                order[starts[i]] = b * k + j
+                starts[i] += 1
+        for i in range(m, 0, -1):
+            starts[i] = starts[i - 1]
+        starts[0] = 0
+        # 4. bias gradients
+        for i in range(m):
+            acc = 0
+            for p in range(starts[i], starts[i + 1]):
+                ent = order[p]
+                acc = acc + dz[ent // k, ent % k]
+            gbe[i] = acc
+        for p in prange(nblocks, num_threads=nt, schedule="static"):
+            c0 = p * 128
+            c1b = c0 + 128
+            if c1b > n:
+                c1b = n
+            for c in range(c0, c1b):
+                gbd[c] = 0
+            for b in range(B):
+                _st_add(&gbd[c0], &G[b, c0], c1b - c0)
+            for i in range(m):
+                a = gbe[i]
+                if a != 0:
+                    _st_axpy(&gbd[c0], &W_enc[i, c0], -a, c1b - c0)
+        # 5. latent by latent: gradient rows, projection, Adam, renormalisation
+        for i in prange(m, num_threads=nt, schedule="dynamic", chunksize=16):
+            tid = threadid()
+            gd = &rows[tid, 0]
+            ge = &rows[tid, n]
+            s = starts[i]
+            e = starts[i + 1]
+            if e > s:
+                for c in range(2 * n):
+                    gd[c] = 0
+                for p in range(s, e):
+                    ent = order[p]
+                    b = ent // k
+                    j = ent % k
+                    a = val[b, j]
+                    if a != 0:
+                        _st_axpy(gd, &G[b, 0], a, n)
+                    d = dz[b, j]
+                    if d != 0:
+                        _st_axpy(ge, &Xc[b, 0], d, n)
+                if normalize:
+                    nrm = _st_dot(&W_dec[i, 0], &W_dec[i, 0], n)
+                    if nrm > 0:
+                        proj = _st_dot(gd, &W_dec[i, 0], n) / nrm
+                        _st_axpy(gd, &W_dec[i, 0], -proj, n)
+                _st_adam(&W_dec[i, 0], &mWd[i, 0], &vWd[i, 0], gd, n, fb1, fb2, fc1, fs2, feps)
+                _st_adam(&W_enc[i, 0], &mWe[i, 0], &vWe[i, 0], ge, n, fb1, fb2, fc1, fs2, feps)
+                _st_adam(&b_enc[i], &mbe[i], &vbe[i], &gbe[i], 1, fb1, fb2, fc1, fs2, feps)
+            else:
+                _st_adam(&W_dec[i, 0], &mWd[i, 0], &vWd[i, 0], <floating*>NULL, n, fb1, fb2, fc1, fs2, feps)
+                _st_adam(&W_enc[i, 0], &mWe[i, 0], &vWe[i, 0], <floating*>NULL, n, fb1, fb2, fc1, fs2, feps)
+                _st_adam(&b_enc[i], &mbe[i], &vbe[i], <floating*>NULL, 1, fb1, fb2, fc1, fs2, feps)
+            if normalize:
+                nrm = _st_sqrt(_st_dot(&W_dec[i, 0], &W_dec[i, 0], n))
+                if nrm > 0:
+                    _st_scale(&W_dec[i, 0], 1 / nrm, n)
+        # 6. decoder bias
+        _st_adam(&b_dec[0], &mbd[0], &vbd[0], &gbd[0], n, fb1, fb2, fc1, fs2, feps)
+    return total

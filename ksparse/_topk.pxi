@@ -10,17 +10,19 @@
 #
 # Selecting the k largest keys of a row (key = value or |value|), in
 # descending order, ties to the lower index:
-#   1. threshold path (m >= 4c, c = 2k rounded up to 8, c <= _MAX_GROUPS):
-#      the maxima of the c strided groups j = l (mod c) are c distinct
-#      entries, so their k-th largest, T, has at least k keys >= T: every top-k
-#      key is >= T.  Gather the keys >= T (about 1.4 k candidates on random
-#      data) with their positions, in increasing position.
-#      Otherwise every entry is a candidate.
-#   2. rank the candidates branch-free (SIMD): rank = number of candidates
+#   1. threshold (when m >= 2c, c = 2k rounded up to 8): the maxima of the c
+#      strided groups j = l (mod c) are c distinct entries, so their k-th
+#      largest, T, has at least k keys >= T: every top-k key is >= T.  Gather
+#      the keys >= T (about 1.4 k candidates on random data) with their
+#      positions, in increasing position.  Otherwise every entry is a candidate.
+#   2. when ties or a large k leave more than ``_rank_limit`` candidates,
+#      find the k-th largest key t exactly (SIMD quickselect with 8 pivots per
+#      round, ksp_kth_largest) and keep the keys > t plus the lowest-positioned
+#      keys == t: exactly k candidates.
+#   3. rank the candidates branch-free (SIMD): rank = number of candidates
 #      with a greater key, plus those with an equal key and a lower position.
-#      Ranks 0..k-1 are the answer, in order.  Ranking is quadratic, so when
-#      ties or a large k leave more than ``_rank_limit`` candidates, a size-k
-#      heap selects and sorts them instead (O(n log k)).
+#      Ranks 0..k-1 are the answer, in order.  Ranking is quadratic, so above
+#      ``_rank_limit`` a stable merge sort orders the k instead.
 # The building blocks are in _topk_simd.h (scalar, SSE2 and run-time
 # dispatched AVX2 versions, all giving identical results).
 
@@ -40,12 +42,12 @@ cdef extern from "_topk_simd.h" nogil:
     int ksp_simd_get_best()
     bint ksp_all_finite_f32(const float *x, Py_ssize_t m, int level)
     bint ksp_all_finite_f64(const double *x, Py_ssize_t m, int level)
-    void ksp_group_max_f32(const float *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
+    bint ksp_group_max_f32(const float *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
                            float *mx, int level)
-    void ksp_group_max_f64(const double *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
+    bint ksp_group_max_f64(const double *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
                            double *mx, int level)
-    float ksp_kth_largest_f32(const float *x, Py_ssize_t n, Py_ssize_t k, int level)
-    double ksp_kth_largest_f64(const double *x, Py_ssize_t n, Py_ssize_t k, int level)
+    float ksp_kth_largest_f32(const float *x, Py_ssize_t n, Py_ssize_t k, int level, float *tmp)
+    double ksp_kth_largest_f64(const double *x, Py_ssize_t n, Py_ssize_t k, int level, double *tmp)
     Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t m, float thr, bint by_abs,
                                  float *ck, int32_t *ci, int level)
     Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t m, double thr, bint by_abs,
@@ -56,97 +58,113 @@ cdef extern from "_topk_simd.h" nogil:
 ksp_simd_init()
 
 cdef enum:
-    # Largest number of groups for the threshold path (its threshold costs
-    # c**2/8 vector compares), i.e. k <= 128.
-    _MAX_GROUPS = 256
     # Slack after every scratch array (SIMD loads and stores run past the end).
     _SLACK = 16
+    # Runs sorted by insertion before merging.
+    _RUN = 16
 
 
 cdef inline Py_ssize_t _n_groups(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
     """Number of groups of the threshold path, or 0 when it does not apply."""
     cdef Py_ssize_t c = ((2 * k + 7) // 8) * 8
-    if c <= _MAX_GROUPS and m >= 4 * c:
+    if m >= 2 * c:
         return c
     return 0
 
 
-cdef inline Py_ssize_t _rank_limit(Py_ssize_t k, int level) noexcept nogil:
-    """Most candidates ranked by counting; more go to the heap."""
+cdef inline Py_ssize_t _rank_limit(int level, Py_ssize_t itemsize) noexcept nogil:
+    """Most keys ranked by counting (quadratic, SIMD): about 40 vector widths."""
     if level >= KSP_SIMD_AVX2:
-        return max(3 * k, 160)
+        return 40 * (32 // itemsize)
     if level >= KSP_SIMD_SSE2:
-        return max(2 * k, 96)
-    return max(2 * k, 48)
+        return 40 * (16 // itemsize)
+    return 48
 
 
 cdef inline Py_ssize_t _align(Py_ssize_t nbytes) noexcept nogil:
     return ((nbytes + 63) // 64) * 64
 
 
-cdef inline Py_ssize_t _scratch_bytes(Py_ssize_t m, Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
-    """Bytes of per-thread scratch used by _topk_row."""
-    return (_align((m + _SLACK) * itemsize)      # ck: candidate keys
-            + _align((m + _SLACK) * 4)           # ci: candidate positions
-            + _align((m + _SLACK) * 4)           # rk: ranks
-            + _align((_MAX_GROUPS + _SLACK) * itemsize)  # mx: group maxima
-            + _align((k + 1) * itemsize)         # hk: heap keys
-            + _align((k + 1) * 8))               # hi: heap / output positions
+cdef inline Py_ssize_t _scratch_bytes(Py_ssize_t m, Py_ssize_t itemsize) noexcept nogil:
+    """Bytes of per-thread scratch used by _topk_row: 3 key and 3 position arrays."""
+    return 3 * _align((m + _SLACK) * itemsize) + 2 * _align((m + _SLACK) * 4) + _align((m + _SLACK) * 8)
 
 
-cdef inline bint _worse(floating ka, int64_t ia, floating kb, int64_t ib) noexcept nogil:
-    """True when (ka, ia) ranks after (kb, ib): smaller key, or equal key and higher index."""
-    return ka < kb or (ka == kb and ia > ib)
+cdef void _merge_sort(floating *key, int32_t *pos, Py_ssize_t n,
+                      floating *key2, int32_t *pos2,   # scratch (n,)
+                      ) noexcept nogil:
+    """Stable sort of (key, pos) by descending key, in place.
 
-
-cdef void _sift_down(floating *hk, int64_t *hi, Py_ssize_t n, Py_ssize_t pos) noexcept nogil:
-    """Restore the heap property below ``pos`` of the min-heap (worst entry at the root)."""
-    cdef floating key = hk[pos]
-    cdef int64_t idx = hi[pos]
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= n:
-            break
-        if child + 1 < n and _worse(hk[child + 1], hi[child + 1], hk[child], hi[child]):
-            child += 1
-        if not _worse(hk[child], hi[child], key, idx):
-            break
-        hk[pos] = hk[child]
-        hi[pos] = hi[child]
-        pos = child
-    hk[pos] = key
-    hi[pos] = idx
-
-
-cdef void _heap_select(const floating *ck, const int32_t *ci, Py_ssize_t n, Py_ssize_t k,
-                       floating *hk,      # OUT (k,) keys, descending
-                       int64_t *hi,       # OUT (k,) positions, ties to the lower
-                       ) noexcept nogil:
-    """Top k of n >= k keys ``ck`` at increasing positions ``ci``, sorted."""
-    cdef Py_ssize_t j, e
-    cdef floating tk
-    cdef int64_t ti
-    for j in range(k):
-        hk[j] = ck[j]
-        hi[j] = ci[j]
-    for j in range(k // 2 - 1, -1, -1):
-        _sift_down(hk, hi, k, j)
-    # Later candidates have higher positions: only a strictly greater key wins.
-    for j in range(k, n):
-        if ck[j] > hk[0]:
-            hk[0] = ck[j]
-            hi[0] = ci[j]
-            _sift_down(hk, hi, k, 0)
-    # Heap sort: move the worst entry to the back, best ends up in front.
-    for e in range(k - 1, 0, -1):
-        tk = hk[0]
-        ti = hi[0]
-        hk[0] = hk[e]
-        hi[0] = hi[e]
-        hk[e] = tk
-        hi[e] = ti
-        _sift_down(hk, hi, e, 0)
+    Entries come in increasing position, so stability puts equal keys in
+    increasing position.  Insertion sort on runs of _RUN, then bottom-up merges.
+    """
+    cdef Py_ssize_t lo, hi, i, j, width, a, amid, b, bend, o
+    cdef floating kv
+    cdef int32_t pv
+    cdef floating *sk = key
+    cdef int32_t *sp = pos
+    cdef floating *dk = key2
+    cdef int32_t *dp = pos2
+    cdef floating *tk
+    cdef int32_t *tp
+    cdef bint take_b
+    cdef Py_ssize_t run = _RUN
+    lo = 0
+    while lo < n:
+        hi = min(lo + run, n)
+        for i in range(lo + 1, hi):
+            kv = key[i]
+            pv = pos[i]
+            j = i
+            while j > lo and key[j - 1] < kv:
+                key[j] = key[j - 1]
+                pos[j] = pos[j - 1]
+                j -= 1
+            key[j] = kv
+            pos[j] = pv
+        lo += run
+    width = run
+    while width < n:
+        lo = 0
+        while lo < n:
+            a = lo
+            amid = min(lo + width, n)
+            b = amid
+            bend = min(lo + 2 * width, n)
+            o = lo
+            while a < amid and b < bend:
+                take_b = sk[b] > sk[a]  # strictly greater: ties keep the left (lower) position
+                if take_b:
+                    dk[o] = sk[b]
+                    dp[o] = sp[b]
+                    b += 1
+                else:
+                    dk[o] = sk[a]
+                    dp[o] = sp[a]
+                    a += 1
+                o += 1
+            while a < amid:
+                dk[o] = sk[a]
+                dp[o] = sp[a]
+                a += 1
+                o += 1
+            while b < bend:
+                dk[o] = sk[b]
+                dp[o] = sp[b]
+                b += 1
+                o += 1
+            lo += 2 * width
+        tk = sk
+        sk = dk
+        dk = tk
+        tp = sp
+        sp = dp
+        dp = tp
+        width *= 2
+    if sk != key:
+        for i in range(n):
+            key[i] = sk[i]
+            pos[i] = sp[i]
 
 
 cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs,
@@ -159,32 +177,57 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
     Rows with infinities are still selected correctly; rows with NaN get
     indices in range but otherwise unspecified.
     """
-    cdef floating *ck = <floating *> scratch
-    cdef int32_t *ci = <int32_t *> (scratch + _align((m + _SLACK) * sizeof(floating)))
-    cdef int32_t *rk = <int32_t *> (<char *> ci + _align((m + _SLACK) * 4))
-    cdef floating *mx = <floating *> (<char *> rk + _align((m + _SLACK) * 4))
-    cdef floating *hk = <floating *> (<char *> mx + _align((_MAX_GROUPS + _SLACK) * sizeof(floating)))
-    cdef int64_t *hi = <int64_t *> (<char *> hk + _align((k + 1) * sizeof(floating)))
+    cdef Py_ssize_t keys_bytes = _align((m + _SLACK) * sizeof(floating))
+    cdef Py_ssize_t pos_bytes = _align((m + _SLACK) * 4)
+    cdef floating *ck = <floating *> scratch                           # candidate keys
+    cdef floating *tk = <floating *> (scratch + keys_bytes)            # temporary keys
+    cdef floating *mx = <floating *> (scratch + 2 * keys_bytes)        # group maxima
+    cdef int32_t *ci = <int32_t *> (scratch + 3 * keys_bytes)          # candidate positions
+    cdef int32_t *rk = <int32_t *> (scratch + 3 * keys_bytes + pos_bytes)  # ranks / temporary positions
+    cdef int64_t *hi = <int64_t *> (scratch + 3 * keys_bytes + 2 * pos_bytes)  # positions in output order
+    cdef Py_ssize_t limit = _rank_limit(level, sizeof(floating))
     cdef bint finite
-    cdef floating thr
-    cdef Py_ssize_t n, i, j, r
+    cdef floating thr, t, key
+    cdef Py_ssize_t n, i, j, r, need, s
+    cdef bint take, eq
 
     if floating is float:
-        finite = ksp_all_finite_f32(row, m, level)
         if c:
-            ksp_group_max_f32(row, m, c, by_abs, mx, level)
-            thr = ksp_kth_largest_f32(mx, c, k, level)
+            finite = ksp_group_max_f32(row, m, c, by_abs, mx, level)
+            thr = ksp_kth_largest_f32(mx, c, k, level, tk)
         else:
+            finite = ksp_all_finite_f32(row, m, level)
             thr = -INFINITY
         n = ksp_gather_ge_f32(row, m, thr, by_abs, ck, ci, level)
     else:
-        finite = ksp_all_finite_f64(row, m, level)
         if c:
-            ksp_group_max_f64(row, m, c, by_abs, mx, level)
-            thr = ksp_kth_largest_f64(mx, c, k, level)
+            finite = ksp_group_max_f64(row, m, c, by_abs, mx, level)
+            thr = ksp_kth_largest_f64(mx, c, k, level, tk)
         else:
+            finite = ksp_all_finite_f64(row, m, level)
             thr = -INFINITY
         n = ksp_gather_ge_f64(row, m, thr, by_abs, ck, ci, level)
+
+    if n > limit and n > k:
+        # Too many candidates to rank: find the k-th largest key t exactly,
+        # keep the keys > t and the first (lowest-positioned) keys == t.
+        if floating is float:
+            t = ksp_kth_largest_f32(ck, n, k, level, tk)
+        else:
+            t = ksp_kth_largest_f64(ck, n, k, level, tk)
+        need = k
+        for i in range(n):
+            need -= ck[i] > t
+        s = 0
+        for i in range(n):
+            key = ck[i]
+            eq = key == t
+            take = (key > t) | (eq & (need > 0))
+            need -= eq & take
+            ck[s] = key
+            ci[s] = ci[i]
+            s += take
+        n = s
 
     if n < k:
         # Only possible with NaN (which compares false): keep the output in range.
@@ -193,7 +236,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
             out_val[j] = row[j]
         return False
 
-    if n <= _rank_limit(k, level):
+    if n <= limit:
         if floating is float:
             ksp_rank_f32(ck, n, rk, level)
         else:
@@ -203,7 +246,10 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
             r = rk[i]
             hi[r if r < k else k] = ci[i]
     else:
-        _heap_select(ck, ci, n, k, hk, hi)
+        # n == k here: sort them.
+        _merge_sort(ck, ci, k, tk, rk)
+        for j in range(k):
+            hi[j] = ci[j]
     for j in range(k):
         out_idx[j] = hi[j]
         out_val[j] = row[hi[j]]
@@ -220,7 +266,7 @@ cdef Py_ssize_t _topk_kernel(const floating[:, ::1] A,   # IN (B, m)
     cdef Py_ssize_t B = A.shape[0], m = A.shape[1], b
     cdef Py_ssize_t c = _n_groups(m, k)
     cdef int level = ksp_simd_get_level()
-    cdef Py_ssize_t n_bad = 0
+    cdef Py_ssize_t n_bad = 0, chunk
     if B == 0:
         return 0
     if n_threads <= 1 or B == 1:
@@ -229,7 +275,10 @@ cdef Py_ssize_t _topk_kernel(const floating[:, ::1] A,   # IN (B, m)
                              &values[b, 0], &indices[b, 0]):
                 n_bad += 1
     else:
-        for b in prange(B, schedule="static", num_threads=n_threads):
+        # Dynamic chunks: on a busy machine a stalled thread does not hold up
+        # the others.  Each row is still computed whole by one thread.
+        chunk = max(1, B // (16 * n_threads))
+        for b in prange(B, schedule="dynamic", chunksize=chunk, num_threads=n_threads):
             if not _topk_row(&A[b, 0], m, k, by_abs, c, level,
                              scratch + threadid() * scratch_bytes,
                              &values[b, 0], &indices[b, 0]):
@@ -246,7 +295,7 @@ def _topk(const floating[:, ::1] A, Py_ssize_t k, bint by_abs, int n_threads,
     holding NaN or infinity; rows with infinity are still correct.
     """
     cdef Py_ssize_t m = A.shape[1]
-    cdef Py_ssize_t per = _scratch_bytes(m, k, sizeof(floating))
+    cdef Py_ssize_t per = _scratch_bytes(m, sizeof(floating))
     cdef int nt = max(1, n_threads)
     cdef char *scratch = <char *> malloc(nt * per + 64)
     cdef char *aligned

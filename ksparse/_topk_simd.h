@@ -6,7 +6,7 @@
  *
  *   ksp_all_finite    1 when the row holds no NaN and no infinity.
  *   ksp_group_max     maxima of c strided groups: mx[l] = max key(x[j]) over
- *                     j = l (mod c).
+ *                     j = l (mod c); also returns ksp_all_finite of the row.
  *   ksp_kth_largest   the k-th largest of n values (n a multiple of 8).  Taken
  *                     over the group maxima it is a threshold T with at least
  *                     k keys of the row >= T, so every top-k key is >= T.
@@ -48,7 +48,7 @@
 #if KSP_HAVE_SSE2 && (defined(__GNUC__) || defined(__clang__)) && !defined(KSP_NO_AVX2)
 #define KSP_HAVE_AVX2 1
 #include <immintrin.h>
-#define KSP_TARGET_AVX2 __attribute__((target("avx2")))
+#define KSP_TARGET_AVX2 __attribute__((target("avx2,popcnt")))
 #else
 #define KSP_HAVE_AVX2 0
 #endif
@@ -95,7 +95,8 @@ static void ksp_simd_init(void)
 #endif
 #if KSP_HAVE_AVX2
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) ksp_simd_best = KSP_SIMD_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))
+        ksp_simd_best = KSP_SIMD_AVX2;
 #endif
     ksp_simd_level = ksp_simd_best;
 }
@@ -125,18 +126,23 @@ static int ksp_all_finite_##SFX##_scalar(const T *x, ptrdiff_t m)              \
     return ok;                                                                  \
 }                                                                               \
                                                                                 \
-static void ksp_group_max_##SFX##_scalar(const T *x, ptrdiff_t m, ptrdiff_t c,  \
-                                         int by_abs, T *mx)                     \
+/* also returns 1 when x[0..m) is all finite (x - x is 0, else NaN) */        \
+static int ksp_group_max_##SFX##_scalar(const T *x, ptrdiff_t m, ptrdiff_t c,   \
+                                        int by_abs, T *mx)                      \
 {                                                                               \
     ptrdiff_t l, j;                                                             \
+    int ok = 1;                                                                 \
     for (l = 0; l < c; l++) {                                                   \
         T best = by_abs ? FABS(x[l]) : x[l];                                    \
+        ok &= (x[l] - x[l] == 0);                                               \
         for (j = l + c; j < m; j += c) {                                        \
             T v = by_abs ? FABS(x[j]) : x[j];                                   \
+            ok &= (x[j] - x[j] == 0);                                           \
             best = v > best ? v : best;                                         \
         }                                                                       \
         mx[l] = best;                                                           \
     }                                                                           \
+    return ok;                                                                  \
 }                                                                               \
                                                                                 \
 static T ksp_kth_largest_##SFX##_scalar(const T *x, ptrdiff_t n, ptrdiff_t k)   \
@@ -153,6 +159,19 @@ static T ksp_kth_largest_##SFX##_scalar(const T *x, ptrdiff_t n, ptrdiff_t k)   
 }                                                                               \
                                                                                 \
 /* gathers from positions start..m-1 */                                         \
+/* cnt[p] = #{j : x[j] >= piv[p]} for 8 pivots */                              \
+static void ksp_count_ge8_##SFX##_scalar(const T *x, ptrdiff_t n, const T *piv, \
+                                         int32_t *cnt)                          \
+{                                                                               \
+    ptrdiff_t j;                                                                \
+    int p;                                                                      \
+    for (p = 0; p < 8; p++) {                                                   \
+        int32_t c_ = 0;                                                         \
+        for (j = 0; j < n; j++) c_ += (x[j] >= piv[p]);                         \
+        cnt[p] = c_;                                                            \
+    }                                                                           \
+}                                                                               \
+                                                                                \
 static ptrdiff_t ksp_gather_ge_##SFX##_scalar(const T *x, ptrdiff_t start,      \
                                               ptrdiff_t m, T thr, int by_abs,   \
                                               T *ck, int32_t *ci)               \
@@ -224,16 +243,19 @@ static int ksp_all_finite_f64_sse2(const double *x, ptrdiff_t m)
 }
 
 /* c is a multiple of 8 and m >= c. */
-static void ksp_group_max_f32_sse2(const float *x, ptrdiff_t m, ptrdiff_t c, int by_abs, float *mx)
+#define KSP_LD(p) (raw = _mm_loadu_ps(p), fin = _mm_or_ps(fin, _mm_sub_ps(raw, raw)), _mm_and_ps(raw, am))
+static int ksp_group_max_f32_sse2(const float *x, ptrdiff_t m, ptrdiff_t c, int by_abs, float *mx)
 {
     const __m128 am = _mm_castsi128_ps(_mm_set1_epi32(by_abs ? 0x7FFFFFFF : -1));
     ptrdiff_t l, base, last = (m / c) * c, j;
+    __m128 fin = _mm_setzero_ps(), raw;
+    int ok;
     for (l = 0; l < c; l += 8) {
-        __m128 a0 = _mm_and_ps(_mm_loadu_ps(x + l), am);
-        __m128 a1 = _mm_and_ps(_mm_loadu_ps(x + l + 4), am);
+        __m128 a0 = KSP_LD(x + l);
+        __m128 a1 = KSP_LD(x + l + 4);
         for (base = c; base < last; base += c) {
-            a0 = _mm_max_ps(a0, _mm_and_ps(_mm_loadu_ps(x + base + l), am));
-            a1 = _mm_max_ps(a1, _mm_and_ps(_mm_loadu_ps(x + base + l + 4), am));
+            a0 = _mm_max_ps(a0, KSP_LD(x + base + l));
+            a1 = _mm_max_ps(a1, KSP_LD(x + base + l + 4));
         }
         _mm_storeu_ps(mx + l, a0);
         _mm_storeu_ps(mx + l + 4, a1);
@@ -242,18 +264,26 @@ static void ksp_group_max_f32_sse2(const float *x, ptrdiff_t m, ptrdiff_t c, int
         float v = by_abs ? fabsf(x[j]) : x[j];
         if (v > mx[j - last]) mx[j - last] = v;
     }
+    ok = _mm_movemask_epi8(_mm_cmpeq_epi32(_mm_castps_si128(fin), _mm_setzero_si128())) == 0xFFFF;
+    for (j = last; j < m; j++) ok &= (x[j] - x[j] == 0);
+    return ok;
 }
 
-static void ksp_group_max_f64_sse2(const double *x, ptrdiff_t m, ptrdiff_t c, int by_abs, double *mx)
+#undef KSP_LD
+
+#define KSP_LD(p) (raw = _mm_loadu_pd(p), fin = _mm_or_pd(fin, _mm_sub_pd(raw, raw)), _mm_and_pd(raw, am))
+static int ksp_group_max_f64_sse2(const double *x, ptrdiff_t m, ptrdiff_t c, int by_abs, double *mx)
 {
     const __m128d am = _mm_castsi128_pd(by_abs ? _mm_set1_epi64x(0x7FFFFFFFFFFFFFFFLL) : _mm_set1_epi32(-1));
     ptrdiff_t l, base, last = (m / c) * c, j;
+    __m128d fin = _mm_setzero_pd(), raw;
+    int ok;
     for (l = 0; l < c; l += 4) {
-        __m128d a0 = _mm_and_pd(_mm_loadu_pd(x + l), am);
-        __m128d a1 = _mm_and_pd(_mm_loadu_pd(x + l + 2), am);
+        __m128d a0 = KSP_LD(x + l);
+        __m128d a1 = KSP_LD(x + l + 2);
         for (base = c; base < last; base += c) {
-            a0 = _mm_max_pd(a0, _mm_and_pd(_mm_loadu_pd(x + base + l), am));
-            a1 = _mm_max_pd(a1, _mm_and_pd(_mm_loadu_pd(x + base + l + 2), am));
+            a0 = _mm_max_pd(a0, KSP_LD(x + base + l));
+            a1 = _mm_max_pd(a1, KSP_LD(x + base + l + 2));
         }
         _mm_storeu_pd(mx + l, a0);
         _mm_storeu_pd(mx + l + 2, a1);
@@ -262,7 +292,12 @@ static void ksp_group_max_f64_sse2(const double *x, ptrdiff_t m, ptrdiff_t c, in
         double v = by_abs ? fabs(x[j]) : x[j];
         if (v > mx[j - last]) mx[j - last] = v;
     }
+    ok = _mm_movemask_epi8(_mm_cmpeq_epi32(_mm_castpd_si128(fin), _mm_setzero_si128())) == 0xFFFF;
+    for (j = last; j < m; j++) ok &= (x[j] - x[j] == 0);
+    return ok;
 }
+
+#undef KSP_LD
 
 /* n is a multiple of 8.  Lanes hold 4 (or 2) different x[i]; each x[j] is
  * broadcast and compared with all of them; a true compare is -1, so the
@@ -316,6 +351,43 @@ static double ksp_kth_largest_f64_sse2(const double *x, ptrdiff_t n, ptrdiff_t k
         if (-cnt_out[1] >= k && xs[1] > best) best = xs[1];
     }
     return best;
+}
+
+static void ksp_count_ge8_f32_sse2(const float *x, ptrdiff_t n, const float *piv, int32_t *cnt)
+{
+    __m128 p0 = _mm_loadu_ps(piv), p1 = _mm_loadu_ps(piv + 4);
+    __m128i c0 = _mm_setzero_si128(), c1 = _mm_setzero_si128();
+    ptrdiff_t j;
+    for (j = 0; j < n; j++) {
+        __m128 xj = _mm_set1_ps(x[j]);
+        c0 = _mm_add_epi32(c0, _mm_castps_si128(_mm_cmpge_ps(xj, p0)));
+        c1 = _mm_add_epi32(c1, _mm_castps_si128(_mm_cmpge_ps(xj, p1)));
+    }
+    _mm_storeu_si128((__m128i *)cnt, _mm_sub_epi32(_mm_setzero_si128(), c0));
+    _mm_storeu_si128((__m128i *)(cnt + 4), _mm_sub_epi32(_mm_setzero_si128(), c1));
+}
+
+static void ksp_count_ge8_f64_sse2(const double *x, ptrdiff_t n, const double *piv, int32_t *cnt)
+{
+    __m128d p[4];
+    __m128i c[4];
+    int64_t out[2];
+    ptrdiff_t j;
+    int q;
+    for (q = 0; q < 4; q++) {
+        p[q] = _mm_loadu_pd(piv + 2 * q);
+        c[q] = _mm_setzero_si128();
+    }
+    for (j = 0; j < n; j++) {
+        __m128d xj = _mm_set1_pd(x[j]);
+        for (q = 0; q < 4; q++)
+            c[q] = _mm_add_epi64(c[q], _mm_castpd_si128(_mm_cmpge_pd(xj, p[q])));
+    }
+    for (q = 0; q < 4; q++) {
+        _mm_storeu_si128((__m128i *)out, c[q]);
+        cnt[2 * q] = (int32_t)(-out[0]);
+        cnt[2 * q + 1] = (int32_t)(-out[1]);
+    }
 }
 
 /* Ranks of x[0..n), lanes = 4 consecutive i.  Reads and writes up to 4
@@ -405,46 +477,75 @@ KSP_TARGET_AVX2 static int ksp_all_finite_f64_avx2(const double *x, ptrdiff_t m)
     return ksp_all_finite_f64_scalar(x + j, m - j);
 }
 
-KSP_TARGET_AVX2 static void ksp_group_max_f32_avx2(const float *x, ptrdiff_t m, ptrdiff_t c,
+#define KSP_LD(p) (raw = _mm256_loadu_ps(p), fin = _mm256_or_ps(fin, _mm256_sub_ps(raw, raw)), _mm256_and_ps(raw, am))
+KSP_TARGET_AVX2 static int ksp_group_max_f32_avx2(const float *x, ptrdiff_t m, ptrdiff_t c,
                                                    int by_abs, float *mx)
 {
     const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32(by_abs ? 0x7FFFFFFF : -1));
     ptrdiff_t l, base, last = (m / c) * c, j;
+    __m256 fin = _mm256_setzero_ps(), raw;
+    int ok;
     l = 0;
-    for (; l + 16 <= c; l += 16) {
-        __m256 a0 = _mm256_and_ps(_mm256_loadu_ps(x + l), am);
-        __m256 a1 = _mm256_and_ps(_mm256_loadu_ps(x + l + 8), am);
+    /* four independent max chains per sweep hide the latency of vmaxps */
+    for (; l + 32 <= c; l += 32) {
+        __m256 a0 = KSP_LD(x + l);
+        __m256 a1 = KSP_LD(x + l + 8);
+        __m256 a2 = KSP_LD(x + l + 16);
+        __m256 a3 = KSP_LD(x + l + 24);
         for (base = c; base < last; base += c) {
-            a0 = _mm256_max_ps(a0, _mm256_and_ps(_mm256_loadu_ps(x + base + l), am));
-            a1 = _mm256_max_ps(a1, _mm256_and_ps(_mm256_loadu_ps(x + base + l + 8), am));
+            const float *p = x + base + l;
+            a0 = _mm256_max_ps(a0, KSP_LD(p));
+            a1 = _mm256_max_ps(a1, KSP_LD(p + 8));
+            a2 = _mm256_max_ps(a2, KSP_LD(p + 16));
+            a3 = _mm256_max_ps(a3, KSP_LD(p + 24));
+        }
+        _mm256_storeu_ps(mx + l, a0);
+        _mm256_storeu_ps(mx + l + 8, a1);
+        _mm256_storeu_ps(mx + l + 16, a2);
+        _mm256_storeu_ps(mx + l + 24, a3);
+    }
+    for (; l + 16 <= c; l += 16) {
+        __m256 a0 = KSP_LD(x + l);
+        __m256 a1 = KSP_LD(x + l + 8);
+        for (base = c; base < last; base += c) {
+            a0 = _mm256_max_ps(a0, KSP_LD(x + base + l));
+            a1 = _mm256_max_ps(a1, KSP_LD(x + base + l + 8));
         }
         _mm256_storeu_ps(mx + l, a0);
         _mm256_storeu_ps(mx + l + 8, a1);
     }
     for (; l < c; l += 8) {
-        __m256 a0 = _mm256_and_ps(_mm256_loadu_ps(x + l), am);
+        __m256 a0 = KSP_LD(x + l);
         for (base = c; base < last; base += c)
-            a0 = _mm256_max_ps(a0, _mm256_and_ps(_mm256_loadu_ps(x + base + l), am));
+            a0 = _mm256_max_ps(a0, KSP_LD(x + base + l));
         _mm256_storeu_ps(mx + l, a0);
     }
     for (j = last; j < m; j++) {
         float v = by_abs ? fabsf(x[j]) : x[j];
         if (v > mx[j - last]) mx[j - last] = v;
     }
+    ok = _mm256_testz_si256(_mm256_castps_si256(fin), _mm256_castps_si256(fin));
+    for (j = last; j < m; j++) ok &= (x[j] - x[j] == 0);
+    return ok;
 }
 
-KSP_TARGET_AVX2 static void ksp_group_max_f64_avx2(const double *x, ptrdiff_t m, ptrdiff_t c,
+#undef KSP_LD
+
+#define KSP_LD(p) (raw = _mm256_loadu_pd(p), fin = _mm256_or_pd(fin, _mm256_sub_pd(raw, raw)), _mm256_and_pd(raw, am))
+KSP_TARGET_AVX2 static int ksp_group_max_f64_avx2(const double *x, ptrdiff_t m, ptrdiff_t c,
                                                    int by_abs, double *mx)
 {
     const __m256d am = _mm256_castsi256_pd(by_abs ? _mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFLL)
                                                   : _mm256_set1_epi32(-1));
     ptrdiff_t l, base, last = (m / c) * c, j;
+    __m256d fin = _mm256_setzero_pd(), raw;
+    int ok;
     for (l = 0; l < c; l += 8) {
-        __m256d a0 = _mm256_and_pd(_mm256_loadu_pd(x + l), am);
-        __m256d a1 = _mm256_and_pd(_mm256_loadu_pd(x + l + 4), am);
+        __m256d a0 = KSP_LD(x + l);
+        __m256d a1 = KSP_LD(x + l + 4);
         for (base = c; base < last; base += c) {
-            a0 = _mm256_max_pd(a0, _mm256_and_pd(_mm256_loadu_pd(x + base + l), am));
-            a1 = _mm256_max_pd(a1, _mm256_and_pd(_mm256_loadu_pd(x + base + l + 4), am));
+            a0 = _mm256_max_pd(a0, KSP_LD(x + base + l));
+            a1 = _mm256_max_pd(a1, KSP_LD(x + base + l + 4));
         }
         _mm256_storeu_pd(mx + l, a0);
         _mm256_storeu_pd(mx + l + 4, a1);
@@ -453,7 +554,12 @@ KSP_TARGET_AVX2 static void ksp_group_max_f64_avx2(const double *x, ptrdiff_t m,
         double v = by_abs ? fabs(x[j]) : x[j];
         if (v > mx[j - last]) mx[j - last] = v;
     }
+    ok = _mm256_testz_si256(_mm256_castpd_si256(fin), _mm256_castpd_si256(fin));
+    for (j = last; j < m; j++) ok &= (x[j] - x[j] == 0);
+    return ok;
 }
+
+#undef KSP_LD
 
 KSP_TARGET_AVX2 static float ksp_kth_largest_f32_avx2(const float *x, ptrdiff_t n, ptrdiff_t k)
 {
@@ -517,6 +623,39 @@ KSP_TARGET_AVX2 static double ksp_kth_largest_f64_avx2(const double *x, ptrdiff_
     return b;
 }
 
+KSP_TARGET_AVX2 static void ksp_count_ge8_f32_avx2(const float *x, ptrdiff_t n, const float *piv,
+                                                   int32_t *cnt)
+{
+    __m256 p0 = _mm256_loadu_ps(piv);
+    __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+    ptrdiff_t j;
+    for (j = 0; j + 2 <= n; j += 2) {
+        c0 = _mm256_add_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(_mm256_broadcast_ss(x + j), p0, _CMP_GE_OQ)));
+        c1 = _mm256_add_epi32(c1, _mm256_castps_si256(_mm256_cmp_ps(_mm256_broadcast_ss(x + j + 1), p0, _CMP_GE_OQ)));
+    }
+    for (; j < n; j++)
+        c0 = _mm256_add_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(_mm256_broadcast_ss(x + j), p0, _CMP_GE_OQ)));
+    _mm256_storeu_si256((__m256i *)cnt, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(c0, c1)));
+}
+
+KSP_TARGET_AVX2 static void ksp_count_ge8_f64_avx2(const double *x, ptrdiff_t n, const double *piv,
+                                                   int32_t *cnt)
+{
+    const __m256i low32 = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+    __m256d p0 = _mm256_loadu_pd(piv), p1 = _mm256_loadu_pd(piv + 4);
+    __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+    ptrdiff_t j;
+    for (j = 0; j < n; j++) {
+        __m256d xj = _mm256_broadcast_sd(x + j);
+        c0 = _mm256_add_epi64(c0, _mm256_castpd_si256(_mm256_cmp_pd(xj, p0, _CMP_GE_OQ)));
+        c1 = _mm256_add_epi64(c1, _mm256_castpd_si256(_mm256_cmp_pd(xj, p1, _CMP_GE_OQ)));
+    }
+    c0 = _mm256_sub_epi64(_mm256_setzero_si256(), c0);
+    c1 = _mm256_sub_epi64(_mm256_setzero_si256(), c1);
+    _mm_storeu_si128((__m128i *)cnt, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c0, low32)));
+    _mm_storeu_si128((__m128i *)(cnt + 4), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c1, low32)));
+}
+
 /* Branch-free compress: keep the lanes >= thr, packed, with their positions. */
 KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f32_avx2(const float *x, ptrdiff_t m, float thr,
                                                         int by_abs, float *ck, int32_t *ci)
@@ -532,7 +671,7 @@ KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f32_avx2(const float *x, ptrdiff_
         __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ksp_lut8_perm[mask]));
         _mm256_storeu_ps(ck + n, _mm256_permutevar8x32_ps(v, perm));
         _mm256_storeu_si256((__m256i *)(ci + n), _mm256_permutevar8x32_epi32(pos, perm));
-        n += ksp_lut8_count[mask];
+        n += __builtin_popcount((unsigned)mask); /* popcnt: keeps the chain on n short */
         pos = _mm256_add_epi32(pos, eight);
     }
     return n + ksp_gather_ge_f32_scalar(x, j, m, thr, by_abs, ck + n, ci + n);
@@ -555,7 +694,7 @@ KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f64_avx2(const double *x, ptrdiff
         _mm256_storeu_pd(ck + n, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm)));
         _mm_storeu_si128((__m128i *)(ci + n),
                          _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(pos, pidx)));
-        n += ksp_lut8_count[mask];
+        n += __builtin_popcount((unsigned)mask); /* popcnt: keeps the chain on n short */
         pos = _mm256_add_epi32(pos, four);
     }
     return n + ksp_gather_ge_f64_scalar(x, j, m, thr, by_abs, ck + n, ci + n);
@@ -665,18 +804,94 @@ static int ksp_all_finite_##SFX(const T *x, ptrdiff_t m, int level)             
     KSP_IF_SSE2(ksp_all_finite_##SFX##_sse2(x, m))                              \
     return ksp_all_finite_##SFX##_scalar(x, m);                                 \
 }                                                                               \
-static void ksp_group_max_##SFX(const T *x, ptrdiff_t m, ptrdiff_t c,           \
-                                int by_abs, T *mx, int level)                   \
+static int ksp_group_max_##SFX(const T *x, ptrdiff_t m, ptrdiff_t c,            \
+                               int by_abs, T *mx, int level)                    \
 {                                                                               \
-    KSP_IF_AVX2_VOID(ksp_group_max_##SFX##_avx2(x, m, c, by_abs, mx))           \
-    KSP_IF_SSE2_VOID(ksp_group_max_##SFX##_sse2(x, m, c, by_abs, mx))           \
-    ksp_group_max_##SFX##_scalar(x, m, c, by_abs, mx);                          \
+    KSP_IF_AVX2(ksp_group_max_##SFX##_avx2(x, m, c, by_abs, mx))                \
+    KSP_IF_SSE2(ksp_group_max_##SFX##_sse2(x, m, c, by_abs, mx))                \
+    return ksp_group_max_##SFX##_scalar(x, m, c, by_abs, mx);                   \
 }                                                                               \
-static T ksp_kth_largest_##SFX(const T *x, ptrdiff_t n, ptrdiff_t k, int level) \
+/* k-th largest of x[0..n) by counting ranks (quadratic: small n only) */      \
+static T ksp_kth_direct_##SFX(const T *x, ptrdiff_t n, ptrdiff_t k, int level)  \
 {                                                                               \
+    T pad[64];                                                                  \
+    ptrdiff_t j;                                                                \
+    if (n % 8) {                                                                \
+        /* the SIMD versions take whole blocks of 8: pad with -inf, which      \
+         * leaves the k largest unchanged */                                    \
+        if (n > 56) return ksp_kth_largest_##SFX##_scalar(x, n, k);             \
+        for (j = 0; j < n; j++) pad[j] = x[j];                                  \
+        while (j % 8) pad[j++] = -(T)INFINITY;                                  \
+        x = pad;                                                                \
+        n = j;                                                                  \
+    }                                                                           \
     KSP_IF_AVX2(ksp_kth_largest_##SFX##_avx2(x, n, k))                          \
     KSP_IF_SSE2(ksp_kth_largest_##SFX##_sse2(x, n, k))                          \
     return ksp_kth_largest_##SFX##_scalar(x, n, k);                             \
+}                                                                               \
+static void ksp_count_ge8_##SFX(const T *x, ptrdiff_t n, const T *piv,          \
+                                int32_t *cnt, int level)                        \
+{                                                                               \
+    KSP_IF_AVX2_VOID(ksp_count_ge8_##SFX##_avx2(x, n, piv, cnt))                \
+    KSP_IF_SSE2_VOID(ksp_count_ge8_##SFX##_sse2(x, n, piv, cnt))                \
+    ksp_count_ge8_##SFX##_scalar(x, n, piv, cnt);                               \
+}                                                                               \
+/* k-th largest of x[0..n), 1 <= k <= n: a quickselect with 8 pivots per round \
+ * whose ranks are counted with SIMD.  The answer lies in [lo, hi) between the \
+ * tightest pivots; keep the entries there (in tmp, n values) and look for the \
+ * (k - G)-th largest of them, G = number of entries >= hi.  If nothing was    \
+ * dropped, no pivot was too large and lo is the minimum: it is the answer     \
+ * when fewer than k entries exceed it, else drop the entries equal to it.    \
+ * x is not modified (unless it is tmp). */                                     \
+static T ksp_kth_largest_##SFX(const T *x, ptrdiff_t n, ptrdiff_t k, int level, \
+                               T *tmp)                                          \
+{                                                                               \
+    int32_t ge[8];                                                              \
+    T piv[8];                                                                   \
+    int round;                                                                  \
+    for (round = 0;; round++) {                                                 \
+        T lo = -(T)INFINITY, hi = (T)INFINITY;                                  \
+        ptrdiff_t G = 0, s = 0, j, gt;                                          \
+        int p, has_hi = 0;                                                      \
+        if (n <= 32 || round >= 16) return ksp_kth_direct_##SFX(x, n, k, level);\
+        for (p = 0; p < 8; p++) piv[p] = x[(2 * p + 1) * n / 16];               \
+        ksp_count_ge8_##SFX(x, n, piv, ge, level);                              \
+        for (p = 0; p < 8; p++) {                                               \
+            if (ge[p] >= k) {                                                   \
+                if (piv[p] > lo) lo = piv[p];                                   \
+            } else if (!has_hi || piv[p] < hi) {                                \
+                hi = piv[p];                                                    \
+                G = ge[p];                                                      \
+                has_hi = 1;                                                     \
+            }                                                                   \
+        }                                                                       \
+        if (has_hi) {                                                           \
+            for (j = 0; j < n; j++) {                                           \
+                T v = x[j];                                                     \
+                tmp[s] = v;                                                     \
+                s += (v >= lo) & (v < hi);                                      \
+            }                                                                   \
+        } else {                                                                \
+            for (j = 0; j < n; j++) {                                           \
+                T v = x[j];                                                     \
+                tmp[s] = v;                                                     \
+                s += (v >= lo);                                                 \
+            }                                                                   \
+        }                                                                       \
+        if (s == n) {                                                           \
+            for (gt = 0, j = 0; j < n; j++) gt += (tmp[j] > lo);                \
+            if (gt < k) return lo;                                              \
+            for (s = 0, j = 0; j < n; j++) {                                    \
+                T v = tmp[j];                                                   \
+                tmp[s] = v;                                                     \
+                s += (v > lo);                                                  \
+            }                                                                   \
+        }                                                                       \
+        if (s < k - G) return lo; /* only with NaN: stay memory-safe */         \
+        k -= G;                                                                 \
+        x = tmp;                                                                \
+        n = s;                                                                  \
+    }                                                                           \
 }                                                                               \
 static ptrdiff_t ksp_gather_ge_##SFX(const T *x, ptrdiff_t m, T thr, int by_abs,\
                                      T *ck, int32_t *ci, int level)             \

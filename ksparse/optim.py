@@ -245,7 +245,9 @@ class Optimizer:
                     f"rows[{name!r}] must lie in [0, {n_rows}) (rows of the parameter), "
                     f"found values from {int(r.min())} to {int(r.max())}"
                 )
-            sel = np.unique(r).astype(np.int64, copy=False)
+            mask = np.zeros(n_rows, dtype=bool)  # O(len(r) + n_rows): no sort
+            mask[r] = True
+            sel = np.flatnonzero(mask).astype(np.int64, copy=False)
         elif self.lazy:
             sel = _nonzero_rows(g.reshape(n_rows, row_len), self.backend)
         else:

@@ -11,7 +11,9 @@ Every function validates its arguments, then calls an unchecked compiled kernel
 in :mod:`ksparse._core` (``backend="compiled"``, the default) or runs the plain
 numpy reference implementation next to it (``backend="numpy"``), which the
 tests use as ground truth. Parallel compiled results (``n_threads > 1``) equal
-the serial ones bit for bit: scatter-adds split the n columns between threads.
+the serial ones bit for bit: scatter-adds first group the (b, j) pairs by unit
+(a stable counting sort), then each unit's gradient row is built by one thread,
+adding its terms in the serial order.
 """
 
 from __future__ import annotations
@@ -212,8 +214,9 @@ def sparse_decode_backward(
         C-contiguous array of W's dtype that the weight gradient is added to,
         modified in place; a new zero array when omitted.
     n_threads : int, default 1
-        Threads (-1: all cores). ``dvalues`` is split by rows, the scatter-add
-        into ``dW`` by column blocks, so the result does not depend on it.
+        Threads (-1: all cores). Units are split between threads (each unit's
+        row of ``dW`` and its ``dvalues`` entries are computed by one thread), so
+        the result does not depend on it.
     backend : {"compiled", "numpy"}, default "compiled"
 
     Returns
@@ -242,6 +245,8 @@ def sparse_decode_backward(
         dW = np.zeros((m, n), dtype=W.dtype)
     else:
         check_out(dW, "dW", (m, n), W.dtype)
+        if np.may_share_memory(dW, W) or np.may_share_memory(dW, G):
+            raise ValueError("dW must not share memory with W or G; pass a separate gradient array")
     dvalues = np.empty((B, idx.shape[1]), dtype=W.dtype)
     if backend == "numpy":
         _scatter_rows_numpy(idx, vals, G, dW)
@@ -289,7 +294,8 @@ def sparse_encoder_backward(
     m : int, optional
         Number of hidden units, needed only when both ``dW`` and ``db`` are omitted.
     n_threads : int, default 1
-        Threads (-1: all cores); the n columns are split between them.
+        Threads (-1: all cores); units are split between them (the result does
+        not depend on it).
     backend : {"compiled", "numpy"}, default "compiled"
 
     Returns
@@ -324,6 +330,8 @@ def sparse_encoder_backward(
             raise ValueError(f"db must have shape ({m},), got {db.shape}")
     idx, dzs = _code_arrays(indices, dz, m, dtype, "Xc", values_name="dz")
     _rows_match("Xc", Xc, idx.shape[0])
+    if dW is not None and np.may_share_memory(dW, Xc):
+        raise ValueError("dW must not share memory with Xc; pass a separate gradient array")
     if dW is None:
         dW = np.zeros((m, n), dtype=dtype)
     if db is None:

@@ -129,8 +129,9 @@ def topk(
     is a threshold that at least k entries reach, so only the few entries at
     or above it (about 1.4 k on random data) are candidates. The candidates
     are ranked branch-free with SIMD instructions (AVX2 when the CPU has it,
-    else SSE2 or portable C); when ties leave many candidates, a size-k heap
-    selects them instead.
+    else SSE2 or portable C). When ties or a large k leave many candidates, a
+    SIMD quickselect finds the k-th largest key first and a merge sort orders
+    the k selected entries.
 
     Examples
     --------

@@ -109,7 +109,8 @@ def test_matches_textbook_formula(name):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_lazy_rows_update_only_listed_rows(name, dtype):
     rng = np.random.default_rng(2)
-    params = _problem(rng, dtype, shapes=(("W", (50, 300)), ("b", (50,)), ("d", (300,))))
+    # rows of 3000: enough work per listed row for the 2-thread path to use 2 threads
+    params = _problem(rng, dtype, shapes=(("W", (50, 3000)), ("b", (50,)), ("d", (300,))))
     grads = [_grads(rng, params) for _ in range(3)]
     rows_seq = [
         {"W": rng.integers(0, 50, (8, 3)), "b": np.array([1, 1, 7, 49])},

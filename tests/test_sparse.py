@@ -392,6 +392,8 @@ def test_backward_bad_arguments():
         sparse_decode_backward(idx, val, W, G, dW=np.zeros((5, 5), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         sparse_decode_backward(idx, val, W, np.full_like(G, np.nan))
+    with pytest.raises(ValueError, match="share memory"):
+        sparse_decode_backward(idx, val, W, G, dW=W)
     with pytest.raises(ValueError, match="pass dW or db"):
         sparse_encoder_backward(idx, val, G)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
@@ -434,3 +436,33 @@ def test_row_kernels_bad_arguments():
         update_firing(np.zeros(3, np.int64), [0], -1)
     with pytest.raises(TypeError, match="integer"):
         update_firing(np.zeros(3, np.int64), [0], 1.5)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_backward_kernels_accept_read_only_and_strided_inputs(n_threads):
+    rng = np.random.default_rng(12)
+    idx, val = _code(rng, 9, 40, 6, np.float32, unique=False)
+    W = rng.standard_normal((40, 90)).astype(np.float32)
+    G = rng.standard_normal((9, 180)).astype(np.float32)[:, ::2]  # strided view
+    for a in (idx, val, W, G):
+        a.flags.writeable = False
+    dW, dv = sparse_decode_backward(idx, val, W, G, n_threads=n_threads)
+    dW_r, dv_r = sparse_decode_backward(idx, val, W, np.ascontiguousarray(G), backend="numpy")
+    np.testing.assert_allclose(dW, dW_r, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dv, dv_r, rtol=1e-4, atol=1e-4)
+    eW, eb = sparse_encoder_backward(idx, val, G, m=40, n_threads=n_threads)
+    eW_r, eb_r = sparse_encoder_backward(idx, val, np.ascontiguousarray(G), m=40, backend="numpy")
+    np.testing.assert_allclose(eW, eW_r, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(eb, eb_r, rtol=1e-5, atol=1e-5)
+    G2 = np.array(W)  # remove_parallel_component reads W read-only
+    remove_parallel_component(W, G2, n_threads=n_threads)
+
+
+def test_k_zero_and_no_units_selected():
+    W = np.ones((4, 3), np.float32)
+    b = np.arange(3, dtype=np.float32)
+    idx = np.zeros((2, 0), np.int64)
+    val = np.zeros((2, 0), np.float32)
+    np.testing.assert_array_equal(sparse_decode(idx, val, W, b), np.tile(b, (2, 1)))
+    dW, dv = sparse_decode_backward(idx, val, W, np.ones((2, 3), np.float32))
+    assert dv.shape == (2, 0) and not dW.any()

@@ -60,8 +60,9 @@ def make_matrix(rng, B, m, kind, dtype):
     return A.astype(dtype)
 
 
-# (B, m, k): the threshold path (m >= 4 * ceil8(2k), k <= 128), the full-rank
-# path (small m), the heap path (large k), SIMD tails (m not a multiple of 8).
+# (B, m, k): the threshold path (m >= 2 * ceil8(2k)), ranking all entries
+# (small m), exact selection + ranking or merge sort (large k, ties), SIMD tails
+# (m not a multiple of 8).
 SHAPES = [
     (1, 1, 1),
     (3, 1, 1),
@@ -148,7 +149,7 @@ def test_abs_selection_returns_signed_values(backend):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_large_all_equal_and_mostly_equal_rows(simd_level, dtype):
-    # Ties leave every entry a candidate: the heap fallback must handle it.
+    # Ties leave every entry a candidate: the exact selection must handle it.
     A = np.zeros((4, 5000), dtype=dtype)
     A[1, 4321] = 1.0
     A[2, ::7] = -1.0

@@ -1,0 +1,179 @@
+"""Speed of one training step (float32, 1 thread).
+
+One ``partial_fit`` step (B=256, 784 -> 1000, k=25, Adam) against
+  * the encoder product ``X @ W_enc.T`` alone (target: step <= 2.0x),
+  * a PyTorch CPU autograd step of the same model, when torch is importable (target: >= 3.5x faster),
+  * the dense numpy reference step ``ksparse.training.reference_step`` (target: >= 5x faster),
+and how the step time grows with m = 1000, 4000, 16000 at fixed k.
+
+Two modes::
+
+    python bench/bench_step.py [--rounds 30] [--scaling]     # medians and ratios, one process, interleaved
+    python -m pytest bench/bench_step.py --benchmark-only     # pytest-benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from ksparse import KSparseAutoencoder  # noqa: E402
+from ksparse.training import AdamState, reference_step  # noqa: E402
+
+B, N, M, K = 256, 784, 1000, 25
+
+
+def make_estimator(m=M, k=K, seed=0):
+    """An estimator after one partial_fit (workspaces allocated), and a batch."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((B, N), dtype=np.float32)
+    est = KSparseAutoencoder(n_hidden=m, k=k, batch_size=B, random_state=seed, n_threads=1)
+    est.partial_fit(X)
+    return est, X
+
+
+def make_torch_step(est, X):
+    """A PyTorch autograd step of the same model (top-k, ReLU, MSE, Adam, unit-norm decoder)."""
+    import torch
+
+    torch.set_num_threads(1)
+    W_enc = torch.tensor(est.W_enc_, requires_grad=True)
+    b_enc = torch.tensor(est.b_enc_, requires_grad=True)
+    W_dec = torch.tensor(est.W_dec_, requires_grad=True)
+    b_dec = torch.tensor(est.b_dec_, requires_grad=True)
+    opt = torch.optim.Adam([W_enc, b_enc, W_dec, b_dec], lr=1e-3)
+    x = torch.tensor(X)
+    k = int(est.k)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z = (x - b_dec) @ W_enc.T + b_enc
+        val, idx = torch.topk(z, k, dim=1)
+        codes = torch.zeros_like(z).scatter(1, idx, torch.relu(val))
+        xh = codes @ W_dec + b_dec
+        loss = ((xh - x) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            W_dec.grad -= (W_dec.grad * W_dec).sum(1, keepdim=True) * W_dec
+        opt.step()
+        with torch.no_grad():
+            W_dec.div_(W_dec.norm(dim=1, keepdim=True))
+        return float(loss)
+
+    return step
+
+
+def make_reference_step(est, X):
+    P = {name: a.copy() for name, a in est._params().items()}
+    adam = AdamState(P)
+    k = int(est.k)
+
+    def step():
+        return reference_step(P, adam, X, k, lr=1e-3)
+
+    return step
+
+
+def timed_medians(funcs: dict, rounds: int) -> dict:
+    """Median seconds of each function, calls interleaved round by round."""
+    for f in funcs.values():
+        f()
+        f()
+    times = {name: [] for name in funcs}
+    for _ in range(rounds):
+        for name, f in funcs.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="ksparse training-step benchmark")
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--scaling", action="store_true", help="also time m = 1000, 4000, 16000")
+    args = ap.parse_args(argv)
+    with threadpool_limits(limits=1):
+        est, X = make_estimator()
+        Xc = X - est.b_dec_
+        Z = np.empty((B, M), dtype=np.float32)
+        funcs = {
+            "encoder product X @ W_enc.T": lambda: np.matmul(Xc, est.W_enc_.T, out=Z),
+            "ksparse partial_fit step": lambda: est.partial_fit(X),
+            "dense numpy reference step": make_reference_step(est, X),
+        }
+        try:
+            funcs["torch autograd step"] = make_torch_step(est, X)
+        except ImportError:
+            print("torch is not importable: skipping the PyTorch comparison")
+        med = timed_medians(funcs, args.rounds)
+        print(f"B={B}, {N} -> {M}, k={K}, float32, 1 thread, {args.rounds} interleaved rounds (medians)")
+        for name, t in med.items():
+            print(f"  {name:<32} {t * 1e3:8.2f} ms")
+        step = med["ksparse partial_fit step"]
+        gemm = med["encoder product X @ W_enc.T"]
+        print(f"  step / encoder product          {step / gemm:8.2f}x   (target <= 2.0)")
+        print(f"  dense numpy reference / step    {med['dense numpy reference step'] / step:8.2f}x   (target >= 5)")
+        if "torch autograd step" in med:
+            print(f"  torch autograd / step           {med['torch autograd step'] / step:8.2f}x   (target >= 3.5)")
+        if args.scaling:
+            print("scaling with m at k=25 (medians):")
+            print(f"  {'m':>6} {'step ms':>9} {'product ms':>11} {'step - product':>15} {'ratio':>6}")
+            for m in (1000, 4000, 16000):
+                e, Xm = make_estimator(m=m)
+                Xcm = Xm - e.b_dec_
+                Zm = np.empty((B, m), dtype=np.float32)
+                r = max(5, args.rounds // (m // 1000))
+                md = timed_medians({"step": lambda: e.partial_fit(Xm),
+                                    "gemm": lambda: np.matmul(Xcm, e.W_enc_.T, out=Zm)}, r)
+                print(f"  {m:>6} {md['step'] * 1e3:>9.2f} {md['gemm'] * 1e3:>11.2f} "
+                      f"{(md['step'] - md['gemm']) * 1e3:>15.2f} {md['step'] / md['gemm']:>6.2f}")
+                del e
+    return 0
+
+
+# ---------------------------------------------------------------- pytest-benchmark
+def _bench_setup():
+    est, X = make_estimator()
+    return est, X
+
+
+def test_bench_partial_fit_step(benchmark):
+    with threadpool_limits(limits=1):
+        est, X = _bench_setup()
+        benchmark(est.partial_fit, X)
+
+
+def test_bench_encoder_product(benchmark):
+    with threadpool_limits(limits=1):
+        est, X = _bench_setup()
+        Xc = X - est.b_dec_
+        Z = np.empty((B, M), dtype=np.float32)
+        benchmark(np.matmul, Xc, est.W_enc_.T, out=Z)
+
+
+def test_bench_reference_step(benchmark):
+    with threadpool_limits(limits=1):
+        est, X = _bench_setup()
+        benchmark(make_reference_step(est, X))
+
+
+def test_bench_torch_step(benchmark):
+    import pytest
+
+    pytest.importorskip("torch")
+    with threadpool_limits(limits=1):
+        est, X = _bench_setup()
+        benchmark(make_torch_step(est, X))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

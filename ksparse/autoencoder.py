@@ -1,0 +1,817 @@
+"""The k-sparse autoencoder estimator (scikit-learn compatible).
+
+``KSparseAutoencoder`` encodes a sample as the k largest activations of a linear
+encoder (top-k, by default on the pre-activations followed by ReLU, as in Gao et
+al. 2024) and reconstructs it with a linear decoder whose rows have unit norm.
+Training follows the recipe of Makhzani & Frey (2013) and Gao et al. (2024): the
+encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
+decoder bias) centres the data, k is annealed from a larger value down to the
+target over the first part of training (progressive sparsity), dead units are
+detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
+and by resetting them to badly reconstructed samples, and Adam with a cosine
+learning-rate decay does the updates. The default configuration trains through one
+fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import resource
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from ksparse import _model_ops as ops
+from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
+from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, MSELoss
+from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
+
+try:  # scikit-learn is optional; with it the estimator plugs into its tooling
+    from sklearn.base import BaseEstimator as _BaseEstimator
+    from sklearn.base import TransformerMixin as _TransformerMixin
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # pragma: no cover - exercised only without scikit-learn
+    import inspect
+
+    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
+        """Raised when a method needs a fitted estimator."""
+
+    class _BaseEstimator:  # type: ignore[no-redef]
+        @classmethod
+        def _get_param_names(cls):
+            sig = inspect.signature(cls.__init__)
+            return sorted(p for p in sig.parameters if p != "self")
+
+        def get_params(self, deep=True):
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for key, value in params.items():
+                if key not in valid:
+                    raise ValueError(f"invalid parameter {key!r}; valid parameters are {valid}")
+                setattr(self, key, value)
+            return self
+
+        def __repr__(self):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+            return f"{type(self).__name__}({args})"
+
+    class _TransformerMixin:  # type: ignore[no-redef]
+        def fit_transform(self, X, y=None, **fit_params):
+            return self.fit(X, y, **fit_params).transform(X)
+
+
+__all__ = ["KSparseAutoencoder", "DivergenceError", "NotFittedError"]
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss; the estimator keeps the last good weights."""
+
+
+_OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad",
+               "sparse_adam", "sparse_sgd")
+_SCHEDULES = ("constant", "warmup", "linear", "cosine")
+
+
+def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
+    """Validate a data matrix: 2-D, real, finite, non-empty, dense."""
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix, which is not supported; pass a dense array (X.toarray())")
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass real numbers")
+    if arr.dtype == object:
+        arr = arr.astype(np.float64)
+    arr = check_float_array(arr, name, ndim=2, dtype=dtype)
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples (shape {arr.shape}); at least 1 sample is required")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least 1 feature is required")
+    return arr
+
+
+def _json_rng_state(state: dict) -> dict:
+    """Bit-generator state with its big integers as strings (JSON-safe everywhere)."""
+
+    def conv(v):
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return str(int(v))
+        return v
+
+    return conv(state)
+
+
+def _rng_state_from_json(state: dict) -> dict:
+    def conv(k, v):
+        if isinstance(v, dict):
+            return {kk: conv(kk, x) for kk, x in v.items()}
+        if k != "bit_generator" and isinstance(v, str) and v.lstrip("-").isdigit():
+            return int(v)
+        return v
+
+    return {k: conv(k, v) for k, v in state.items()}
+
+
+class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
+    """k-sparse (top-k) autoencoder.
+
+    Parameters
+    ----------
+    n_hidden : int, default 256
+        Number of hidden units (dictionary size) m.
+    k : int, default 32
+        Number of units kept per sample.
+    activation : str, default "relu"
+        Activation applied to the encoder pre-activations ("linear", "relu", "sigmoid",
+        "tanh", "leaky_relu", "elu", "swish", "gelu"). For non-decreasing activations
+        the top k are chosen on the pre-activations, otherwise on the activations.
+    selection : {"value", "abs"}, default "value"
+        Keep the k largest activations, or the k largest in absolute value.
+    n_epochs : int, default 60
+        Full shuffled passes over the training data.
+    batch_size : int, default 64
+    optimizer : str, default "adam"
+        "adam" (fused compiled kernel) or one of ``ksparse.optim.make_optimizer``'s names.
+    learning_rate : float, default 3e-3
+    lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
+    warmup_fraction : float, default 0.0
+        Fraction of the training steps used for a linear learning-rate warm-up.
+    k_start : int or None, default None
+        Progressive sparsity: k starts here and decreases linearly to ``k``. None means
+        ``min(n_hidden, 4 * k)``.
+    k_anneal_fraction : float, default 0.5
+        Fraction of the training steps over which k decreases (0 disables the curriculum).
+    auxk_k : int or None, default None
+        Dead units used by the AuxK loss per sample; None means ``min(n_hidden, 2 * k)``.
+    auxk_coef : float, default 1/32
+        Weight of the AuxK loss (0 disables it).
+    dead_samples : int, default 5000
+        A unit that has not fired (been selected with a nonzero value) in this many
+        training samples counts as dead.
+    dead_reset : bool, default True
+        At the end of each epoch, re-initialise dead units on badly reconstructed samples.
+    diversity_coef : float, default 0.0
+        Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
+    normalize_decoder : bool, default True
+        Keep decoder rows at unit norm (the gradient's parallel component is removed).
+    validation_fraction : float, default 0.0
+        Fraction of the samples held out for validation figures.
+    early_stopping : bool, default False
+        Stop when the validation loss has not improved for ``patience`` epochs
+        (needs ``validation_fraction > 0``).
+    patience : int, default 5
+    n_threads : int, default 1
+        Threads for the compiled kernels and BLAS (-1 for all cores).
+    dtype : {"float32", "float64"}, default "float32"
+    random_state : int, numpy Generator/RandomState or None
+    verbose : bool, default False
+        Show a progress bar (tqdm) over epochs.
+
+    Attributes
+    ----------
+    W_enc_, b_enc_, W_dec_, b_dec_ : ndarray
+        Encoder (m, n), encoder bias (m,), decoder (m, n), decoder / pre-encoder bias (n,).
+    n_features_in_ : int
+    n_iter_ : int
+        Epochs run (partial_fit counts one per call).
+    history_ : dict of lists
+        Per epoch: "epoch", "loss", "mse", "l0", "dead_fraction", "k", "time",
+        "peak_rss_mb", and "val_loss", "val_mse" with a validation split.
+    steps_since_fired_ : ndarray of int64 (m,)
+        Training samples seen since each unit last fired.
+    """
+
+    def __init__(
+        self,
+        n_hidden=256,
+        k=32,
+        *,
+        activation="relu",
+        selection="value",
+        n_epochs=60,
+        batch_size=64,
+        optimizer="adam",
+        learning_rate=3e-3,
+        lr_schedule="cosine",
+        warmup_fraction=0.0,
+        k_start=None,
+        k_anneal_fraction=0.5,
+        auxk_k=None,
+        auxk_coef=1.0 / 32.0,
+        dead_samples=5000,
+        dead_reset=True,
+        diversity_coef=0.0,
+        normalize_decoder=True,
+        validation_fraction=0.0,
+        early_stopping=False,
+        patience=5,
+        n_threads=1,
+        dtype="float32",
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_hidden = n_hidden
+        self.k = k
+        self.activation = activation
+        self.selection = selection
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
+        self.k_start = k_start
+        self.k_anneal_fraction = k_anneal_fraction
+        self.auxk_k = auxk_k
+        self.auxk_coef = auxk_coef
+        self.dead_samples = dead_samples
+        self.dead_reset = dead_reset
+        self.diversity_coef = diversity_coef
+        self.normalize_decoder = normalize_decoder
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> dict:
+        """Validate the constructor parameters; return the resolved values."""
+        def pos_int(name, value, minimum=1):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+                raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+            return int(value)
+
+        def frac(name, value, hi_open=False):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0.0 <= value <= 1.0) or (hi_open and value >= 1.0):
+                rng_txt = "[0, 1)" if hi_open else "[0, 1]"
+                raise ValueError(f"{name}={value!r} must be a number in {rng_txt}")
+            return float(value)
+
+        def nonneg(name, value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value >= 0) or not math.isfinite(value):
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+            return float(value)
+
+        r: Dict[str, Any] = {}
+        m = r["m"] = pos_int("n_hidden", self.n_hidden)
+        if isinstance(self.k, (bool, np.bool_)) or not isinstance(self.k, numbers.Integral):
+            raise ValueError(f"k={self.k!r} must be an integer between 1 and n_hidden={m}")
+        r["k"] = check_k(self.k, m, name="k", m_name="n_hidden")
+        k = r["k"]
+        if self.k_start is None:
+            r["k_start"] = min(m, 4 * k)
+        else:
+            ks = pos_int("k_start", self.k_start)
+            if not k <= ks <= m:
+                raise ValueError(f"k_start={ks} must be between k={k} and n_hidden={m}")
+            r["k_start"] = ks
+        r["k_anneal_fraction"] = frac("k_anneal_fraction", self.k_anneal_fraction)
+        if self.auxk_k is None:
+            r["auxk_k"] = min(m, 2 * k)
+        else:
+            r["auxk_k"] = check_k(self.auxk_k, m, name="auxk_k", m_name="n_hidden")
+        r["auxk_coef"] = nonneg("auxk_coef", self.auxk_coef)
+        r["diversity_coef"] = nonneg("diversity_coef", self.diversity_coef)
+        r["n_epochs"] = pos_int("n_epochs", self.n_epochs)
+        r["batch_size"] = pos_int("batch_size", self.batch_size)
+        r["dead_samples"] = pos_int("dead_samples", self.dead_samples)
+        r["patience"] = pos_int("patience", self.patience)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0) or not math.isfinite(lr):
+            raise ValueError(f"learning_rate={lr!r} must be a finite number > 0")
+        r["learning_rate"] = float(lr)
+        if self.lr_schedule not in _SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not known; use one of {_SCHEDULES}")
+        r["warmup_fraction"] = frac("warmup_fraction", self.warmup_fraction, hi_open=True)
+        r["validation_fraction"] = frac("validation_fraction", self.validation_fraction, hi_open=True)
+        if self.early_stopping and r["validation_fraction"] == 0.0:
+            raise ValueError("early_stopping=True needs a validation split: set validation_fraction > 0 (e.g. 0.1)")
+        if self.selection not in ("value", "abs"):
+            raise ValueError(f"selection={self.selection!r} is not known; use 'value' or 'abs'")
+        if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is not known; use one of {_OPTIMIZERS}")
+        r["act"] = get_activation(self.activation)
+        r["n_threads"] = check_n_threads(self.n_threads)
+        r["dtype"] = check_dtype(self.dtype)
+        return r
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "W_enc_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call fit (or partial_fit) first"
+            )
+
+    def _check_X(self, X, reset: bool, dtype) -> np.ndarray:
+        arr = _as_2d(X, "X", dtype=dtype)
+        if not reset:
+            n = self.n_features_in_
+            if arr.shape[1] != n:
+                raise ValueError(
+                    f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting {n} features as input."
+                )
+        return arr
+
+    # ------------------------------------------------------------------ setup
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.SeedSequence().entropy % (2**63))
+        if isinstance(rs, (bool, np.bool_)):
+            raise ValueError(f"random_state={rs!r} must be None, an int or a numpy random generator")
+        if isinstance(rs, numbers.Integral):
+            if rs < 0:
+                raise ValueError(f"random_state={rs} must be a non-negative integer")
+            return int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**31 - 1))
+        if isinstance(rs, np.random.Generator):
+            return int(rs.integers(0, 2**63 - 1))
+        raise ValueError(f"random_state={rs!r} must be None, an int or a numpy random generator")
+
+    def _init_weights(self, X: np.ndarray, r: dict, rng: np.random.Generator) -> None:
+        m, n, dt = r["m"], X.shape[1], r["dtype"]
+        W = rng.standard_normal((m, n))
+        W /= np.linalg.norm(W, axis=1, keepdims=True)
+        self.W_dec_ = np.ascontiguousarray(W, dtype=dt)
+        self.W_enc_ = self.W_dec_.copy()  # encoder starts as the decoder's transpose
+        self.b_enc_ = np.zeros(m, dtype=dt)
+        self.b_dec_ = np.ascontiguousarray(X.mean(axis=0, dtype=np.float64), dtype=dt)
+        self.n_features_in_ = n
+        self.steps_since_fired_ = np.zeros(m, dtype=np.int64)
+        self.n_iter_ = 0
+
+    def _params(self) -> Dict[str, np.ndarray]:
+        return {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.W_dec_, "b_dec": self.b_dec_}
+
+    def _make_optimizer(self, r: dict):
+        if self.optimizer == "adam":
+            return AdamState(self._params())
+        try:
+            from ksparse.optim import make_optimizer
+        except ImportError as exc:  # pragma: no cover - depends on merge state
+            raise ValueError(f"optimizer={self.optimizer!r} needs ksparse.optim; use 'adam'") from exc
+        return make_optimizer(self.optimizer, lr=r["learning_rate"])
+
+    def _make_loss(self, r: dict):
+        terms = [(1.0, MSELoss())]
+        if r["auxk_coef"] > 0:
+            terms.append((r["auxk_coef"], AuxKLoss(r["auxk_k"])))
+        if r["diversity_coef"] > 0:
+            terms.append((r["diversity_coef"], DiversityLoss()))
+        return CombinedLoss(terms)
+
+    def _build_steps(self, r: dict, batch_size: int) -> None:
+        """Allocate the step objects and their workspaces (once per fit / first partial_fit)."""
+        params = self._params()
+        opt = self._opt
+        self._general = GeneralStep(params, opt, self._make_loss(r), r["act"], self.selection,
+                                    bool(self.normalize_decoder), batch_size, r["n_threads"])
+        self._fused = None
+        if (isinstance(opt, AdamState) and r["act"].name in ("relu", "linear") and self.selection == "value"
+                and r["diversity_coef"] == 0.0):
+            try:
+                self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
+                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu")
+            except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
+                self._fused = None
+        self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
+
+    def _dead_mask(self, r: dict) -> np.ndarray:
+        return self.steps_since_fired_ >= r["dead_samples"]
+
+    def _one_step(self, X: np.ndarray, k: int, lr: float, r: dict):
+        """One optimizer step on batch X; returns (loss, mse, l0_sum)."""
+        dead = None
+        use_fused = self._fused is not None
+        if r["auxk_coef"] > 0:
+            dead = self._dead_mask(r)
+            if dead.any():
+                use_fused = False
+        step = self._fused if use_fused else self._general
+        loss, mse, idx, val = step(X, k, lr, dead)
+        if math.isfinite(loss):
+            ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
+        l0 = int(np.count_nonzero(val))
+        return float(loss), float(mse), l0
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, callback: Optional[Callable] = None, resume: bool = False):
+        """Train on X for ``n_epochs`` full shuffled passes.
+
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features)
+        y : ignored
+        callback : callable, optional
+            ``callback(estimator, epoch)`` after each epoch (epoch counts from 0).
+        resume : bool, default False
+            Continue an interrupted run (e.g. restored from a checkpoint) from where
+            it stopped, with its optimizer and RNG state.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            On bad parameters or data (before any training).
+        DivergenceError
+            When the loss becomes non-finite; the weights of the last good epoch are kept.
+        """
+        r = self._check_params()
+        if resume:
+            if not hasattr(self, "_train_state"):
+                raise ValueError("resume=True needs an estimator restored from a checkpoint or an interrupted fit")
+            X = self._check_X(X, reset=False, dtype=r["dtype"])
+        else:
+            X = self._check_X(X, reset=True, dtype=r["dtype"])
+        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+            # overflow shows up as a non-finite loss, which stops training with DivergenceError
+            return self._fit(X, r, callback, resume)
+
+    def _fit(self, X, r, callback, resume):
+        n_total = X.shape[0]
+        if not resume:
+            seed = self._seed()
+            rng = np.random.default_rng(seed)
+            split_seed = int(rng.integers(0, 2**63 - 1))
+            self._init_weights(X, r, rng)
+            self._opt = self._make_optimizer(r)
+            self.history_ = {key: [] for key in ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")}
+            if r["validation_fraction"] > 0:
+                self.history_["val_loss"] = []
+                self.history_["val_mse"] = []
+            self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
+                                 "bad_epochs": 0, "n_samples": n_total, "done": False}
+            self._rng = rng
+        ts = self._train_state
+        if resume and ts.get("n_samples") != n_total:
+            raise ValueError(f"resume=True needs the same training data: the run used {ts.get('n_samples')} samples, X has {n_total}")
+        # validation split, the same on resume
+        if r["validation_fraction"] > 0:
+            perm = np.random.default_rng(ts["split_seed"]).permutation(n_total)
+            n_val = max(1, int(round(r["validation_fraction"] * n_total)))
+            if n_val >= n_total:
+                raise ValueError(f"validation_fraction={r['validation_fraction']} leaves no training samples out of {n_total}")
+            X_val = X[np.sort(perm[:n_val])]
+            X_train = np.ascontiguousarray(X[np.sort(perm[n_val:])])
+        else:
+            X_val, X_train = None, X
+        n = X_train.shape[0]
+        B = min(r["batch_size"], n)
+        steps_per_epoch = -(-n // B)
+        total_steps = r["n_epochs"] * steps_per_epoch
+        warmup = int(round(r["warmup_fraction"] * total_steps))
+        anneal_steps = r["k_anneal_fraction"] * total_steps
+        schedule = make_lr_schedule(self.lr_schedule, total_steps, warmup)
+        self._build_steps(r, B)
+        xbuf = np.empty((B, X_train.shape[1]), dtype=X_train.dtype)
+        good = {name: a.copy() for name, a in self._params().items()}
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=r["n_epochs"], initial=ts["epoch"], desc="ksparse fit", unit="epoch")
+        try:
+            while ts["epoch"] < r["n_epochs"] and not ts["done"]:
+                epoch = ts["epoch"]
+                t0 = time.perf_counter()
+                perm = self._rng.permutation(n)
+                sum_loss = sum_mse = 0.0
+                sum_l0 = 0
+                k_now = r["k"]
+                for s in range(steps_per_epoch):
+                    sel = perm[s * B:(s + 1) * B]
+                    xb = xbuf[: len(sel)]
+                    np.take(X_train, sel, axis=0, out=xb)
+                    step = ts["step"]
+                    if anneal_steps > 0 and step < anneal_steps:
+                        k_now = int(round(r["k_start"] + (r["k"] - r["k_start"]) * step / anneal_steps))
+                    else:
+                        k_now = r["k"]
+                    lr = r["learning_rate"] * schedule(step)
+                    loss, mse, l0 = self._one_step(xb, k_now, lr, r)
+                    if not math.isfinite(loss):
+                        for name, a in self._params().items():
+                            a[...] = good[name]
+                        raise DivergenceError(
+                            f"training diverged at epoch {epoch}, step {step}: the loss is {loss}. "
+                            "The weights of the last good epoch were kept. Lower learning_rate "
+                            f"(now {r['learning_rate']}) or scale the data to a smaller range."
+                        )
+                    ts["step"] = step + 1
+                    sum_loss += loss * len(sel)
+                    sum_mse += mse * len(sel)
+                    sum_l0 += l0
+                dead = self._dead_mask(r)
+                dead_fraction = float(dead.mean())
+                if self.dead_reset and dead.any():
+                    self._reset_dead(X_train, np.flatnonzero(dead), r)
+                h = self.history_
+                h["epoch"].append(epoch)
+                h["loss"].append(sum_loss / n)
+                h["mse"].append(sum_mse / n)
+                h["l0"].append(sum_l0 / n)
+                h["dead_fraction"].append(dead_fraction)
+                h["k"].append(int(k_now))
+                if X_val is not None:
+                    vm = self._mse(X_val, r["k"])
+                    h["val_loss"].append(vm)
+                    h["val_mse"].append(vm)
+                    if self.early_stopping:
+                        if ts["best_val"] is None or vm < ts["best_val"]:
+                            ts["best_val"] = vm
+                            ts["bad_epochs"] = 0
+                        else:
+                            ts["bad_epochs"] += 1
+                            if ts["bad_epochs"] >= r["patience"]:
+                                ts["done"] = True
+                h["time"].append(time.perf_counter() - t0)
+                h["peak_rss_mb"].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+                ts["epoch"] = epoch + 1
+                self.n_iter_ = ts["epoch"]
+                for name, a in self._params().items():
+                    good[name][...] = a
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(mse=f"{h['mse'][-1]:.4g}", k=k_now)
+                if callback is not None:
+                    callback(self, epoch)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def _reset_dead(self, X_train: np.ndarray, dead_units: np.ndarray, r: dict) -> None:
+        """Point dead units at the residuals of the worst reconstructed samples of a random subset."""
+        sub = self._rng.choice(X_train.shape[0], size=min(X_train.shape[0], 1024), replace=False)
+        Xs = X_train[np.sort(sub)]
+        R = Xs - self._reconstruct(Xs, r["k"])
+        err = np.einsum("ij,ij->i", R, R)
+        order = np.argsort(-err, kind="stable")
+        alive = np.ones(r["m"], dtype=bool)
+        alive[dead_units] = False
+        enc_norm = float(np.linalg.norm(self.W_enc_[alive], axis=1).mean()) if alive.any() else 1.0
+        for j, u in enumerate(dead_units):
+            res = R[order[j % len(order)]]
+            nrm = float(np.linalg.norm(res))
+            if nrm == 0.0:
+                continue
+            d = res / nrm
+            self.W_dec_[u] = d
+            self.W_enc_[u] = d * enc_norm
+            self.b_enc_[u] = 0
+        if isinstance(self._opt, AdamState):
+            self._opt.reset_rows(dead_units)
+        self.steps_since_fired_[dead_units] = 0
+
+    def partial_fit(self, X, y=None):
+        """One pass over X in mini-batches of ``batch_size`` (in the given order).
+
+        A call with ``len(X) == batch_size`` is exactly one optimizer step. The target
+        ``k`` and the constant ``learning_rate`` are used (no curriculum or schedule).
+        """
+        r = self._check_params()
+        first = not hasattr(self, "W_enc_")
+        X = self._check_X(X, reset=first, dtype=r["dtype"])
+        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+            if first:
+                rng = np.random.default_rng(self._seed())
+                split_seed = int(rng.integers(0, 2**63 - 1))
+                self._init_weights(X, r, rng)
+                self._opt = self._make_optimizer(r)
+                self._rng = rng
+                self.history_ = {key: [] for key in ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")}
+                self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
+                                     "bad_epochs": 0, "n_samples": 0, "done": False}
+            if not hasattr(self, "_opt"):
+                self._opt = self._make_optimizer(r)
+            B = r["batch_size"]
+            key = (B, r["m"], self.n_features_in_, r["dtype"].str)
+            if getattr(self, "_steps_key", None) != key or getattr(self, "_general", None) is None:
+                self._build_steps(r, B)
+            t0 = time.perf_counter()
+            sum_loss = sum_mse = 0.0
+            sum_l0 = 0
+            for s in range(0, X.shape[0], B):
+                xb = X[s:s + B]
+                loss, mse, l0 = self._one_step(xb, r["k"], r["learning_rate"], r)
+                if not math.isfinite(loss):
+                    raise DivergenceError(
+                        f"partial_fit diverged: the loss is {loss}; the weights before this batch were kept. "
+                        f"Lower learning_rate (now {r['learning_rate']})."
+                    )
+                self._train_state["step"] += 1
+                sum_loss += loss * len(xb)
+                sum_mse += mse * len(xb)
+                sum_l0 += l0
+            nX = X.shape[0]
+            h = self.history_
+            h["epoch"].append(self.n_iter_)
+            h["loss"].append(sum_loss / nX)
+            h["mse"].append(sum_mse / nX)
+            h["l0"].append(sum_l0 / nX)
+            h["dead_fraction"].append(float(self._dead_mask(r).mean()))
+            h["k"].append(r["k"])
+            h["time"].append(time.perf_counter() - t0)
+            h["peak_rss_mb"].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+            for key_ in ("val_loss", "val_mse"):
+                if key_ in h:
+                    h[key_].append(float("nan"))
+            self.n_iter_ += 1
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _encode(self, X: np.ndarray, k: int, chunk: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
+        act = get_activation(self.activation)
+        N = X.shape[0]
+        idx_all = np.empty((N, k), dtype=np.int64)
+        val_all = np.empty((N, k), dtype=self.W_enc_.dtype)
+        for s in range(0, N, chunk):
+            Xc = X[s:s + chunk] - self.b_dec_
+            Z = Xc @ self.W_enc_.T
+            Z += self.b_enc_
+            if act.name in ops.MONOTONE and self.selection == "value":
+                _, idx = ops.topk_rows(Z, k, by="value")
+            else:
+                _, idx = ops.topk_rows(act.forward(Z), k, by=self.selection)
+            idx_all[s:s + chunk] = idx
+            val_all[s:s + chunk] = act.forward(np.take_along_axis(Z, idx, 1))
+        return idx_all, val_all
+
+    def _reconstruct(self, X: np.ndarray, k: int) -> np.ndarray:
+        idx, val = self._encode(X, k)
+        return ops.decode(idx, val, self.W_dec_, self.b_dec_)
+
+    def _mse(self, X: np.ndarray, k: int) -> float:
+        D = self._reconstruct(X, k) - X
+        return float(np.einsum("ij,ij->", D, D, dtype=np.float64)) / D.size
+
+    def _resolve_k(self, k) -> int:
+        if k is None:
+            return int(self.k)
+        return check_k(k, self.W_enc_.shape[0], name="k", m_name="n_hidden")
+
+    def encode(self, X, k=None) -> Tuple[np.ndarray, np.ndarray]:
+        """Sparse codes ``(indices, values)``, each (n_samples, k), rows in descending order.
+
+        ``k`` may be raised at encode time (e.g. ``3 * self.k``, Makhzani & Frey's alpha*k).
+        """
+        self._check_fitted()
+        X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
+        return self._encode(X, self._resolve_k(k))
+
+    def transform(self, X, k=None) -> np.ndarray:
+        """Dense codes (n_samples, n_hidden): zero except the k kept units of each sample."""
+        idx, val = self.encode(X, k)
+        return ops.dense_codes(idx, val, self.W_enc_.shape[0])
+
+    def inverse_transform(self, codes) -> np.ndarray:
+        """Reconstruct from dense codes (n_samples, n_hidden) or a tuple ``(indices, values)``."""
+        self._check_fitted()
+        m = self.W_dec_.shape[0]
+        dt = self.W_dec_.dtype
+        if isinstance(codes, tuple):
+            if len(codes) != 2:
+                raise ValueError("codes as a tuple must be (indices, values)")
+            from ksparse._validation import check_index_array
+
+            idx = check_index_array(codes[0], "indices", m)
+            val = check_float_array(codes[1], "values", ndim=2, dtype=dt)
+            if idx.shape != val.shape:
+                raise ValueError(f"indices {idx.shape} and values {val.shape} must have the same shape")
+            return ops.decode(idx, val, self.W_dec_, self.b_dec_)
+        C = _as_2d(codes, "codes", dtype=dt)
+        if C.shape[1] != m:
+            raise ValueError(f"codes has {C.shape[1]} columns, but the model has n_hidden={m} units")
+        return C @ self.W_dec_ + self.b_dec_
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Encode then decode X (with the training k)."""
+        return self.inverse_transform(self.encode(X))
+
+    def score(self, X, y=None) -> float:
+        """Negative mean squared reconstruction error (higher is better)."""
+        self._check_fitted()
+        X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
+        return -self._mse(X, int(self.k))
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_general", "_fused", "_steps_key"):
+            state.pop(key, None)
+        return state
+
+    def _get_state(self, include_optimizer: bool) -> Tuple[Dict[str, np.ndarray], dict]:
+        """Arrays and JSON metadata that rebuild this estimator (see the persistence protocol)."""
+        self._check_fitted()
+        arrays = {
+            "W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.W_dec_, "b_dec": self.b_dec_,
+            "steps_since_fired": self.steps_since_fired_,
+        }
+        params = self.get_params()
+        rs = params.get("random_state")
+        if rs is not None and not isinstance(rs, numbers.Integral):
+            params["random_state"] = None
+        elif rs is not None:
+            params["random_state"] = int(rs)
+        meta: Dict[str, Any] = {
+            "class": type(self).__name__,
+            "params": params,
+            "attributes": {
+                "n_features_in_": int(self.n_features_in_),
+                "n_iter_": int(self.n_iter_),
+                "history_": {k: [float(x) if isinstance(x, (float, np.floating)) else int(x) for x in v]
+                             for k, v in getattr(self, "history_", {}).items()},
+            },
+        }
+        if include_optimizer:
+            if not hasattr(self, "_opt") or not isinstance(self._opt, AdamState) and not hasattr(self._opt, "state_dict"):
+                raise ValueError("no optimizer state to save: the estimator has not been trained")
+            sd = self._opt.state_dict()
+            scalars = {}
+            for key, v in sd.items():
+                if isinstance(v, np.ndarray):
+                    arrays["optim." + key] = v
+                else:
+                    scalars[key] = v.item() if isinstance(v, np.generic) else v
+            meta["training"] = {
+                "state": dict(getattr(self, "_train_state", {})),
+                "rng": _json_rng_state(self._rng.bit_generator.state) if hasattr(self, "_rng") else None,
+                "optimizer": {"name": self.optimizer, "scalars": scalars},
+            }
+        return arrays, meta
+
+    @classmethod
+    def _from_state(cls, arrays: Dict[str, np.ndarray], meta: dict) -> "KSparseAutoencoder":
+        """Rebuild an estimator saved by :meth:`_get_state`."""
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"state is for class {meta.get('class')!r}, not {cls.__name__}")
+        est = cls(**meta["params"])
+        dt = check_dtype(est.dtype)
+        est.W_enc_ = np.array(arrays["W_enc"], dtype=dt, order="C")
+        est.b_enc_ = np.array(arrays["b_enc"], dtype=dt, order="C")
+        est.W_dec_ = np.array(arrays["W_dec"], dtype=dt, order="C")
+        est.b_dec_ = np.array(arrays["b_dec"], dtype=dt, order="C")
+        est.steps_since_fired_ = np.array(arrays.get("steps_since_fired", np.zeros(est.W_enc_.shape[0])), dtype=np.int64)
+        attrs = meta.get("attributes", {})
+        est.n_features_in_ = int(attrs.get("n_features_in_", est.W_enc_.shape[1]))
+        est.n_iter_ = int(attrs.get("n_iter_", 0))
+        est.history_ = {k: list(v) for k, v in attrs.get("history_", {}).items()}
+        tr = meta.get("training")
+        if tr is not None:
+            est._train_state = dict(tr["state"])
+            if tr.get("rng") is not None:
+                rng = np.random.default_rng()
+                rng.bit_generator.state = _rng_state_from_json(tr["rng"])
+                est._rng = rng
+            r = est._check_params()
+            est._opt = est._make_optimizer(r)
+            sd = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+            sd.update(tr["optimizer"]["scalars"])
+            est._opt.load_state_dict(sd)
+        return est
+
+
+_CONTROLLER: Any = None
+
+
+class _thread_limit:
+    """Limit BLAS threads to ``n`` inside the block (when threadpoolctl is available).
+
+    The library scan of threadpoolctl is done once per process (it costs milliseconds),
+    so ``partial_fit`` on one batch stays cheap.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self._ctx = None
+
+    def __enter__(self):
+        global _CONTROLLER
+        if _CONTROLLER is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover
+                _CONTROLLER = False
+            else:
+                _CONTROLLER = ThreadpoolController()
+        if _CONTROLLER:
+            self._ctx = _CONTROLLER.limit(limits=self.n, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.restore_original_limits()
+        return False

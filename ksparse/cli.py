@@ -1,0 +1,556 @@
+"""The ``ksparse`` command: demo, train, evaluate, encode, reproduce.
+
+Run ``ksparse --help`` or ``ksparse COMMAND --help``. Errors are printed as one
+line on stderr with exit status 2 (set ``KSPARSE_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["main", "build_parser", "ORIGINAL_MSE"]
+
+#: MSE of the original numpy project (784 -> 100 hidden, 5,000 MNIST training
+#: images, MSE on the first 1,000 test images), by k.
+ORIGINAL_MSE = {5: 0.0518, 10: 0.0410, 20: 0.0367, 30: 0.0356, 50: 0.0345}
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _estimator_class():
+    try:
+        from ksparse.autoencoder import KSparseAutoencoder
+    except ImportError as exc:  # pragma: no cover - only before the estimator exists
+        raise CLIError(f"ksparse.KSparseAutoencoder is not available in this build ({exc})") from exc
+    return KSparseAutoencoder
+
+
+def _say(args: argparse.Namespace, *lines: str) -> None:
+    if not args.quiet:
+        for line in lines:
+            print(line)
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
+    """Load the data set named by a DataConfig; shuffle and limit the training set."""
+    from ksparse.datasets import load_idx_folder, load_mnist
+
+    if data_cfg.dataset == "mnist":
+        data = load_mnist(normalize=data_cfg.normalize, dtype=dtype)
+    elif data_cfg.dataset == "mnist-full":
+        data = load_mnist(full=True, normalize=data_cfg.normalize, dtype=dtype,
+                          data_home=data_cfg.data_home, progress=not quiet)
+    else:
+        data = load_idx_folder(data_cfg.dataset, normalize=data_cfg.normalize, dtype=dtype)
+    rng = np.random.default_rng(0 if seed is None else seed)
+    order = rng.permutation(len(data.X_train))
+    if data_cfg.limit is not None:
+        order = order[: data_cfg.limit]
+    data.X_train = np.ascontiguousarray(data.X_train[order])
+    data.y_train = data.y_train[order]
+    if data_cfg.test_limit is not None:
+        data.X_test = data.X_test[: data_cfg.test_limit]
+        data.y_test = data.y_test[: data_cfg.test_limit]
+    return data
+
+
+def _quality(model: Any, X: np.ndarray, data_range: float = 1.0) -> Dict[str, float]:
+    """Reconstruction and sparsity figures of ``model`` on ``X``."""
+    rebuild = model.reconstruct if hasattr(model, "reconstruct") else model.predict
+    Xh = np.asarray(rebuild(X), dtype=np.float64)
+    err = float(np.mean((X.astype(np.float64) - Xh) ** 2))
+    out = {"mse": err, "psnr": _psnr(err, data_range)}
+    if hasattr(model, "encode"):
+        indices, values = model.encode(X)
+        active = values != 0
+        out["l0"] = float(active.sum(axis=1).mean())
+        fired = np.zeros(model.W_dec_.shape[0], dtype=bool)
+        fired[indices[active]] = True
+        out["dead_fraction"] = float(1.0 - fired.mean())
+    return out
+
+
+def _psnr(mse: float, data_range: float = 1.0) -> float:
+    return float("inf") if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def _write_history(path: Path, history: Dict[str, List[Any]]) -> None:
+    from ksparse.io import atomic_write_bytes
+
+    keys = list(history)
+    n = max((len(v) for v in history.values()), default=0)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys)
+    for i in range(n):
+        writer.writerow([history[k][i] if i < len(history[k]) else "" for k in keys])
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    from ksparse.io import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(h) for h in header]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(c: Any) -> str:
+    if isinstance(c, float):
+        if math.isinf(c) or math.isnan(c):
+            return str(c)
+        return f"{c:.4f}" if abs(c) < 1000 else f"{c:.1f}"
+    return str(c)
+
+
+def _make_estimator(params: Dict[str, Any]):
+    return _estimator_class()(**params)
+
+
+def _fit_and_write(model, data, out: Path, *, args, checkpoint_every: int = 0, resume: bool = False,
+                   extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Fit ``model`` (writing checkpoints), then write model, history and metrics to ``out``."""
+    import ksparse
+
+    ckpt = out / "checkpoint.safetensors"
+
+    def callback(est, epoch):
+        done = len(est.history_["epoch"]) if getattr(est, "history_", None) else epoch + 1
+        if checkpoint_every and done % checkpoint_every == 0:
+            ksparse.save(est, ckpt, checkpoint=True)
+
+    t0 = time.perf_counter()
+    model.fit(data.X_train, callback=callback if checkpoint_every else None, resume=resume)
+    seconds = time.perf_counter() - t0
+    ksparse.save(model, out / "model.safetensors")
+    _write_history(out / "history.csv", model.history_)
+    data_range = 1.0 if data.X_train.max() <= 1.0 else 255.0
+    train_q = _quality(model, data.X_train, data_range)
+    test_q = _quality(model, data.X_test, data_range)
+    history = model.history_
+    metrics = {
+        "ksparse_version": ksparse.__version__,
+        "dataset": data.description,
+        "n_train": int(len(data.X_train)),
+        "n_test": int(len(data.X_test)),
+        "n_features": int(data.X_train.shape[1]),
+        "params": model.get_params(),
+        "epochs": len(history.get("epoch", [])),
+        "fit_seconds": seconds,
+        "epoch_seconds": list(history.get("time", [])),
+        "peak_rss_mb": max(history.get("peak_rss_mb", [0.0]) or [0.0]),
+        "train": train_q,
+        "test": test_q,
+    }
+    if extra:
+        metrics.update(extra)
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _print_quality(args, title: str, metrics: Dict[str, Any]) -> None:
+    keys = [("mse", "MSE"), ("psnr", "PSNR (dB)"), ("l0", "mean L0"), ("dead_fraction", "dead units")]
+    rows = [[label, metrics["train"][k], metrics["test"][k]] for k, label in keys if k in metrics["test"]]
+    _say(args, title, _table(rows, ["metric", f"train ({metrics['n_train']})", f"test ({metrics['n_test']})"]))
+
+
+def _report(kind: str, out: Path, args, **kwargs) -> Optional[Path]:
+    """Write the figures and report with ksparse.report when it is available."""
+    try:
+        from ksparse import report  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    writer = getattr(report, f"write_{kind}_report", None)
+    if writer is None:
+        return None
+    return writer(out, **kwargs)
+
+
+# ----------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ksparse.config import DataConfig
+
+    out = _out_dir(args.out)
+    seed = 0 if args.seed is None else args.seed
+    params = {"random_state": seed, "verbose": not args.quiet}
+    if args.threads is not None:
+        params["n_threads"] = args.threads
+    if args.epochs is not None:
+        params["n_epochs"] = args.epochs
+    est_cls = _estimator_class()
+    model = est_cls(**params)
+    data = _load_data(DataConfig(limit=args.limit, test_limit=args.test_limit), seed=seed,
+                      dtype=model.get_params().get("dtype", "float32"), quiet=args.quiet)
+    p = model.get_params()
+    _say(args, f"ksparse demo: {data.X_train.shape[1]} -> {p['n_hidden']} hidden units, k={p['k']}, "
+               f"{p['n_epochs']} epochs on {len(data.X_train)} MNIST training images")
+    metrics = _fit_and_write(model, data, out, args=args)
+    _print_quality(args, f"trained in {metrics['fit_seconds']:.1f} s; results in {out}", metrics)
+    report = _report("demo", out, args, model=model, data=data, metrics=metrics)
+    if report is not None:
+        _say(args, f"report: {report}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import ksparse
+    from ksparse.config import load_config
+
+    overrides = list(args.set or [])
+    if args.out is not None:
+        overrides.append(f"output_dir={args.out}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.threads is not None:
+        overrides.append(f"threads={args.threads}")
+    overrides.append(f"model.verbose={'false' if args.quiet else 'true'}")  # the CLI shows progress unless --quiet
+    cfg = load_config(args.config, overrides)
+    params = cfg.model_params()
+    if args.resume:
+        model = ksparse.load(args.resume)
+        if type(model).__name__ != "KSparseAutoencoder":
+            raise CLIError(f"{args.resume} holds a {type(model).__name__}, not a KSparseAutoencoder checkpoint")
+        saved = model.get_params()
+        differ = [k for k in params if k not in ("n_threads", "verbose") and saved.get(k) != params[k]]
+        if differ:
+            detail = ", ".join(f"model.{k}: checkpoint {saved.get(k)!r} vs config {params[k]!r}" for k in differ)
+            raise CLIError(f"the checkpoint was trained with other settings ({detail}); resume with the same config")
+        model.set_params(n_threads=params["n_threads"], verbose=params["verbose"])
+    else:
+        model = _make_estimator(params)
+    data = _load_data(cfg.data, seed=cfg.seed if cfg.seed is not None else params.get("random_state"),
+                      dtype=params["dtype"], quiet=args.quiet)
+    out = _out_dir(cfg.output_dir)
+    from ksparse.config import save_config
+
+    save_config(cfg, out / "config.yaml")
+    _say(args, f"ksparse train: {data.X_train.shape[1]} -> {params['n_hidden']}, k={params['k']}, "
+               f"{len(data.X_train)} training samples" + (f", resuming {args.resume}" if args.resume else ""))
+    metrics = _fit_and_write(model, data, out, args=args, checkpoint_every=cfg.checkpoint_every,
+                             resume=bool(args.resume))
+    _print_quality(args, f"trained in {metrics['fit_seconds']:.1f} s; results in {out}", metrics)
+    return 0
+
+
+def _load_model(path: str):
+    import ksparse
+
+    return ksparse.load(path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ksparse.config import ConfigError, RunConfig
+
+    model = _load_model(args.model)
+    _apply_threads(model, args)
+    try:
+        data_cfg = RunConfig.from_dict({"data": {"dataset": args.data, "test_limit": args.limit}}).data
+    except ConfigError as exc:
+        raise CLIError(str(exc).replace("data.dataset=", "--data ")) from None
+    dtype = model.get_params().get("dtype", "float32") if hasattr(model, "get_params") else "float32"
+    data = _load_data(data_cfg, seed=0, dtype=dtype, quiet=args.quiet)
+    n_in = getattr(model, "n_features_in_", None)
+    if n_in is not None and n_in != data.X_test.shape[1]:
+        raise CLIError(f"the model takes {n_in} features but {args.data} has {data.X_test.shape[1]}")
+    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0)
+    rows = [[k, v] for k, v in q.items()]
+    _say(args, f"{args.model} on {len(data.X_test)} test samples of {args.data}", _table(rows, ["metric", "value"]))
+    if args.json:
+        _write_json(Path(args.json), {"model": args.model, "data": args.data, "n_test": len(data.X_test), **q})
+    return 0
+
+
+def _read_input(path: str, key: Optional[str], normalize: bool) -> np.ndarray:
+    from ksparse.datasets import read_idx
+
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{path}: no such input file")
+    name = p.name.lower()
+    if name.endswith(".npy"):
+        X = np.load(p, allow_pickle=False)
+    elif name.endswith(".npz"):
+        with np.load(p, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if key is None:
+                if len(keys) != 1:
+                    raise CLIError(f"{path} holds arrays {keys}; choose one with --key")
+                key = keys[0]
+            if key not in keys:
+                raise CLIError(f"{path} has no array {key!r}; it holds {keys}")
+            X = z[key]
+    else:
+        X = read_idx(p)
+    if X.ndim < 2:
+        raise CLIError(f"{path}: expected samples of at least one feature, got an array of shape {X.shape}")
+    X = X.reshape(X.shape[0], -1)
+    if X.dtype == np.uint8 and normalize:
+        X = X / 255.0
+    return X
+
+
+def _apply_threads(model: Any, args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        if not hasattr(model, "set_params"):
+            raise CLIError(f"--threads: a {type(model).__name__} has no thread setting")
+        model.set_params(n_threads=args.threads)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from ksparse.io import atomic_write_bytes
+
+    model = _load_model(args.model)
+    if not hasattr(model, "encode"):
+        raise CLIError(f"{args.model} holds a {type(model).__name__}; encode needs a KSparseAutoencoder")
+    _apply_threads(model, args)
+    X = _read_input(args.input, args.key, not args.raw)
+    dtype = model.get_params().get("dtype", "float32")
+    X = X.astype(dtype, copy=False)
+    indices, values = model.encode(X, k=args.k)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, indices=indices, values=values, n_hidden=np.int64(model.W_dec_.shape[0]))
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out {args.out}: the codes are written as .npz; name the file *.npz")
+    atomic_write_bytes(out, buf.getvalue())
+    _say(args, f"encoded {len(X)} samples with k={indices.shape[1]} active units of {model.W_dec_.shape[0]} "
+               f"-> {out} (arrays: indices, values, n_hidden)")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from ksparse.config import DataConfig
+
+    est_cls = _estimator_class()
+    seed = 0 if args.seed is None else args.seed
+    data = _load_data(DataConfig(limit=args.limit, test_limit=args.test_limit), seed=seed,
+                      dtype=est_cls().get_params().get("dtype", "float32"), quiet=args.quiet)
+    ks = list(dict.fromkeys(args.k))
+    for k in ks:
+        if not 1 <= k <= 100:
+            raise CLIError(f"--k {k}: k must be between 1 and n_hidden=100")
+    _say(args, f"ksparse reproduce: 784 -> 100 hidden, {len(data.X_train)} training images, "
+               f"MSE on the first {len(data.X_test)} test images, estimator defaults, seed {seed}")
+    rows = []
+    models = {}
+    bar = None
+    if not args.quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(ks), desc="reproduce", unit="k", leave=False)
+    try:
+        for k in ks:
+            params = {"n_hidden": 100, "k": k, "random_state": seed}
+            if args.threads is not None:
+                params["n_threads"] = args.threads
+            if args.epochs is not None:
+                params["n_epochs"] = args.epochs
+            model = est_cls(**params)
+            t0 = time.perf_counter()
+            model.fit(data.X_train)
+            seconds = time.perf_counter() - t0
+            q = _quality(model, data.X_test)
+            models[k] = model
+            rows.append({"k": k, "mse": q["mse"], "psnr": q["psnr"], "seconds": seconds,
+                         "original_mse": ORIGINAL_MSE.get(k)})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    table = [[r["k"], r["original_mse"] if r["original_mse"] is not None else "-", r["mse"], r["psnr"], r["seconds"]]
+             for r in rows]
+    _say(args, _table(table, ["k", "original MSE", "ksparse MSE", "PSNR (dB)", "seconds"]))
+    if args.json:
+        _write_json(Path(args.json), {"rows": [{"k": r["k"], "mse": r["mse"], "psnr": r["psnr"],
+                                                 "seconds": r["seconds"]} for r in rows],
+                                       "original_mse": {str(k): v for k, v in ORIGINAL_MSE.items()},
+                                       "n_train": len(data.X_train), "n_test": len(data.X_test), "seed": seed})
+        _say(args, f"wrote {args.json}")
+    if args.out:
+        out = _out_dir(args.out)
+        _write_json(out / "reproduce.json", {"rows": rows, "n_train": len(data.X_train),
+                                              "n_test": len(data.X_test), "seed": seed})
+        report = _report("reproduce", out, args, rows=rows, data=data, models=models)
+        if report is not None:
+            _say(args, f"report: {report}")
+    return 0
+
+
+# ------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"{value}: use a positive number of threads, or -1 for all cores")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``ksparse`` command."""
+    from ksparse._version import __version__
+
+    def common_options(seed: bool) -> _Parser:
+        common = _Parser(add_help=False)
+        g = common.add_argument_group("common options")
+        g.add_argument("--threads", type=_threads, default=None, metavar="N",
+                       help="threads for the compiled kernels (-1: all cores; default: the model's setting)")
+        if seed:
+            g.add_argument("--seed", type=_int, default=None, metavar="S",
+                           help="random seed of initialisation and shuffling (default 0, or the config's)")
+        g.add_argument("--quiet", action="store_true", help="print nothing but errors; no progress bars")
+        return common
+
+    common, common_noseed = common_options(True), common_options(False)
+
+    parser = _Parser(prog="ksparse", description="k-sparse (top-k) autoencoders: train, evaluate, encode.",
+                     epilog="Run 'ksparse COMMAND --help' for the options of each command.")
+    parser.add_argument("--version", action="version", version=f"ksparse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def hidden(p):
+        p.add_argument("--limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
+        p.add_argument("--test-limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
+        p.add_argument("--epochs", type=_positive_int, default=None, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("demo", parents=[common], help="train the default model on the bundled MNIST",
+                       description="Train the default model on the MNIST subset bundled with ksparse and write "
+                                   "model.safetensors, metrics.json, history.csv (and the figures and report) "
+                                   "to the output folder.")
+    p.add_argument("--out", default="ksparse-demo", metavar="DIR", help="output folder (default: ksparse-demo)")
+    hidden(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", parents=[common], help="train from a YAML/JSON config file",
+                       description="Train a model described by a YAML or JSON config file "
+                                   "(see ksparse.config.RunConfig); values can be overridden with --set.")
+    p.add_argument("--config", required=True, metavar="FILE", help="a .yaml, .yml or .json run configuration")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.k=20 --set data.limit=1000 (repeatable)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (overrides output_dir)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue an interrupted run from its checkpoint.safetensors")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common_noseed], help="measure a saved model on a test set",
+                       description="Print MSE, PSNR, mean L0 and the dead-unit fraction of a saved model "
+                                   "on a test set.")
+    p.add_argument("model", metavar="MODEL", help="a model file written by ksparse (model.safetensors)")
+    p.add_argument("--data", default="mnist", metavar="DATA",
+                   help="'mnist' (bundled test set, default), 'mnist-full', or a folder of IDX files")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="use the first N test samples")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the figures to a JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("encode", parents=[common_noseed], help="write the sparse codes of some data",
+                       description="Encode samples with a saved model and write the sparse codes "
+                                   "(indices, values) to a .npz file.")
+    p.add_argument("model", metavar="MODEL", help="a model file written by ksparse")
+    p.add_argument("input", metavar="INPUT", help="samples as .npy, .npz or an IDX file (raw or .gz)")
+    p.add_argument("--out", required=True, metavar="CODES.npz", help="output .npz file")
+    p.add_argument("--k", type=_positive_int, default=None, help="active units per sample (default: the model's k)")
+    p.add_argument("--key", default=None, help="array name inside an .npz input with several arrays")
+    p.add_argument("--raw", action="store_true", help="do not scale uint8 input from 0-255 to [0, 1]")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("reproduce", parents=[common], help="reproduce the original project's k-vs-MSE table",
+                       description="Train 784 -> 100 models on the 5,000 bundled MNIST images with the estimator's "
+                                   "default settings and print the MSE on the first 1,000 test images beside the "
+                                   "original project's figures.")
+    p.add_argument("--k", type=_positive_int, nargs="+", default=[5, 10, 20, 30, 50], metavar="K",
+                   help="values of k (default: 5 10 20 30 50)")
+    p.add_argument("--json", default=None, metavar="PATH", help='write {"rows": [{"k", "mse", "psnr", "seconds"}]}')
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for reproduce.json (rows with the original's MSE), the figures and the report")
+    hidden(p)
+    p.set_defaults(func=cmd_reproduce, test_limit=1000)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``ksparse`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("ksparse: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line instead of a traceback
+        if os.environ.get("KSPARSE_DEBUG"):
+            raise
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, CLIError):
+            message = f"{message} ({type(exc).__name__})" if not isinstance(exc, (ValueError, OSError)) else message
+        print(f"ksparse {args.command}: error: {message}", file=sys.stderr)
+        return 2

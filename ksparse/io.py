@@ -1,0 +1,399 @@
+"""Saving and loading models and checkpoints (safetensors + a JSON header).
+
+File layout: a standard `safetensors <https://github.com/huggingface/safetensors>`_
+file. The tensors are the model's arrays (weights, biases, counters and, in a
+checkpoint, the optimizer's arrays under keys starting ``"optim."``). The
+safetensors header's ``__metadata__`` holds, as JSON strings:
+
+- ``format`` ("ksparse") and ``format_version`` (an integer, :data:`FORMAT_VERSION`);
+- ``ksparse_version``: the library version that wrote the file;
+- ``kind``: "model" or "checkpoint";
+- ``meta``: the object's full state description (its class, constructor
+  parameters, learned attributes and, in a checkpoint, the training position,
+  RNG state and optimizer hyper-parameters);
+- ``training_summary``: epochs, steps, final loss/MSE..., for a quick look;
+- ``sha256``: the SHA-256 of every tensor's bytes.
+
+Nothing in a file is executed on load (no pickle). Writes are atomic: the bytes
+go to a temporary file in the same folder, which is flushed, fsync'ed and renamed
+over the target, so a crash during a save leaves the previous file intact.
+
+Objects take part through the persistence protocol: ``obj._get_state(
+include_optimizer) -> (arrays, meta)`` and ``Class._from_state(arrays, meta)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Tuple, Union
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "read_metadata"]
+
+#: Version of the file layout written by this library. Files with a higher
+#: version are refused (they were written by a newer ksparse).
+FORMAT_VERSION = 1
+_FORMAT_NAME = "ksparse"
+_MAX_HEADER = 100 * 1024 * 1024
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ModelFileError(ValueError):
+    """Raised when a model file is truncated, tampered with, of a newer format, or not a ksparse file."""
+
+
+def _import_estimator():
+    from ksparse.autoencoder import KSparseAutoencoder
+
+    return KSparseAutoencoder
+
+
+def _import_network():
+    from ksparse.layers import Network
+
+    return Network
+
+
+# meta["class"] -> a function returning the class (imported lazily, so that
+# ksparse.io does not import the whole library).
+_CLASSES: Dict[str, Callable[[], Any]] = {
+    "KSparseAutoencoder": _import_estimator,
+    "Network": _import_network,
+}
+
+
+# ----------------------------------------------------------------------- write
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _dumps(o: Any) -> str:
+    return json.dumps(o, default=_json_default, allow_nan=True, sort_keys=True)
+
+
+def _le_contiguous(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return a
+
+
+def _training_summary(meta: dict) -> dict:
+    """A short summary for people inspecting a file: epochs, steps, last losses."""
+    attrs = meta.get("attributes") or {}
+    out: Dict[str, Any] = {}
+    for key in ("n_iter_", "n_features_in_", "n_steps_", "t_"):
+        if key in attrs:
+            out[key.rstrip("_")] = attrs[key]
+    history = attrs.get("history_", attrs.get("history"))
+    if isinstance(history, dict):
+        lengths = {len(v) for v in history.values() if isinstance(v, list)}
+        if lengths:
+            out["epochs"] = max(lengths)
+        for key, values in history.items():
+            if isinstance(values, list) and values and isinstance(values[-1], (int, float)):
+                out[f"final_{key}"] = values[-1]
+        if isinstance(history.get("time"), list):
+            out["train_seconds"] = float(sum(history["time"]))
+    if "training" in meta and isinstance(meta["training"], dict):
+        for key in ("epoch", "step"):
+            if key in meta["training"]:
+                out[f"position_{key}"] = meta["training"][key]
+    return out
+
+
+def _encode(obj: Any, checkpoint: bool) -> bytes:
+    from safetensors.numpy import save as st_save
+
+    from ksparse._version import __version__
+
+    if not hasattr(obj, "_get_state"):
+        raise TypeError(
+            f"cannot save a {type(obj).__name__}: ksparse.save takes a KSparseAutoencoder or a "
+            "ksparse.layers.Network (objects with a _get_state method)"
+        )
+    arrays, meta = obj._get_state(include_optimizer=bool(checkpoint))
+    if not isinstance(meta, dict) or "class" not in meta:
+        raise TypeError(f"{type(obj).__name__}._get_state returned metadata without a 'class' entry")
+    if checkpoint and "training" not in meta:
+        raise ValueError(
+            f"{type(obj).__name__} has no training state to checkpoint (is it fitted?); "
+            "save it with checkpoint=False"
+        )
+    tensors = {}
+    for name, a in arrays.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"array names must be non-empty strings, got {name!r}")
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"array {name!r} has dtype {arr.dtype}, which cannot be stored")
+        tensors[name] = _le_contiguous(arr)
+    sums = {name: hashlib.sha256(t.tobytes()).hexdigest() for name, t in tensors.items()}
+    header = {
+        "format": _FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "ksparse_version": __version__,
+        "kind": "checkpoint" if checkpoint else "model",
+        "meta": _dumps(meta),
+        "training_summary": _dumps(_training_summary(meta)),
+        "sha256": _dumps(sums),
+    }
+    return st_save(tensors, metadata=header)
+
+
+def _write_all(fh, data: bytes, chunk: int = 1 << 20) -> None:
+    """Write ``data`` to ``fh`` in chunks."""
+    view = memoryview(data)
+    for start in range(0, len(view), chunk):
+        fh.write(view[start:start + chunk])
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # a folder cannot be opened for fsync on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, fsync folder).
+
+    Either the whole new content is at ``path`` afterwards, or (after an error or
+    a crash) the previous file is untouched.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write_all(fh, data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(folder)
+    return path
+
+
+def save(obj: Any, path: PathLike, *, checkpoint: bool = False) -> Path:
+    """Save a model (or a training checkpoint) to a safetensors file.
+
+    Parameters
+    ----------
+    obj : KSparseAutoencoder or ksparse.layers.Network
+        The object to save.
+    path : path
+        Target file (by convention ``*.safetensors``). Replaced atomically if
+        it exists; its folder must exist.
+    checkpoint : bool, default False
+        Also store the optimizer state, the RNG state and the position in
+        training, so that ``fit(resume=True)`` on the loaded object continues
+        exactly where training stopped.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` does not implement the persistence protocol.
+    ValueError
+        If ``checkpoint=True`` and ``obj`` has no training state.
+
+    Examples
+    --------
+    >>> import ksparse  # doctest: +SKIP
+    >>> model = ksparse.KSparseAutoencoder(100, 20).fit(X)  # doctest: +SKIP
+    >>> ksparse.save(model, "model.safetensors")  # doctest: +SKIP
+    >>> same = ksparse.load("model.safetensors")  # doctest: +SKIP
+    """
+    return atomic_write_bytes(path, _encode(obj, checkpoint))
+
+
+# ------------------------------------------------------------------------ read
+
+
+def _parse_header(data: bytes, name: str) -> Tuple[dict, int]:
+    """Check the safetensors framing; return (header, offset of the data)."""
+    if len(data) < 8:
+        raise ModelFileError(f"{name}: file is truncated ({len(data)} bytes; not even a safetensors header)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER:
+        raise ModelFileError(f"{name}: not a safetensors file (header length field is {n} bytes)")
+    if len(data) < 8 + n:
+        raise ModelFileError(f"{name}: file is truncated inside its header ({len(data)} bytes, header needs {8 + n})")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{name}: corrupt or not a safetensors file (header is not valid JSON: {exc})") from exc
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{name}: corrupt header (not a JSON object)")
+    end = 0
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            begin, stop = info["data_offsets"]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ModelFileError(f"{name}: corrupt header entry for tensor {key!r}") from exc
+        end = max(end, int(stop))
+    if len(data) < 8 + n + end:
+        raise ModelFileError(
+            f"{name}: file is truncated: the header announces {end} bytes of tensor data, "
+            f"the file holds {len(data) - 8 - n}"
+        )
+    if len(data) > 8 + n + end:
+        raise ModelFileError(
+            f"{name}: file has {len(data) - 8 - n - end} unexpected bytes after the tensor data (tampered?)"
+        )
+    return header, 8 + n
+
+
+def _check_metadata(header: dict, name: str) -> dict:
+    from ksparse._version import __version__
+
+    md = header.get("__metadata__")
+    if not isinstance(md, dict) or md.get("format") != _FORMAT_NAME:
+        raise ModelFileError(
+            f"{name}: a safetensors file, but not one written by ksparse.save (no ksparse metadata)"
+        )
+    try:
+        version = int(md.get("format_version", ""))
+    except ValueError as exc:
+        raise ModelFileError(f"{name}: bad format_version {md.get('format_version')!r}") from exc
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{name}: written with file format version {version} by ksparse "
+            f"{md.get('ksparse_version', '?')}; this ksparse ({__version__}) reads format versions up to "
+            f"{FORMAT_VERSION}. Upgrade ksparse to load it."
+        )
+    if version < 1:
+        raise ModelFileError(f"{name}: bad format_version {version}")
+    out: Dict[str, Any] = {
+        "format_version": version,
+        "ksparse_version": md.get("ksparse_version"),
+        "kind": md.get("kind"),
+    }
+    for key in ("meta", "training_summary", "sha256"):
+        try:
+            out[key] = json.loads(md[key])
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{name}: missing or corrupt {key!r} metadata (tampered?)") from exc
+    if not isinstance(out["meta"], dict) or "class" not in out["meta"]:
+        raise ModelFileError(f"{name}: the metadata does not say which class it holds")
+    return out
+
+
+def _read(path: PathLike) -> Tuple[bytes, dict, int, str]:
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such model file") from None
+    header, offset = _parse_header(data, name)
+    info = _check_metadata(header, name)
+    return data, info, offset, name
+
+
+def read_metadata(path: PathLike) -> dict:
+    """Read a model file's metadata without building the model.
+
+    Returns
+    -------
+    dict
+        ``format_version``, ``ksparse_version``, ``kind`` ("model" or
+        "checkpoint"), ``meta`` (class, params, attributes...),
+        ``training_summary`` and ``sha256`` (per tensor).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is truncated, not a ksparse file, or of a newer format.
+    """
+    return _read(path)[1]
+
+
+def load(path: PathLike) -> Any:
+    """Load a model or checkpoint written by :func:`save`.
+
+    Every tensor is checked against the SHA-256 stored in the file before the
+    object is rebuilt; nothing in the file is executed.
+
+    Parameters
+    ----------
+    path : path
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    KSparseAutoencoder or ksparse.layers.Network
+        The object, rebuilt exactly. A checkpoint also carries the optimizer
+        and RNG state, so ``fit(resume=True)`` continues the interrupted run.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ModelFileError
+        If the file is truncated, tampered with (a checksum mismatch), of a
+        newer format, not a ksparse file, or holds an unknown class.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    data, info, _offset, name = _read(path)
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError) as exc:
+        raise ModelFileError(f"{name}: corrupt safetensors data ({exc})") from exc
+    sums = info["sha256"]
+    if set(sums) != set(tensors):
+        missing = sorted(set(sums) - set(tensors))
+        extra = sorted(set(tensors) - set(sums))
+        raise ModelFileError(
+            f"{name}: tampered: tensors missing {missing} / unexpected {extra} compared with the recorded checksums"
+        )
+    for key, arr in tensors.items():
+        digest = hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+        if digest != sums[key]:
+            raise ModelFileError(
+                f"{name}: checksum mismatch for tensor {key!r} (file damaged or tampered with): "
+                f"SHA-256 {digest}, recorded {sums[key]}"
+            )
+    meta = info["meta"]
+    cls_name = meta["class"]
+    if cls_name not in _CLASSES:
+        raise ModelFileError(
+            f"{name}: holds a {cls_name!r}, which ksparse.load cannot rebuild; known classes: {sorted(_CLASSES)}"
+        )
+    cls = _CLASSES[cls_name]()
+    arrays = {k: np.array(v) for k, v in tensors.items()}  # writeable copies in native order
+    return cls._from_state(arrays, meta)

@@ -1,0 +1,1138 @@
+"""Composable layers: a k-sparse encoder layer, a dense layer and a network of them.
+
+The spirit is the original numpy project's quick start::
+
+    >>> from ksparse.layers import KSparseLayer, DenseLayer, Network
+    >>> net = Network([KSparseLayer(784, 100, k=20), DenseLayer(100, 784)])
+    >>> history = net.train(X, X, epochs=10, batch_size=64, random_state=0)  # doctest: +SKIP
+    >>> X_hat = net.predict(X)                                                # doctest: +SKIP
+
+How the pieces fit
+------------------
+* :class:`KSparseLayer` ``(n_in -> n_out)``: ``Z = X W.T + b``, ``A = f(Z)``,
+  then keep the ``k`` largest entries of each row of ``A`` (by value, or by
+  absolute value with ``by="abs"``). Its output is the sparse code
+  ``(indices, values)``, each of shape ``(B, k)``. ``W`` has shape
+  ``(n_out, n_in)``: one contiguous row per hidden unit (the estimator's
+  ``W_enc``).
+* :class:`DenseLayer` ``(n_in -> n_out)``: ``A = f(X W + b)``. ``W`` has shape
+  ``(n_in, n_out)``: one contiguous row per *input* unit, which is the layout of
+  the estimator's ``W_dec`` ``(m, n)``. When its input is the sparse code of a
+  :class:`KSparseLayer`, the forward pass gathers only the ``k`` selected rows
+  (:func:`ksparse.sparse.sparse_decode`) and the backward pass scatters into
+  them (:func:`ksparse.sparse.sparse_decode_backward`); the code is never
+  densified. After a dense input it is one BLAS product.
+* The backward pass of a :class:`KSparseLayer` touches only the selected units
+  (:func:`ksparse.sparse.sparse_encoder_backward`); the gradient for the layer
+  before it is a sparse decode of the ``(B, k)`` gradients with ``W``.
+* A :class:`KSparseLayer` whose input is the code of another
+  :class:`KSparseLayer`, and the code at the very end of a network, are
+  converted to dense ``(B, m)`` arrays (these are not sparse-to-sparse paths).
+* :class:`Network` chains the layers, trains them on the mean squared error with
+  an optimizer of :mod:`ksparse.optim` (an epoch is one full shuffled pass over
+  the data) and predicts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import time
+from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ksparse import _core
+from ksparse._validation import (
+    check_dtype,
+    check_float_array,
+    check_index_array,
+    check_k,
+    check_n_threads,
+)
+from ksparse.activations import Activation, get_activation
+from ksparse.optim import make_optimizer
+from ksparse.topk import codes_to_dense
+
+__all__ = ["KSparseLayer", "DenseLayer", "Network"]
+
+SparseCode = Tuple[np.ndarray, np.ndarray]
+
+#: rows per chunk in predict/loss (bounds the (chunk, n_out) pre-activations)
+_PREDICT_CHUNK = 2048
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if int(value) < 1:
+        raise ValueError(f"{name}={value} must be a positive integer")
+    return int(value)
+
+
+def _check_positive_float(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value} must be a finite number > 0")
+    return value
+
+
+_BLAS_CONTROLLER: Any = None
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int) -> Iterator[None]:
+    """Run the block with at most ``n`` BLAS threads (when threadpoolctl is installed).
+
+    Small products are much slower with more BLAS threads than cores are free
+    (the threads spin waiting for each other), so the network's ``n_threads``
+    applies to BLAS as well. threadpoolctl scans the loaded libraries once per
+    process; without it BLAS keeps its own setting.
+    """
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is optional
+            _BLAS_CONTROLLER = False
+        else:
+            _BLAS_CONTROLLER = ThreadpoolController()
+    if not _BLAS_CONTROLLER:  # pragma: no cover
+        yield
+        return
+    with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
+        yield
+
+
+# ---------------------------------------------------------------------------
+# The compiled kernels behind ksparse.topk.topk and ksparse.sparse.sparse_decode,
+# sparse_decode_backward and sparse_encoder_backward, called without their
+# wrappers' checks. The public wrappers re-check every argument on every call,
+# including a finiteness scan of the whole weight matrix, which costs as much
+# as the sparse kernels themselves; here every array is made by this module
+# with consistent shapes and dtypes, and the user's input was checked once at
+# the boundary (Network.train/predict/loss, the layers' forward methods).
+# tests/test_layers.py checks these helpers against the public wrappers.
+
+_NO_BIAS = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def _topk(A: np.ndarray, k: int, by_abs: bool, n_threads: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Top-k of each row of the C-contiguous ``A``: (values, indices)."""
+    values = np.empty((A.shape[0], k), dtype=A.dtype)
+    indices = np.empty((A.shape[0], k), dtype=np.int64)
+    if _core._topk(A, k, by_abs, n_threads, values, indices):
+        raise FloatingPointError(
+            f"the activations of {where} hold NaN or infinity (the weights or the input "
+            "are too large)"
+        )
+    return values, indices
+
+
+def _decode(
+    indices: np.ndarray, values: np.ndarray, W: np.ndarray, b: Optional[np.ndarray], n_threads: int
+) -> np.ndarray:
+    """``b + sum_j values[:, j, None] * W[indices[:, j]]`` (b may be None)."""
+    out = np.empty((indices.shape[0], W.shape[1]), dtype=W.dtype)
+    _core._sparse_decode(indices, values, W, _NO_BIAS[W.dtype] if b is None else b, out, n_threads)
+    return out
+
+
+def _decode_backward(
+    indices: np.ndarray, values: np.ndarray, W: np.ndarray, G: np.ndarray, dW: np.ndarray, n_threads: int
+) -> np.ndarray:
+    """``dW[indices] += values * G`` in place; returns ``dvalues = <G, W[indices]>``."""
+    dvalues = np.empty(indices.shape, dtype=W.dtype)
+    _core._sparse_decode_backward(indices, values, W, G, dW, dvalues, n_threads)
+    return dvalues
+
+
+def _encoder_backward(
+    indices: np.ndarray, dz: np.ndarray, X: np.ndarray, dW: np.ndarray, db: np.ndarray, n_threads: int
+) -> None:
+    """``dW[indices] += dz * X`` and ``db[indices] += dz``, in place."""
+    _core._sparse_encoder_backward(indices, dz, X, dW, db, n_threads)
+
+
+def _is_code(x: Any) -> bool:
+    return isinstance(x, tuple) and len(x) == 2
+
+
+class _Layer:
+    """Shared parts of the layers: sizes, activation, parameters, config."""
+
+    def _w_shape(self) -> Tuple[int, int]:  # pragma: no cover - overridden
+        """Shape of ``W`` for this layer type."""
+        raise NotImplementedError
+
+    def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[Any, Any]:  # pragma: no cover
+        """Output for ``X`` (dense or a code) and, with ``keep_cache``, what the backward pass needs."""
+        raise NotImplementedError
+
+    def _backward(
+        self,
+        cache: Any,
+        G: np.ndarray,
+        dW: np.ndarray,
+        db: np.ndarray,
+        need_input_grad: bool,
+        n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
+    ) -> Optional[np.ndarray]:  # pragma: no cover
+        """Write the parameter gradients into ``dW``/``db``; return the input gradient."""
+        raise NotImplementedError
+
+    def __init__(self, n_in: Any, n_out: Any, activation: Any) -> None:
+        self.n_in = _check_positive_int(n_in, "n_in")
+        self.n_out = _check_positive_int(n_out, "n_out")
+        self.activation: Activation = get_activation(activation)
+        self.W: Optional[np.ndarray] = None
+        self.b: Optional[np.ndarray] = None
+
+    @property
+    def initialized(self) -> bool:
+        """True once the layer has weights (after ``Network.initialize`` or ``train``)."""
+        return self.W is not None
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__} {self.n_in}->{self.n_out}"
+
+    def _check_dense_input(self, X: Any) -> np.ndarray:
+        if not self.initialized:
+            raise RuntimeError(
+                f"{self._describe()} has no weights yet; put it in a Network and call "
+                "train() or initialize() first"
+            )
+        X = check_float_array(X, "X", ndim=2, dtype=self.W.dtype)
+        if X.shape[1] != self.n_in:
+            raise ValueError(f"X has {X.shape[1]} features but {self._describe()} expects {self.n_in}")
+        return X
+
+    def _init_weights(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        # uniform(-1/sqrt(n_in), 1/sqrt(n_in)), biases zero
+        bound = 1.0 / math.sqrt(self.n_in)
+        self.W = np.ascontiguousarray(rng.uniform(-bound, bound, size=self._w_shape()), dtype=dtype)
+        self.b = np.zeros(self.n_out, dtype=dtype)
+
+    def _set_weights(self, W: np.ndarray, b: np.ndarray, dtype: np.dtype, where: str) -> None:
+        W = np.asarray(W)
+        b = np.asarray(b)
+        if W.shape != self._w_shape() or b.shape != (self.n_out,):
+            raise ValueError(
+                f"{where}: expected W {self._w_shape()} and b ({self.n_out},) for "
+                f"{self._describe()}, got W {W.shape} and b {b.shape}"
+            )
+        self.W = np.array(W, dtype=dtype, order="C", copy=True)
+        self.b = np.array(b, dtype=dtype, order="C", copy=True)
+
+    def get_config(self) -> Dict[str, Any]:
+        """Constructor parameters as a JSON-able dict (``"class"`` names the layer type)."""
+        return {
+            "class": type(self).__name__,
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "activation": self.activation.get_config(),
+        }
+
+    def __repr__(self) -> str:
+        cfg = self.get_config()
+        cfg.pop("class")
+        cfg["activation"] = self.activation.name if not self.activation.params else self.activation
+        args = ", ".join(f"{k}={v!r}" for k, v in cfg.items())
+        return f"{type(self).__name__}({args})"
+
+
+class KSparseLayer(_Layer):
+    """A linear map, an activation, and the top ``k`` entries of each sample.
+
+    ``A = f(X W.T + b)``; the output is the sparse code ``(indices, values)``
+    of the ``k`` largest entries of each row of ``A`` (descending, ties to the
+    lower index). Gradients flow only through the selected entries.
+
+    Parameters
+    ----------
+    n_in : int
+        Input features.
+    n_out : int
+        Hidden units ``m``.
+    k : int
+        Units kept per sample, ``1 <= k <= n_out``.
+    activation : str, dict or Activation, default "relu"
+        See :func:`ksparse.activations.get_activation`.
+    by : {"value", "abs"}, default "value"
+        Rank entries by their value or by their absolute value (the kept
+        values keep their sign).
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_out, n_in)
+        Encoder weights, one row per hidden unit (None until initialised).
+    b : ndarray of shape (n_out,)
+        Encoder bias.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        k: int,
+        activation: Union[str, Activation, Dict[str, Any]] = "relu",
+        by: str = "value",
+    ) -> None:
+        super().__init__(n_in, n_out, activation)
+        self.k = check_k(k, self.n_out, m_name="n_out")
+        if by not in ("value", "abs"):
+            raise ValueError(f"by={by!r} is not known; use 'value' or 'abs'")
+        self.by = by
+
+    def _w_shape(self) -> Tuple[int, int]:
+        return (self.n_out, self.n_in)
+
+    def _describe(self) -> str:
+        return f"KSparseLayer {self.n_in}->{self.n_out} (k={self.k})"
+
+    def get_config(self) -> Dict[str, Any]:
+        cfg = super().get_config()
+        cfg["k"] = self.k
+        cfg["by"] = self.by
+        return cfg
+
+    def forward(self, X: np.ndarray, *, n_threads: int = 1) -> SparseCode:
+        """Encode dense input into its sparse code.
+
+        Parameters
+        ----------
+        X : ndarray of shape (B, n_in)
+            Input, in the dtype of the weights.
+        n_threads : int, default 1
+            Threads for the product (BLAS) and the top-k selection.
+
+        Returns
+        -------
+        indices : int64 ndarray of shape (B, k)
+        values : ndarray of shape (B, k)
+        """
+        X = self._check_dense_input(X)
+        n_threads = check_n_threads(n_threads)
+        with _blas_threads(n_threads):
+            code, _ = self._forward(X, n_threads, keep_cache=False)
+        return code
+
+    def _forward(self, X: np.ndarray, n_threads: int, keep_cache: bool) -> Tuple[SparseCode, Any]:
+        Z = X @ self.W.T
+        Z += self.b
+        A = Z if self.activation.name == "linear" else self.activation.forward(Z)
+        values, indices = _topk(A, self.k, self.by == "abs", n_threads, self._describe())
+        cache = None
+        if keep_cache:
+            z_sel = values if A is Z else np.take_along_axis(Z, indices, axis=1)
+            cache = (X, indices, values, z_sel)
+        return (indices, values), cache
+
+    def _backward(
+        self,
+        cache: Any,
+        dvalues: np.ndarray,
+        dW: np.ndarray,
+        db: np.ndarray,
+        need_input_grad: bool,
+        n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
+    ) -> Optional[np.ndarray]:
+        X, indices, values, z_sel = cache
+        if self.activation.name == "linear":
+            dz = dvalues
+        else:
+            dz = dvalues * self.activation.derivative(z_sel, values)
+        dz = np.ascontiguousarray(dz)
+        if rows is None:
+            dW.fill(0)
+            db.fill(0)
+        else:
+            # a lazy optimizer reads only these rows: zero just them
+            touched = np.unique(indices)
+            dW[touched] = 0
+            db[touched] = 0
+            rows[f"{name}.W"] = touched
+            rows[f"{name}.b"] = touched
+        _encoder_backward(indices, dz, X, dW, db, n_threads)
+        if not need_input_grad:
+            return None
+        # dX[b] = sum_j dz[b, j] * W[indices[b, j]]
+        return _decode(indices, dz, self.W, None, n_threads)
+
+
+class DenseLayer(_Layer):
+    """A fully connected layer, ``A = f(X W + b)``.
+
+    After a :class:`KSparseLayer` it takes the code ``(indices, values)`` and
+    uses the sparse kernels (gather/scatter of the ``k`` selected rows of
+    ``W``); after dense input it is one BLAS product.
+
+    Parameters
+    ----------
+    n_in : int
+        Input features.
+    n_out : int
+        Output features.
+    activation : str, dict or Activation, default "linear"
+        See :func:`ksparse.activations.get_activation`.
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_in, n_out)
+        Weights, one row per input unit (the decoder layout ``W_dec (m, n)``;
+        None until initialised).
+    b : ndarray of shape (n_out,)
+        Bias.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: Union[str, Activation, Dict[str, Any]] = "linear",
+    ) -> None:
+        super().__init__(n_in, n_out, activation)
+
+    def _w_shape(self) -> Tuple[int, int]:
+        return (self.n_in, self.n_out)
+
+    def forward(self, X: Union[np.ndarray, SparseCode], *, n_threads: int = 1) -> np.ndarray:
+        """Apply the layer to dense input or to a sparse code.
+
+        Parameters
+        ----------
+        X : ndarray of shape (B, n_in), or tuple (indices, values)
+            Dense input, or the code of a :class:`KSparseLayer` with ``n_out == n_in``.
+        n_threads : int, default 1
+            Threads for the sparse kernels or the BLAS product.
+
+        Returns
+        -------
+        ndarray of shape (B, n_out)
+        """
+        if _is_code(X):
+            if not self.initialized:
+                self._check_dense_input(None)
+            indices, values = X
+            values = check_float_array(values, "values", ndim=2, dtype=self.W.dtype)
+            indices = check_index_array(indices, "indices", self.n_in)
+            if indices.shape != values.shape:
+                raise ValueError(
+                    f"indices and values must have the same shape, got {indices.shape} and {values.shape}"
+                )
+            X = (indices, values)
+        else:
+            X = self._check_dense_input(X)
+        n_threads = check_n_threads(n_threads)
+        with _blas_threads(n_threads):
+            out, _ = self._forward(X, n_threads, keep_cache=False)
+        return out
+
+    def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[np.ndarray, Any]:
+        if _is_code(X):
+            indices, values = X
+            Z = _decode(indices, values, self.W, self.b, n_threads)
+        else:
+            Z = X @ self.W
+            Z += self.b
+        A = Z if self.activation.name == "linear" else self.activation.forward(Z)
+        cache = (X, Z, A) if keep_cache else None
+        return A, cache
+
+    def _backward(
+        self,
+        cache: Any,
+        G: np.ndarray,
+        dW: np.ndarray,
+        db: np.ndarray,
+        need_input_grad: bool,
+        n_threads: int,
+        rows: Optional[Dict[str, np.ndarray]] = None,
+        name: str = "",
+    ) -> Optional[np.ndarray]:
+        X, Z, A = cache
+        if self.activation.name == "linear":
+            dZ = G
+        else:
+            dZ = G * self.activation.derivative(Z, A)
+        dZ = np.ascontiguousarray(dZ)
+        np.sum(dZ, axis=0, out=db)
+        if _is_code(X):
+            indices, values = X
+            if rows is None:
+                dW.fill(0)
+            else:
+                touched = np.unique(indices)
+                dW[touched] = 0
+                rows[f"{name}.W"] = touched
+            dvalues = _decode_backward(indices, values, self.W, dZ, dW, n_threads)
+            return dvalues if need_input_grad else None
+        np.matmul(X.T, dZ, out=dW)
+        if not need_input_grad:
+            return None
+        return dZ @ self.W.T
+
+
+_LAYER_CLASSES = {"KSparseLayer": KSparseLayer, "DenseLayer": DenseLayer}
+
+
+def _layer_from_config(cfg: Dict[str, Any]) -> _Layer:
+    cfg = dict(cfg)
+    name = cfg.pop("class", None)
+    if name not in _LAYER_CLASSES:
+        raise ValueError(f"unknown layer class {name!r}; known: {sorted(_LAYER_CLASSES)}")
+    return _LAYER_CLASSES[name](**cfg)
+
+
+def _rng_state_to_json(rng: np.random.Generator) -> Dict[str, Any]:
+    state = rng.bit_generator.state
+    if state.get("bit_generator") != "PCG64":
+        raise ValueError(f"only PCG64 generators can be saved, got {state.get('bit_generator')}")
+    return {
+        "bit_generator": "PCG64",
+        # 128-bit integers as decimal strings: JSON readers need not support big ints
+        "state": str(state["state"]["state"]),
+        "inc": str(state["state"]["inc"]),
+        "has_uint32": int(state["has_uint32"]),
+        "uinteger": int(state["uinteger"]),
+    }
+
+
+def _rng_from_json(d: Dict[str, Any]) -> np.random.Generator:
+    if d.get("bit_generator") != "PCG64":
+        raise ValueError(f"unsupported random generator state {d.get('bit_generator')!r}")
+    bg = np.random.PCG64()
+    bg.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": int(d["state"]), "inc": int(d["inc"])},
+        "has_uint32": int(d["has_uint32"]),
+        "uinteger": int(d["uinteger"]),
+    }
+    return np.random.Generator(bg)
+
+
+def _json_scalar(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, str) or v is None:
+        return v
+    raise TypeError(f"optimizer state entry of type {type(v).__name__} is not JSON-able")
+
+
+class Network:
+    """A feed-forward network of :class:`KSparseLayer` and :class:`DenseLayer`.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        Consecutive sizes must chain: ``layers[i].n_out == layers[i + 1].n_in``.
+        A layer object may appear only once.
+    dtype : {"float32", "float64"}, default "float32"
+        Dtype of the weights; inputs are converted to it.
+    n_threads : int, default 1
+        Threads for the compiled kernels (top-k, sparse kernels, optimizer) and,
+        when threadpoolctl is installed, for BLAS; -1 for all cores.
+
+    Attributes
+    ----------
+    layers : list
+        The layers.
+    history_ : dict of lists or None
+        Per-epoch training record over every epoch run so far: ``"epoch"``
+        (1-based, counting across ``train`` calls), ``"loss"`` (mean MSE over
+        the epoch's batches, before each update) and ``"time"`` (seconds).
+    epoch_ : int
+        Epochs completed.
+    n_steps_ : int
+        Optimizer steps taken.
+    optimizer_ : optimizer or None
+        The optimizer of the latest ``train`` call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.layers import KSparseLayer, DenseLayer, Network
+    >>> X = np.random.default_rng(0).random((64, 20), dtype=np.float32)
+    >>> net = Network([KSparseLayer(20, 16, k=4), DenseLayer(16, 20)])
+    >>> hist = net.train(X, X, epochs=3, batch_size=16, random_state=0)
+    >>> net.predict(X).shape
+    (64, 20)
+    """
+
+    def __init__(self, layers: Sequence[_Layer], *, dtype: Any = "float32", n_threads: int = 1) -> None:
+        if isinstance(layers, _Layer):
+            layers = [layers]
+        if not isinstance(layers, (list, tuple)) or len(layers) == 0:
+            raise ValueError("layers must be a non-empty list of KSparseLayer/DenseLayer objects")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, _Layer):
+                raise TypeError(
+                    f"layers[{i}] is a {type(layer).__name__}; use KSparseLayer or DenseLayer"
+                )
+        seen: Dict[int, int] = {}
+        for i, layer in enumerate(layers):
+            if id(layer) in seen:
+                raise ValueError(
+                    f"layers[{i}] is the same object as layers[{seen[id(layer)]}]; "
+                    "create a separate layer for each position"
+                )
+            seen[id(layer)] = i
+        for i in range(len(layers) - 1):
+            a, b = layers[i], layers[i + 1]
+            if a.n_out != b.n_in:
+                raise ValueError(
+                    f"layer {i} ({a._describe()}) outputs {a.n_out} features but layer {i + 1} "
+                    f"({b._describe()}) expects {b.n_in}; make n_in of layer {i + 1} equal {a.n_out}"
+                )
+        self.layers: List[_Layer] = list(layers)
+        self.dtype = check_dtype(dtype)
+        self.n_threads = check_n_threads(n_threads)
+        self.history_: Optional[Dict[str, List[Any]]] = None
+        self.epoch_ = 0
+        self.n_steps_ = 0
+        self.optimizer_: Any = None
+        self._rng: Optional[np.random.Generator] = None
+        self._run: Optional[Dict[str, Any]] = None
+        self._in_epoch = False
+        for layer in self.layers:
+            if layer.initialized:
+                layer._set_weights(layer.W, layer.b, self.dtype, "layer weights")
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_in(self) -> int:
+        """Input features of the first layer."""
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        """Output features of the last layer."""
+        return self.layers[-1].n_out
+
+    @property
+    def initialized(self) -> bool:
+        """True when every layer has weights."""
+        return all(layer.initialized for layer in self.layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"Network([\n    {inner}\n], dtype={self.dtype.name!r})"
+
+    def initialize(self, random_state: Any = None) -> "Network":
+        """Draw fresh weights for every layer.
+
+        Weights are ``uniform(-1/sqrt(n_in), 1/sqrt(n_in))`` and biases zero. A
+        :class:`DenseLayer` ``m -> n`` directly after a :class:`KSparseLayer`
+        ``n -> m`` (an autoencoder pair) starts with the same matrix as the
+        encoder, i.e. the decoder is initialised as the encoder's transpose
+        (Gao et al., 2024).
+
+        Parameters
+        ----------
+        random_state : int, numpy Generator or None
+            Seed for the weights.
+
+        Returns
+        -------
+        self
+        """
+        rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+        self._initialize(rng)
+        return self
+
+    def _initialize(self, rng: np.random.Generator) -> None:
+        for i, layer in enumerate(self.layers):
+            prev = self.layers[i - 1] if i > 0 else None
+            if (
+                isinstance(layer, DenseLayer)
+                and isinstance(prev, KSparseLayer)
+                and layer.n_out == prev.n_in
+            ):
+                layer.W = prev.W.copy()
+                layer.b = np.zeros(layer.n_out, dtype=self.dtype)
+            else:
+                layer._init_weights(rng, self.dtype)
+        self.history_ = None
+        self.epoch_ = 0
+        self.n_steps_ = 0
+        self.optimizer_ = None
+        self._run = None
+        self._in_epoch = False
+
+    def _params_and_grads(self) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+        params: Dict[str, np.ndarray] = {}
+        grads: Dict[str, np.ndarray] = {}
+        for i, layer in enumerate(self.layers):
+            params[f"layers.{i}.W"] = layer.W
+            params[f"layers.{i}.b"] = layer.b
+            grads[f"layers.{i}.W"] = np.zeros_like(layer.W)
+            grads[f"layers.{i}.b"] = np.zeros_like(layer.b)
+        return params, grads
+
+    def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
+        X = check_float_array(X, name, ndim=2, dtype=self.dtype)
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} is empty (0 samples); pass at least one sample")
+        if X.shape[1] != self.n_in:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features but the first layer "
+                f"({self.layers[0]._describe()}) expects {self.n_in}"
+            )
+        return X
+
+    def _check_Y(self, Y: Any, n_samples: int) -> np.ndarray:
+        Y = check_float_array(Y, "Y", ndim=2, dtype=self.dtype)
+        if Y.shape[0] != n_samples:
+            raise ValueError(f"X and Y must have the same number of samples, got {n_samples} and {Y.shape[0]}")
+        if Y.shape[1] != self.n_out:
+            raise ValueError(
+                f"Y has {Y.shape[1]} features but the last layer "
+                f"({self.layers[-1]._describe()}) outputs {self.n_out}"
+            )
+        return Y
+
+    def _require_initialized(self) -> None:
+        if not self.initialized:
+            raise RuntimeError("the network has no weights yet; call train() or initialize() first")
+
+    # ---------------------------------------------------------------- forward
+    def _forward(self, X: np.ndarray, keep_cache: bool) -> Tuple[np.ndarray, List[Any], List[bool], Any]:
+        """Run every layer. Returns the dense output, the caches, which layers
+        received a densified code, and the final code when the last layer is sparse."""
+        caches: List[Any] = []
+        densified: List[bool] = []
+        out: Any = X
+        for layer in self.layers:
+            was_code = _is_code(out)
+            if isinstance(layer, KSparseLayer) and was_code:
+                out = codes_to_dense(out[0], out[1], layer.n_in)
+                densified.append(True)
+            else:
+                densified.append(False)
+            out, cache = layer._forward(out, self.n_threads, keep_cache)
+            caches.append(cache)
+        final_code = None
+        if _is_code(out):
+            final_code = out
+            out = codes_to_dense(out[0], out[1], self.n_out)
+        return out, caches, densified, final_code
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Network output for ``X``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_out), in the network's dtype.
+        """
+        self._require_initialized()
+        X = self._check_X(X)
+        out = np.empty((X.shape[0], self.n_out), dtype=self.dtype)
+        with _blas_threads(self.n_threads):
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                stop = min(start + _PREDICT_CHUNK, X.shape[0])
+                out[start:stop] = self._forward(X[start:stop], keep_cache=False)[0]
+        return out
+
+    def loss(self, X: Any, Y: Any) -> float:
+        """Mean squared error of ``predict(X)`` against ``Y`` (mean over every element)."""
+        self._require_initialized()
+        X = self._check_X(X)
+        Y = self._check_Y(Y, X.shape[0])
+        total = 0.0
+        with _blas_threads(self.n_threads):
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                stop = min(start + _PREDICT_CHUNK, X.shape[0])
+                diff = self._forward(X[start:stop], keep_cache=False)[0] - Y[start:stop]
+                total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+        return total / Y.size
+
+    # --------------------------------------------------------------- training
+    def loss_and_gradients(self, X: Any, Y: Any) -> Tuple[float, Dict[str, np.ndarray]]:
+        """MSE on ``(X, Y)`` and its gradient with respect to every parameter.
+
+        One forward and backward pass over all of ``X`` as a single batch, exactly
+        as :meth:`train` does per batch (useful for gradient checks and custom loops).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in)
+        Y : array_like of shape (n_samples, n_out)
+
+        Returns
+        -------
+        loss : float
+            Mean squared error over every element.
+        grads : dict of str to ndarray
+            ``"layers.{i}.W"`` and ``"layers.{i}.b"``, shaped like the parameters.
+        """
+        self._require_initialized()
+        X = self._check_X(X)
+        Y = self._check_Y(Y, X.shape[0])
+        _, grads = self._params_and_grads()
+        with _blas_threads(self.n_threads):
+            loss = self._loss_and_grads(X, Y, grads)
+        return loss, grads
+
+    def _loss_and_grads(
+        self,
+        Xb: np.ndarray,
+        Yb: np.ndarray,
+        grads: Dict[str, np.ndarray],
+        rows: Optional[Dict[str, np.ndarray]] = None,
+    ) -> float:
+        """Forward and backward on one batch; fills ``grads`` in place, returns the MSE.
+
+        With ``rows`` (a dict, for a lazy optimizer), the gradients of the
+        parameters indexed by a sparse code are written only on the rows the
+        batch selected, and those rows are recorded in ``rows``.
+        """
+        out, caches, densified, final_code = self._forward(Xb, keep_cache=True)
+        diff = out - Yb
+        loss = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64)) / diff.size
+        if not math.isfinite(loss):
+            return loss  # diverged: the caller reports it; no backward pass on non-finite values
+        G = diff
+        G *= self.dtype.type(2.0 / diff.size)
+        if final_code is not None:
+            G = np.take_along_axis(G, final_code[0], axis=1)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            G = layer._backward(
+                caches[i], G, grads[f"layers.{i}.W"], grads[f"layers.{i}.b"], i > 0, self.n_threads,
+                rows, f"layers.{i}",
+            )
+            if i > 0 and densified[i]:
+                # layer i got the previous layer's code as a dense array: take the gradient
+                # at the selected entries only
+                prev_indices = caches[i - 1][1]
+                G = np.take_along_axis(G, prev_indices, axis=1)
+        return loss
+
+    def train(
+        self,
+        X: Any,
+        Y: Any,
+        *,
+        epochs: int = 10,
+        batch_size: int = 64,
+        optimizer: Any = "adam",
+        learning_rate: float = 1e-3,
+        optimizer_params: Optional[Dict[str, Any]] = None,
+        random_state: Any = None,
+        verbose: bool = False,
+        callback: Optional[Callable[["Network", int], Any]] = None,
+        resume: bool = False,
+    ) -> Dict[str, List[Any]]:
+        """Train on the mean squared error between ``predict(X)`` and ``Y``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in)
+        Y : array_like of shape (n_samples, n_out)
+            Targets (``Y = X`` for an autoencoder).
+        epochs : int, default 10
+            Full shuffled passes over the data.
+        batch_size : int, default 64
+            Samples per optimizer step (the last batch of an epoch may be smaller;
+            clipped to ``n_samples``).
+        optimizer : str, default "adam"
+            A name accepted by :func:`ksparse.optim.make_optimizer`: "sgd",
+            "momentum", "nesterov", "adam", "rmsprop", "adagrad", or a lazy
+            "sparse_*" variant. A lazy optimizer gets, for the weights indexed
+            by a sparse code (the k-sparse layer's ``W`` and ``b``, the next
+            dense layer's ``W``), only the rows the batch selected: other rows
+            and their optimizer state stay untouched, and their gradient rows
+            are not even zeroed.
+        learning_rate : float, default 1e-3
+        optimizer_params : dict, optional
+            Further hyper-parameters for the optimizer (e.g. ``{"beta1": 0.9}``).
+        random_state : int, numpy Generator or None
+            Seeds the weights (when the network has none yet) and the shuffling.
+        verbose : bool, default False
+            Show a progress bar with the running loss.
+        callback : callable, optional
+            ``callback(network, epoch)`` after every epoch (e.g. to save a checkpoint).
+        resume : bool, default False
+            Continue the run recorded in a checkpoint restored with
+            ``ksparse.load`` (or whose earlier ``train`` call stopped at an epoch
+            boundary): the saved optimizer state and random generator are reused
+            and training runs until ``epochs`` epochs of that run are done.
+            ``batch_size``, ``optimizer``, ``learning_rate`` and
+            ``optimizer_params`` must equal those of the run.
+
+        Returns
+        -------
+        dict of lists
+            :attr:`history_`, one entry per epoch since the weights were initialised.
+
+        Raises
+        ------
+        ValueError
+            Bad shapes, NaN/inf in the data, bad hyper-parameters.
+        FloatingPointError
+            When the loss becomes non-finite; the weights are restored to the
+            start of that epoch.
+        """
+        epochs = _check_positive_int(epochs, "epochs")
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        learning_rate = _check_positive_float(learning_rate, "learning_rate")
+        if not isinstance(optimizer, str):
+            raise TypeError(f"optimizer must be a name such as 'adam', got {type(optimizer).__name__}")
+        optimizer_params = dict(optimizer_params or {})
+        X = self._check_X(X)
+        Y = self._check_Y(Y, X.shape[0])
+        n_samples = X.shape[0]
+        batch_size = min(batch_size, n_samples)
+        run: Dict[str, Any] = {
+            "optimizer": optimizer,
+            "learning_rate": learning_rate,
+            "optimizer_params": {k: _json_scalar(v) for k, v in optimizer_params.items()},
+            "batch_size": batch_size,
+            "epochs": epochs,
+        }
+
+        if resume:
+            if self._run is None or self._rng is None or self.optimizer_ is None:
+                raise ValueError(
+                    "resume=True needs a network restored from a checkpoint "
+                    "(ksparse.save(net, path, checkpoint=True)); this one has no saved run"
+                )
+            if self._in_epoch:
+                raise ValueError(
+                    "the previous run stopped in the middle of an epoch; "
+                    "resume from a checkpoint saved at the end of an epoch"
+                )
+            for key in ("optimizer", "learning_rate", "optimizer_params", "batch_size"):
+                if run[key] != self._run[key]:
+                    raise ValueError(
+                        f"resume=True continues the saved run, which used {key}={self._run[key]!r}; "
+                        f"got {key}={run[key]!r}"
+                    )
+            run["start_epoch"] = self._run["start_epoch"]
+            rng = self._rng
+            opt = self.optimizer_
+        else:
+            rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+            if not self.initialized:
+                self._initialize(rng)
+                last = self.layers[-1]
+                if isinstance(last, DenseLayer) and last.activation.name == "linear":
+                    # start the output bias at the mean target
+                    last.b[:] = Y.mean(axis=0, dtype=np.float64)
+            run["start_epoch"] = self.epoch_
+            opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
+            self.optimizer_ = opt
+            self._rng = rng
+        self._run = run
+        end_epoch = run["start_epoch"] + epochs
+        if self.history_ is None:
+            self.history_ = {"epoch": [], "loss": [], "time": []}
+
+        params, grads = self._params_and_grads()
+        lazy = bool(getattr(opt, "lazy", False))
+        n_batches = -(-n_samples // batch_size)
+        bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=(end_epoch - self.epoch_) * n_batches, desc="train", unit="batch")
+        try:
+            with _blas_threads(self.n_threads):
+                self._run_epochs(X, Y, rng, opt, params, grads, lazy, batch_size, end_epoch, bar, callback)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.history_
+
+    def _run_epochs(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        rng: np.random.Generator,
+        opt: Any,
+        params: Dict[str, np.ndarray],
+        grads: Dict[str, np.ndarray],
+        lazy: bool,
+        batch_size: int,
+        end_epoch: int,
+        bar: Any,
+        callback: Optional[Callable[["Network", int], Any]],
+    ) -> None:
+        n_samples = X.shape[0]
+        history = self.history_
+        assert history is not None
+        while self.epoch_ < end_epoch:
+            t0 = time.perf_counter()
+            snapshot = {name: p.copy() for name, p in params.items()}
+            self._in_epoch = True
+            order = rng.permutation(n_samples)
+            total = 0.0
+            for start in range(0, n_samples, batch_size):
+                batch = order[start:start + batch_size]
+                Xb = X[batch]
+                Yb = Y[batch]
+                rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
+                # A diverging run overflows (X and Y were checked): it shows as
+                # non-finite activations before a top-k, or a non-finite loss, and
+                # any weight left non-finite is caught at the end of the epoch.
+                try:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
+                except FloatingPointError as exc:
+                    self._diverged(params, snapshot, str(exc))
+                if not math.isfinite(batch_loss):
+                    self._diverged(params, snapshot, f"loss={batch_loss}")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    opt.step(params, grads, rows=rows)
+                self.n_steps_ += 1
+                total += batch_loss * len(batch)
+                if bar is not None:
+                    bar.update(1)
+            if not all(np.isfinite(p).all() for p in params.values()):
+                self._diverged(params, snapshot, "the weights became non-finite")
+            self.epoch_ += 1
+            self._in_epoch = False
+            epoch_loss = total / n_samples
+            history["epoch"].append(self.epoch_)
+            history["loss"].append(epoch_loss)
+            history["time"].append(time.perf_counter() - t0)
+            if bar is not None:
+                bar.set_postfix(epoch=self.epoch_, loss=f"{epoch_loss:.5f}")
+            if callback is not None:
+                callback(self, self.epoch_)
+
+    def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> NoReturn:
+        for name, p in params.items():
+            p[...] = snapshot[name]
+        self._in_epoch = False
+        self._run = None  # the optimizer state is spoiled: this run cannot be resumed
+        raise FloatingPointError(
+            f"training diverged in epoch {self.epoch_ + 1} ({what}); the weights were "
+            "restored to the start of that epoch; lower the learning_rate"
+        )
+
+    # ------------------------------------------------------------ persistence
+    def get_config(self) -> Dict[str, Any]:
+        """Constructor parameters as a JSON-able dict."""
+        return {
+            "layers": [layer.get_config() for layer in self.layers],
+            "dtype": self.dtype.name,
+            "n_threads": self.n_threads,
+        }
+
+    def _get_state(self, include_optimizer: bool) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+        """Arrays and JSON-able metadata describing the network (persistence protocol).
+
+        Parameters
+        ----------
+        include_optimizer : bool
+            Also store the optimizer state, the random generator and the
+            position in training (a checkpoint that ``train(resume=True)`` continues).
+
+        Returns
+        -------
+        arrays : dict of str to ndarray
+            ``"layers.{i}.W"``, ``"layers.{i}.b"`` and, with the optimizer,
+            ``"optim.{key}"`` entries.
+        meta : dict
+            ``"class": "Network"``, ``"params"``, ``"attributes"`` and, with the
+            optimizer, ``"training"``.
+        """
+        arrays: Dict[str, np.ndarray] = {}
+        if self.initialized:
+            for i, layer in enumerate(self.layers):
+                arrays[f"layers.{i}.W"] = layer.W
+                arrays[f"layers.{i}.b"] = layer.b
+        history = None
+        if self.history_ is not None:
+            history = {k: [_json_scalar(v) for v in vals] for k, vals in self.history_.items()}
+        meta: Dict[str, Any] = {
+            "class": "Network",
+            "params": self.get_config(),
+            "attributes": {
+                "initialized": self.initialized,
+                "history_": history,
+                "epoch_": self.epoch_,
+                "n_steps_": self.n_steps_,
+            },
+        }
+        if include_optimizer:
+            if self._in_epoch:
+                raise RuntimeError(
+                    "cannot checkpoint in the middle of an epoch; save from the train() callback"
+                )
+            training: Dict[str, Any] = {
+                "epoch": self.epoch_,
+                "step": self.n_steps_,
+                "rng_state": _rng_state_to_json(self._rng) if self._rng is not None else None,
+                "run": dict(self._run) if self._run is not None else None,
+                "optimizer_scalars": None,
+            }
+            if self.optimizer_ is not None:
+                scalars: Dict[str, Any] = {}
+                for key, value in self.optimizer_.state_dict().items():
+                    if isinstance(value, np.ndarray):
+                        arrays[f"optim.{key}"] = value
+                    else:
+                        scalars[key] = _json_scalar(value)
+                training["optimizer_scalars"] = scalars
+            meta["training"] = training
+        return arrays, meta
+
+    @classmethod
+    def _from_state(cls, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> "Network":
+        """Rebuild a network from :meth:`_get_state` output (persistence protocol)."""
+        if meta.get("class") != "Network":
+            raise ValueError(f"state describes a {meta.get('class')!r}, not a 'Network'")
+        params = meta["params"]
+        layers = [_layer_from_config(cfg) for cfg in params["layers"]]
+        net = cls(layers, dtype=params["dtype"], n_threads=params.get("n_threads", 1))
+        attrs = meta.get("attributes", {})
+        if attrs.get("initialized"):
+            for i, layer in enumerate(net.layers):
+                try:
+                    W, b = arrays[f"layers.{i}.W"], arrays[f"layers.{i}.b"]
+                except KeyError as exc:
+                    raise ValueError(f"state is missing the array {exc.args[0]!r}") from None
+                if np.asarray(W).dtype != net.dtype or np.asarray(b).dtype != net.dtype:
+                    raise ValueError(
+                        f"layers.{i} arrays have dtype {np.asarray(W).dtype}, expected {net.dtype}"
+                    )
+                layer._set_weights(W, b, net.dtype, f"layers.{i}")
+        history = attrs.get("history_")
+        net.history_ = {k: list(v) for k, v in history.items()} if history is not None else None
+        net.epoch_ = int(attrs.get("epoch_", 0))
+        net.n_steps_ = int(attrs.get("n_steps_", 0))
+        training = meta.get("training")
+        if training is not None:
+            if training.get("rng_state") is not None:
+                net._rng = _rng_from_json(training["rng_state"])
+            run = training.get("run")
+            if run is not None:
+                net._run = dict(run)
+                opt = make_optimizer(
+                    run["optimizer"], lr=run["learning_rate"], n_threads=net.n_threads, **run["optimizer_params"]
+                )
+                state: Dict[str, Any] = dict(training.get("optimizer_scalars") or {})
+                for key, value in arrays.items():
+                    if key.startswith("optim."):
+                        state[key[len("optim."):]] = np.array(value, copy=True)
+                if state:
+                    opt.load_state_dict(state)
+                net.optimizer_ = opt
+        return net

@@ -1,0 +1,258 @@
+"""Training losses of the k-sparse autoencoder, each with its exact gradient.
+
+Every loss works on a :class:`StepContext` (the forward pass of one mini-batch) and
+adds its gradient, scaled by a weight, into a :class:`Gradients` buffer:
+
+* :class:`MSELoss` -- mean squared reconstruction error ``mean((Xh - X)**2)``; its
+  gradient is with respect to the reconstruction ``Xh`` (``grads.G``), which the
+  training step then sends back through the decoder and the encoder.
+* :class:`AuxKLoss` -- the auxiliary loss of Gao et al. (2024): the ``k_aux`` dead
+  units with the largest activations reconstruct the residual ``X - Xh`` of the main
+  code (the residual is a fixed target, as in the paper); normalised by the residual's
+  variance. Its gradient reaches the dead units' encoder and decoder rows.
+* :class:`DiversityLoss` -- a decorrelation penalty on the decoder rows, the mean
+  squared off-diagonal entry of ``W_dec @ W_dec.T`` (squared cosines when the rows
+  have unit norm), which pushes the dictionary atoms apart.
+* :class:`CombinedLoss` -- a weighted sum of the above.
+
+The value a loss returns is exactly the function whose gradient it adds, so a
+finite-difference check of ``value`` against the added gradient must agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ksparse import _model_ops as ops
+
+__all__ = [
+    "StepContext",
+    "Gradients",
+    "Loss",
+    "MSELoss",
+    "AuxKLoss",
+    "DiversityLoss",
+    "CombinedLoss",
+]
+
+
+@dataclass
+class StepContext:
+    """The forward pass of one mini-batch, as seen by the losses.
+
+    Attributes
+    ----------
+    X : ndarray (B, n)
+        The input batch.
+    Xc : ndarray (B, n)
+        ``X - b_dec`` (the input after the pre-encoder bias).
+    Z : ndarray (B, m)
+        Encoder pre-activations ``Xc @ W_enc.T + b_enc``.
+    indices, values : ndarray (B, k)
+        The sparse code of the batch.
+    Xh : ndarray (B, n)
+        The reconstruction ``b_dec + sum_j values[:, j] * W_dec[indices[:, j]]``.
+    params : dict
+        ``W_enc, b_enc, W_dec, b_dec``.
+    activation : object
+        The activation (``forward``, ``derivative``, ``name``).
+    selection : str
+        ``"value"`` or ``"abs"``.
+    dead : ndarray of bool (m,) or None
+        Units counted as dead (used by :class:`AuxKLoss`).
+    """
+
+    X: np.ndarray
+    Xc: np.ndarray
+    Z: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    Xh: np.ndarray
+    params: dict
+    activation: Any
+    selection: str = "value"
+    dead: Optional[np.ndarray] = None
+    n_threads: int = 1
+
+
+@dataclass
+class Gradients:
+    """Gradient buffers: ``G`` is dLoss/dXh, the others dLoss/dparameter."""
+
+    G: np.ndarray
+    W_enc: np.ndarray
+    b_enc: np.ndarray
+    W_dec: np.ndarray
+    b_dec: np.ndarray
+
+    @classmethod
+    def zeros_like(cls, ctx: StepContext) -> "Gradients":
+        """Zero buffers shaped like the context's batch and parameters."""
+        p = ctx.params
+        return cls(
+            G=np.zeros_like(ctx.X),
+            W_enc=np.zeros_like(p["W_enc"]),
+            b_enc=np.zeros_like(p["b_enc"]),
+            W_dec=np.zeros_like(p["W_dec"]),
+            b_dec=np.zeros_like(p["b_dec"]),
+        )
+
+    def fill_zero(self) -> None:
+        """Reset every buffer to zero in place."""
+        for a in (self.G, self.W_enc, self.b_enc, self.W_dec, self.b_dec):
+            a.fill(0)
+
+
+class Loss:
+    """Base class: ``forward_backward(ctx, grads, weight)`` returns the value and adds ``weight * gradient``."""
+
+    name = "loss"
+
+    def forward_backward(self, ctx: StepContext, grads: Gradients, weight: float = 1.0) -> float:
+        """Return the loss value and add ``weight`` times its gradient into ``grads``."""
+        raise NotImplementedError
+
+    def value(self, ctx: StepContext) -> float:
+        """Return the loss value alone (no gradient)."""
+        scratch = Gradients.zeros_like(ctx)
+        return self.forward_backward(ctx, scratch, 0.0)
+
+    @property
+    def uses_code_gradient(self) -> bool:
+        """True when the loss adds into ``grads.G`` (the reconstruction gradient)."""
+        return False
+
+
+class MSELoss(Loss):
+    """Mean squared reconstruction error ``mean((Xh - X)**2)`` over every element."""
+
+    name = "mse"
+
+    def forward_backward(self, ctx: StepContext, grads: Gradients, weight: float = 1.0) -> float:
+        D = ctx.Xh - ctx.X
+        val = float(np.einsum("ij,ij->", D, D, dtype=np.float64)) / D.size
+        if weight != 0.0:
+            grads.G += (2.0 * weight / D.size) * D
+        return val
+
+    @property
+    def uses_code_gradient(self) -> bool:
+        return True
+
+
+def _encoder_input_backward(ctx: StepContext, idx, dz, grads: Gradients) -> None:
+    """Send dLoss/dZ at (idx, dz) into the encoder weights, encoder bias and pre-encoder bias."""
+    p = ctx.params
+    ops.encoder_backward(idx, dz, ctx.Xc, grads.W_enc, grads.b_enc, n_threads=ctx.n_threads)
+    # Xc = X - b_dec, so dL/db_dec gets -sum_{b,j} dz[b,j] W_enc[idx[b,j]]
+    grads.b_dec -= ops.gather_rows_weighted_sum(idx, dz, p["W_enc"])
+
+
+class AuxKLoss(Loss):
+    """AuxK loss of Gao et al. (2024): dead units reconstruct the main code's residual.
+
+    With ``e = X - Xh`` (held fixed), the ``k_aux`` dead units with the largest
+    activation give ``e_hat = sum_j a_j W_dec[i_j]`` (no bias); the loss is
+    ``sum((e_hat - e)**2) / sum((e - mean_b e)**2)`` (zero when no unit is dead).
+
+    Parameters
+    ----------
+    k_aux : int
+        Number of dead units used per sample (fewer when fewer units are dead).
+    """
+
+    name = "auxk"
+
+    def __init__(self, k_aux: int):
+        self.k_aux = int(k_aux)
+
+    def forward_backward(self, ctx: StepContext, grads: Gradients, weight: float = 1.0) -> float:
+        dead = ctx.dead
+        if dead is None or not dead.any():
+            return 0.0
+        p = ctx.params
+        W_dec = p["W_dec"]
+        act = ctx.activation
+        e = ctx.X - ctx.Xh
+        ec = e - e.mean(axis=0)
+        denom = float(np.einsum("ij,ij->", ec, ec, dtype=np.float64))
+        if denom <= 0.0:
+            return 0.0
+        ka = min(self.k_aux, int(dead.sum()))
+        Z = ctx.Z
+        dead_units = np.flatnonzero(dead)
+        Zd = np.ascontiguousarray(Z[:, dead_units])
+        if act.name in ops.MONOTONE and ctx.selection == "value":
+            key = Zd
+        else:
+            key = act.forward(Zd)
+        _, local = ops.topk_rows(key, ka, by="abs" if ctx.selection == "abs" else "value")
+        idx = np.ascontiguousarray(dead_units[local], dtype=np.int64)
+        zsel = np.take_along_axis(Z, idx, 1)
+        val = act.forward(zsel)
+        e_hat = ops.decode(idx, val, W_dec)
+        R = e_hat - e
+        value = float(np.einsum("ij,ij->", R, R, dtype=np.float64)) / denom
+        if weight != 0.0:
+            Ga = ((2.0 * weight / denom) * R).astype(e.dtype, copy=False)
+            dval = ops.decode_backward(idx, val, W_dec, Ga, grads.W_dec, n_threads=ctx.n_threads)
+            dz = (dval * act.derivative(zsel, val)).astype(e.dtype, copy=False)
+            _encoder_input_backward(ctx, idx, dz, grads)
+        return value
+
+
+class DiversityLoss(Loss):
+    """Decorrelation penalty on the decoder rows.
+
+    ``sum_{i != j} (W_dec[i] . W_dec[j])**2 / (m (m - 1))``: the mean squared
+    off-diagonal Gram entry (mean squared cosine for unit-norm rows). Costs one
+    (m, m) Gram product per step, O(m^2 n).
+    """
+
+    name = "diversity"
+
+    def forward_backward(self, ctx: StepContext, grads: Gradients, weight: float = 1.0) -> float:
+        W = ctx.params["W_dec"]
+        m = W.shape[0]
+        if m < 2:
+            return 0.0
+        C = W @ W.T
+        np.fill_diagonal(C, 0.0)
+        scale = 1.0 / (m * (m - 1))
+        value = float(np.einsum("ij,ij->", C, C, dtype=np.float64)) * scale
+        if weight != 0.0:
+            C *= 4.0 * weight * scale
+            grads.W_dec += C @ W
+        return value
+
+
+class CombinedLoss(Loss):
+    """Weighted sum of losses: ``sum_i w_i * loss_i``.
+
+    Parameters
+    ----------
+    terms : sequence of (float, Loss)
+        The weights and losses.
+    """
+
+    name = "combined"
+
+    def __init__(self, terms: Sequence[Tuple[float, Loss]]):
+        self.terms: List[Tuple[float, Loss]] = [(float(w), l) for w, l in terms]
+        self.last_values: dict = {}
+
+    def forward_backward(self, ctx: StepContext, grads: Gradients, weight: float = 1.0) -> float:
+        total = 0.0
+        self.last_values = {}
+        for w, loss in self.terms:
+            v = loss.forward_backward(ctx, grads, weight * w)
+            self.last_values[loss.name] = v
+            total += w * v
+        return total
+
+    @property
+    def uses_code_gradient(self) -> bool:
+        return any(l.uses_code_gradient for _, l in self.terms)

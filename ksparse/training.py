@@ -1,0 +1,359 @@
+"""The training step of the k-sparse autoencoder.
+
+Three implementations of one step, computing the same update:
+
+* :func:`reference_step` -- the plain, dense numpy reference (the masked code is a
+  dense (B, m) matrix and every product is a dense GEMM). It is the ground truth for
+  the other two and the baseline of ``bench/bench_step.py``.
+* :class:`GeneralStep` -- any activation, selection, optimizer and loss; the code
+  travels as (indices, values) through the sparse kernels.
+* :class:`FusedStep` -- the default configuration (ReLU, selection by value, Adam,
+  MSE only): the encoder product by BLAS, then one compiled kernel does top-k, ReLU,
+  the sparse decode, the MSE gradient and, latent by latent, the backward pass fused
+  with the Adam update of the decoder row, encoder row and encoder bias.
+
+The update of one step (shapes: batch B, inputs n, hidden m, kept k)::
+
+    Xc = X - b_dec;  Z = Xc @ W_enc.T + b_enc;  (idx, val) = topk(act(Z), k)
+    Xh = b_dec + sum_j val[:, j] W_dec[idx[:, j]]
+    loss = mean((Xh - X)**2) (+ weighted AuxK / diversity terms)
+    gradients by back-propagation through the k selected units only
+    (dL/db_dec has a term from the decoder bias and one from the pre-encoder bias)
+    decoder gradient: the component parallel to each row removed
+    optimizer update; decoder rows scaled back to unit norm
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ksparse import _model_ops as ops
+from ksparse.losses import CombinedLoss, Gradients, Loss, MSELoss, StepContext
+
+__all__ = [
+    "AdamState",
+    "make_lr_schedule",
+    "get_activation",
+    "reference_step",
+    "GeneralStep",
+    "FusedStep",
+    "PARAM_NAMES",
+]
+
+PARAM_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
+
+
+# --------------------------------------------------------------------------- activations
+class _ReLU:
+    name = "relu"
+    params: dict = {}
+
+    def forward(self, Z, out=None):
+        return np.maximum(Z, 0, out=out)
+
+    def derivative(self, Z, A=None):
+        return (Z > 0).astype(Z.dtype)
+
+
+class _Linear:
+    name = "linear"
+    params: dict = {}
+
+    def forward(self, Z, out=None):
+        if out is None:
+            return np.array(Z, copy=True)
+        out[...] = Z
+        return out
+
+    def derivative(self, Z, A=None):
+        return np.ones_like(Z)
+
+
+def get_activation(name: Any):
+    """Return an activation object (``name``, ``forward``, ``derivative``).
+
+    Uses :func:`ksparse.activations.get_activation` when available; ReLU and linear
+    are always available.
+    """
+    try:
+        from ksparse.activations import get_activation as _get
+    except ImportError:
+        _get = None
+    if _get is not None:
+        return _get(name)
+    if name == "relu" or getattr(name, "name", None) == "relu":
+        return _ReLU()
+    if name == "linear" or getattr(name, "name", None) == "linear":
+        return _Linear()
+    raise ValueError(
+        f"activation={name!r} needs ksparse.activations, which is not available; use 'relu' or 'linear'"
+    )
+
+
+# --------------------------------------------------------------------------- schedules
+def make_lr_schedule(name: str, total_steps: int, warmup_steps: int = 0):
+    """The learning-rate multiplier ``step -> float`` of training (``ksparse.schedules``).
+
+    ``warmup_steps`` adds a linear warm-up to any schedule: "constant" with a warm-up is
+    the "warmup" schedule, and "warmup" without one is "constant".
+    """
+    from ksparse.schedules import make_schedule
+
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if name == "constant" and warmup_steps > 0:
+        name = "warmup"
+    elif name == "warmup" and warmup_steps == 0:
+        name = "constant"
+    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
+
+
+# --------------------------------------------------------------------------- Adam
+class AdamState:
+    """Adam moments for the four parameters (allocated once) and the step count.
+
+    The update of a parameter p with gradient g at step t (1-based)::
+
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
+        p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+
+    def __init__(self, params: Dict[str, np.ndarray], beta1=0.9, beta2=0.999, eps=1e-8):
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.t = 0
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step_numpy(self, params, grads: Dict[str, np.ndarray], lr: float, t: int) -> None:
+        """Apply one Adam update (numpy, in place) for step number ``t``."""
+        b1, b2 = self.beta1, self.beta2
+        c1 = lr / (1.0 - b1**t)
+        s2 = 1.0 / math.sqrt(1.0 - b2**t)
+        for name, g in grads.items():
+            m, v, p = self.m[name], self.v[name], params[name]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            p -= c1 * m / (np.sqrt(v) * s2 + self.eps)
+
+    def reset_rows(self, rows: np.ndarray) -> None:
+        """Zero the moments of the given hidden units (rows of the (m, .) parameters)."""
+        for name in ("W_enc", "b_enc", "W_dec"):
+            self.m[name][rows] = 0
+            self.v[name][rows] = 0
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Arrays and scalars that restore this state exactly."""
+        d: Dict[str, Any] = {"t": self.t, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        for k in self.m:
+            d[f"m.{k}"] = self.m[k]
+            d[f"v.{k}"] = self.v[k]
+        return d
+
+    def load_state_dict(self, d: Dict[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict`."""
+        self.t = int(d["t"])
+        self.beta1, self.beta2, self.eps = float(d["beta1"]), float(d["beta2"]), float(d["eps"])
+        for k in self.m:
+            self.m[k][...] = d[f"m.{k}"]
+            self.v[k][...] = d[f"v.{k}"]
+
+
+# --------------------------------------------------------------------------- reference step
+def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", normalize_decoder=True):
+    """One training step (MSE loss, Adam), dense numpy, in place on ``params`` and ``adam``.
+
+    This is the plain reference: the code is densified to (B, m) and every product is a
+    dense GEMM. Returns ``(mse, indices, values)``.
+    """
+    act = get_activation(activation) if isinstance(activation, str) else activation
+    W_enc, b_enc, W_dec, b_dec = (params[n] for n in PARAM_NAMES)
+    m = W_enc.shape[0]
+    Xc = X - b_dec
+    Z = Xc @ W_enc.T + b_enc
+    if act.name in ops.MONOTONE:
+        _, idx = ops.topk_rows_numpy(Z, k)
+    else:
+        _, idx = ops.topk_rows_numpy(act.forward(Z), k)
+    zsel = np.take_along_axis(Z, idx, 1)
+    val = act.forward(zsel)
+    S = ops.dense_codes(idx, val, m)
+    Xh = S @ W_dec + b_dec
+    D = Xh - X
+    mse = float(np.einsum("ij,ij->", D, D, dtype=np.float64)) / D.size
+    G = (2.0 / D.size) * D
+    dW_dec = S.T @ G
+    dS = G @ W_dec.T
+    dZ = np.zeros_like(Z)
+    np.put_along_axis(dZ, idx, np.take_along_axis(dS, idx, 1) * act.derivative(zsel, val), 1)
+    dW_enc = dZ.T @ Xc
+    db_enc = dZ.sum(axis=0)
+    db_dec = G.sum(axis=0) - db_enc @ W_enc
+    if normalize_decoder:
+        ops.remove_parallel_component(W_dec, dW_dec)
+    adam.t += 1
+    adam.step_numpy(params, {"W_enc": dW_enc, "b_enc": db_enc, "W_dec": dW_dec, "b_dec": db_dec}, lr, adam.t)
+    if normalize_decoder:
+        ops.normalize_rows(W_dec)
+    return mse, idx, val
+
+
+# --------------------------------------------------------------------------- general step
+class GeneralStep:
+    """Any activation / selection / optimizer / loss; sparse (indices, values) throughout.
+
+    Parameters
+    ----------
+    params : dict
+        The four parameters (updated in place).
+    optimizer : AdamState or an optimizer object with ``step(params, grads)`` and ``lr``.
+    loss : Loss
+    activation : activation object
+    selection : {"value", "abs"}
+    normalize_decoder : bool
+    batch_size : int
+        Workspaces are allocated for this batch size (smaller batches use views).
+    n_threads : int
+    """
+
+    def __init__(self, params, optimizer, loss: Loss, activation, selection, normalize_decoder, batch_size, n_threads=1):
+        self.params = params
+        self.optimizer = optimizer
+        self.loss = loss
+        self.act = activation
+        self.selection = selection
+        self.normalize_decoder = normalize_decoder
+        self.n_threads = n_threads
+        m, n = params["W_enc"].shape
+        dt = params["W_enc"].dtype
+        self._Xc = np.empty((batch_size, n), dt)
+        self._Z = np.empty((batch_size, m), dt)
+        self.grads_full = Gradients(
+            G=np.empty((batch_size, n), dt),
+            W_enc=np.zeros((m, n), dt),
+            b_enc=np.zeros(m, dt),
+            W_dec=np.zeros((m, n), dt),
+            b_dec=np.zeros(n, dt),
+        )
+        self.last_values: dict = {}
+
+    def forward(self, X, k, dead=None) -> StepContext:
+        """Forward pass of a batch: returns the loss context."""
+        p = self.params
+        B = X.shape[0]
+        Xc = self._Xc[:B]
+        Z = self._Z[:B]
+        np.subtract(X, p["b_dec"], out=Xc)
+        np.matmul(Xc, p["W_enc"].T, out=Z)
+        Z += p["b_enc"]
+        if self.act.name in ops.MONOTONE and self.selection == "value":
+            _, idx = ops.topk_rows(Z, k, by="value", n_threads=self.n_threads)
+        else:
+            _, idx = ops.topk_rows(self.act.forward(Z), k, by=self.selection, n_threads=self.n_threads)
+        zsel = np.take_along_axis(Z, idx, 1)
+        val = self.act.forward(zsel)
+        Xh = ops.decode(idx, val, p["W_dec"], p["b_dec"], n_threads=self.n_threads)
+        return StepContext(X=X, Xc=Xc, Z=Z, indices=idx, values=val, Xh=Xh, params=p,
+                           activation=self.act, selection=self.selection, dead=dead,
+                           n_threads=self.n_threads)
+
+    def gradients(self, ctx: StepContext) -> tuple:
+        """Loss value and gradients (written into the step's buffers) for a forward context."""
+        B = ctx.X.shape[0]
+        gf = self.grads_full
+        grads = Gradients(G=gf.G[:B], W_enc=gf.W_enc, b_enc=gf.b_enc, W_dec=gf.W_dec, b_dec=gf.b_dec)
+        grads.fill_zero()
+        total = self.loss.forward_backward(ctx, grads, 1.0)
+        self.last_values = dict(getattr(self.loss, "last_values", {}) or {self.loss.name: total})
+        p = self.params
+        if self.loss.uses_code_gradient:
+            G = grads.G
+            dval = ops.decode_backward(ctx.indices, ctx.values, p["W_dec"], G, grads.W_dec, n_threads=self.n_threads)
+            zsel = np.take_along_axis(ctx.Z, ctx.indices, 1)
+            dz = (dval * self.act.derivative(zsel, ctx.values)).astype(G.dtype, copy=False)
+            grads.b_dec += G.sum(axis=0)
+            ops.encoder_backward(ctx.indices, dz, ctx.Xc, grads.W_enc, grads.b_enc, n_threads=self.n_threads)
+            grads.b_dec -= ops.gather_rows_weighted_sum(ctx.indices, dz, p["W_enc"])
+        return total, grads
+
+    def __call__(self, X, k, lr, dead=None):
+        """Run one step on batch X; return ``(loss, mse, indices, values)``."""
+        ctx = self.forward(X, k, dead)
+        total, grads = self.gradients(ctx)
+        mse = self.last_values.get("mse", float("nan"))
+        if not np.isfinite(total):
+            return total, mse, ctx.indices, ctx.values
+        p = self.params
+        if self.normalize_decoder:
+            ops.remove_parallel_component(p["W_dec"], grads.W_dec)
+        gd = {"W_enc": grads.W_enc, "b_enc": grads.b_enc, "W_dec": grads.W_dec, "b_dec": grads.b_dec}
+        if isinstance(self.optimizer, AdamState):
+            self.optimizer.t += 1
+            self.optimizer.step_numpy(p, gd, lr, self.optimizer.t)
+        else:
+            self.optimizer.lr = lr
+            self.optimizer.step(p, gd)
+        if self.normalize_decoder:
+            ops.normalize_rows(p["W_dec"])
+        return total, mse, ctx.indices, ctx.values
+
+
+# --------------------------------------------------------------------------- fused step
+class FusedStep:
+    """The default configuration's step: BLAS encoder product + one compiled kernel.
+
+    ReLU, selection by value, Adam, MSE loss only. Every workspace is allocated once
+    here; a call allocates nothing of size (B, .) or (m, .).
+    """
+
+    def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True):
+        from ksparse import _core
+
+        self._kernel = _core._fused_step_adam
+        self.params = params
+        self.adam = adam
+        self.normalize_decoder = bool(normalize_decoder)
+        self.n_threads = int(n_threads)
+        self.relu = bool(relu)
+        m, n = params["W_enc"].shape
+        dt = params["W_enc"].dtype
+        B = batch_size
+        self._Xc = np.empty((B, n), dt)
+        self._Z = np.empty((B, m), dt)
+        self._G = np.empty((B, n), dt)
+        self._idx = np.empty(B * k_max, np.int64)
+        self._val = np.empty(B * k_max, dt)
+        self._dz = np.empty(B * k_max, dt)
+        self._starts = np.empty(m + 1, np.int64)
+        self._order = np.empty(B * k_max, np.int64)
+        self._gbe = np.empty(m, dt)
+        self._gbd = np.empty(n, dt)
+        self._rows = np.empty((max(1, self.n_threads), 2 * n), dt)
+        self._rowerr = np.empty(B, np.float64)
+
+    def __call__(self, X, k, lr, dead=None):
+        """Run one step on batch X; return ``(loss, mse, indices, values)`` (views into workspaces)."""
+        p, a = self.params, self.adam
+        B = X.shape[0]
+        Xc, Z = self._Xc[:B], self._Z[:B]
+        np.subtract(X, p["b_dec"], out=Xc)
+        np.matmul(Xc, p["W_enc"].T, out=Z)
+        idx = self._idx[: B * k].reshape(B, k)
+        val = self._val[: B * k].reshape(B, k)
+        t = a.t + 1
+        loss = self._kernel(
+            X, Xc, Z, p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"],
+            a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
+            a.m["W_dec"], a.v["W_dec"], a.m["b_dec"], a.v["b_dec"],
+            idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * k],
+            self._gbe, self._gbd, self._rows, self._rowerr,
+            lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
+            int(self.relu), int(self.normalize_decoder), self.n_threads,
+        )
+        if np.isfinite(loss):
+            a.t = t
+        return loss, loss, idx, val

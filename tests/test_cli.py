@@ -1,0 +1,182 @@
+"""Every ``ksparse`` command, run in a subprocess on small data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--limit", "300", "--test-limit", "200", "--epochs", "2", "--threads", "1"]
+
+
+def run(*args, cwd, check_rc=0):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.pop("KSPARSE_DEBUG", None)
+    res = subprocess.run([sys.executable, "-m", "ksparse", *map(str, args)], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=600)
+    if check_rc is not None:
+        assert res.returncode == check_rc, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    return res
+
+
+def one_line_error(res, *needles):
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    return pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
+
+
+# ------------------------------------------------------------ help and errors
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "encode", "reproduce"])
+def test_help(tmp_path, command):
+    res = run(command, "--help", cwd=tmp_path)
+    assert f"usage: ksparse {command}" in res.stdout and "--quiet" in res.stdout and "--threads" in res.stdout
+    assert "--limit" not in res.stdout or command == "evaluate"  # test-only options stay hidden
+
+
+def test_top_level_help_and_version(tmp_path):
+    res = run("--help", cwd=tmp_path)
+    for command in ("demo", "train", "evaluate", "encode", "reproduce"):
+        assert command in res.stdout
+    import ksparse
+
+    assert run("--version", cwd=tmp_path).stdout.strip() == f"ksparse {ksparse.__version__}"
+    one_line_error(run(cwd=tmp_path, check_rc=2), "required")
+
+
+def test_bad_arguments_are_one_line(tmp_path):
+    one_line_error(run("demo", "--threads", "0", cwd=tmp_path, check_rc=2), "--threads")
+    one_line_error(run("reproduce", "--k", "five", cwd=tmp_path, check_rc=2), "five")
+    one_line_error(run("frobnicate", cwd=tmp_path, check_rc=2), "frobnicate")
+
+
+def test_config_errors_are_one_line(tmp_path):
+    one_line_error(run("train", "--config", "missing.yaml", cwd=tmp_path, check_rc=2), "no such configuration file")
+    (tmp_path / "c.yaml").write_text("model:\n  learnin_rate: 0.1\n")
+    one_line_error(run("train", "--config", "c.yaml", cwd=tmp_path, check_rc=2),
+                   "unknown key 'model.learnin_rate'", "did you mean 'model.learning_rate'")
+    (tmp_path / "c.yaml").write_text("model:\n  k: 5\n")
+    one_line_error(run("train", "--config", "c.yaml", "--set", "model.k=abc", cwd=tmp_path, check_rc=2),
+                   "model.k='abc'")
+
+
+def test_missing_and_bad_model_files(tmp_path):
+    one_line_error(run("evaluate", "nope.safetensors", cwd=tmp_path, check_rc=2), "no such model file")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    one_line_error(run("encode", "bad.safetensors", "x.npy", "--out", "c.npz", cwd=tmp_path, check_rc=2),
+                   "bad.safetensors")
+
+
+# ------------------------------------------------------------- the commands
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory, estimator):
+    out = tmp_path_factory.mktemp("demo")
+    res = run("demo", "--out", out / "d", "--seed", "1", *SMALL, cwd=out)
+    assert "MSE" in res.stdout and "PSNR" in res.stdout and "test (200)" in res.stdout
+    return out / "d"
+
+
+def test_demo_outputs(demo_dir):
+    import ksparse
+
+    assert (demo_dir / "model.safetensors").is_file()
+    metrics = json.loads((demo_dir / "metrics.json").read_text())
+    assert metrics["n_train"] == 300 and metrics["n_test"] == 200 and metrics["epochs"] == 2
+    assert metrics["params"]["random_state"] == 1 and metrics["params"]["n_epochs"] == 2
+    for split in ("train", "test"):
+        assert set(metrics[split]) >= {"mse", "psnr", "l0", "dead_fraction"}
+        assert 0 < metrics[split]["mse"] < 1
+    assert len(metrics["epoch_seconds"]) == 2 and "peak_rss_mb" in metrics
+    lines = (demo_dir / "history.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].split(",")[:2] == ["epoch", "loss"]
+    model = ksparse.load(demo_dir / "model.safetensors")
+    assert model.get_params()["random_state"] == 1
+
+
+def test_demo_quiet_prints_nothing(tmp_path, estimator):
+    res = run("demo", "--out", "q", "--quiet", *SMALL, cwd=tmp_path)
+    assert res.stdout == "" and res.stderr == ""
+    assert (tmp_path / "q" / "model.safetensors").is_file()
+
+
+def test_evaluate(demo_dir, tmp_path):
+    res = run("evaluate", demo_dir / "model.safetensors", "--limit", "100", "--json", "ev.json", cwd=tmp_path)
+    assert "mse" in res.stdout
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["n_test"] == 100 and 0 < ev["mse"] < 1 and ev["psnr"] > 0
+    one_line_error(run("evaluate", demo_dir / "model.safetensors", "--data", "/no/such", cwd=tmp_path, check_rc=2),
+                   "/no/such")
+
+
+def test_encode_inputs(demo_dir, tmp_path):
+    from ksparse.datasets import load_mnist, write_idx
+
+    d = load_mnist(normalize=False, dtype="uint8")
+    model = demo_dir / "model.safetensors"
+    np.save(tmp_path / "x.npy", d.X_test[:40] / 255.0)
+    np.savez(tmp_path / "x.npz", a=d.X_test[:7] / 255.0, b=d.X_test[:3] / 255.0)
+    write_idx(tmp_path / "imgs-idx3-ubyte.gz", d.X_test[:40].reshape(40, 28, 28))
+
+    run("encode", model, "x.npy", "--out", "c1.npz", cwd=tmp_path)
+    run("encode", model, "imgs-idx3-ubyte.gz", "--out", "c2.npz", cwd=tmp_path)
+    run("encode", model, "x.npz", "--key", "a", "--out", "c3.npz", "--k", "7", cwd=tmp_path)
+    c1, c2, c3 = (np.load(tmp_path / f"c{i}.npz") for i in (1, 2, 3))
+    k = c1["indices"].shape[1]
+    assert c1["indices"].shape == (40, k) and c1["values"].shape == (40, k) and c1["indices"].dtype == np.int64
+    np.testing.assert_array_equal(c1["indices"], c2["indices"])  # IDX uint8 input is scaled like the .npy
+    np.testing.assert_allclose(c1["values"], c2["values"], rtol=1e-5)
+    assert c3["indices"].shape == (7, 7) and int(c1["n_hidden"]) > 0
+    one_line_error(run("encode", model, "x.npz", "--out", "c.npz", cwd=tmp_path, check_rc=2), "--key")
+    one_line_error(run("encode", model, "x.npy", "--out", "c.txt", cwd=tmp_path, check_rc=2), ".npz")
+
+
+def test_train_checkpoint_and_resume(tmp_path, estimator):
+    (tmp_path / "run.yaml").write_text(
+        "model:\n  n_hidden: 40\n  k: 8\n  n_epochs: 3\n  random_state: 0\n"
+        "data:\n  limit: 200\n  test_limit: 100\noutput_dir: runA\ncheckpoint_every: 1\n"
+    )
+    res = run("train", "--config", "run.yaml", "--set", "model.k=6", "--quiet", cwd=tmp_path)
+    assert res.stdout == ""
+    for name in ("model.safetensors", "metrics.json", "history.csv", "checkpoint.safetensors", "config.yaml"):
+        assert (tmp_path / "runA" / name).is_file(), name
+    metrics = json.loads((tmp_path / "runA" / "metrics.json").read_text())
+    assert metrics["params"]["k"] == 6 and metrics["n_train"] == 200 and metrics["epochs"] == 3
+    # The saved config records the override.
+    assert "k: 6" in (tmp_path / "runA" / "config.yaml").read_text()
+    # Resuming a finished run from its last checkpoint keeps the same model.
+    run("train", "--config", "runA/config.yaml", "--resume", "runA/checkpoint.safetensors", "--out", "runB",
+        "--quiet", cwd=tmp_path)
+    assert json.loads((tmp_path / "runB" / "metrics.json").read_text())["epochs"] == 3
+    # A checkpoint does not fit another model configuration.
+    one_line_error(run("train", "--config", "run.yaml", "--resume", "runA/checkpoint.safetensors", "--out", "runC",
+                       cwd=tmp_path, check_rc=2), "model.k")
+
+
+def test_reproduce(tmp_path, estimator):
+    res = run("reproduce", "--k", "5", "20", "--json", "r.json", "--out", "rep", *SMALL, cwd=tmp_path)
+    assert "0.0518" in res.stdout and "0.0367" in res.stdout
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [r["k"] for r in rows] == [5, 20]
+    for r in rows:
+        assert set(r) == {"k", "mse", "psnr", "seconds"}
+        assert 0 < r["mse"] < 1 and r["seconds"] > 0
+        assert r["psnr"] == pytest.approx(10 * np.log10(1 / r["mse"]))
+    assert (tmp_path / "rep" / "reproduce.json").is_file()
+    one_line_error(run("reproduce", "--k", "101", *SMALL, cwd=tmp_path, check_rc=2), "n_hidden=100")
