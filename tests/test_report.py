@@ -242,3 +242,30 @@ def test_write_reproduce_report_entry_point(tmp_path):
     assert R.write_reproduce_report(tmp_path / "b", rows=rows, dpi=DPI).is_file()
     with pytest.raises(ValueError, match="need data"):
         R.write_reproduce_report(tmp_path / "c", rows=rows, models=models)
+
+
+# ----------------------------------------------------------------------------- the real estimator and network
+def test_demo_report_of_a_real_estimator(tmp_path):
+    from ksparse import KSparseAutoencoder
+
+    X = np.random.default_rng(5).random((120, 784)).astype(np.float32)
+    est = KSparseAutoencoder(n_hidden=24, k=3, n_epochs=2, batch_size=40, random_state=0).fit(X)
+    paths = R.make_demo_report(est, X[:30], tmp_path, dpi=DPI)
+    assert {"report", "reconstructions", "atoms", "training_curves", "firing_histogram", "code_sparsity",
+            "architecture"} <= set(paths)
+    got = R.compute_metrics(est, X[:30])
+    assert got["mse"] == pytest.approx(-est.score(X[:30]), rel=1e-5)
+    assert got["mean_l0"] <= 3 and got["k"] == 3 and got["epochs"] == 2
+
+
+def test_figures_of_a_real_network():
+    from ksparse.layers import DenseLayer, KSparseLayer, Network
+
+    X = np.random.default_rng(6).random((60, 784)).astype(np.float32)
+    net = Network([KSparseLayer(784, 16, 3), DenseLayer(16, 784, activation="sigmoid")])
+    net.train(X, X, epochs=2, batch_size=30, learning_rate=1e-3, random_state=0)
+    fig = P.plot_architecture(net, dpi=DPI)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "KSparseLayer" in text and "DenseLayer" in text and "relu · top-3" in text and "sigmoid" in text
+    fig = P.plot_training_curves(net.history_, dpi=DPI)
+    assert [ax.get_title() for ax in fig.axes][0] == "Loss"
