@@ -86,11 +86,17 @@ def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
         raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass real numbers")
     if arr.dtype == object:
         arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), got a {arr.ndim}-D array "
+            f"of shape {arr.shape}. Reshape your data with X.reshape(1, -1) for a single sample "
+            "or X.reshape(-1, 1) for a single feature"
+        )
     arr = check_float_array(arr, name, ndim=2, dtype=dtype)
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples (shape {arr.shape}); at least 1 sample is required")
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required: {name} is empty")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least 1 feature is required")
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: {name} has no columns")
     return arr
 
 
@@ -241,6 +247,17 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        """scikit-learn tags: the output dtype is the estimator's ``dtype``, not the input's."""
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        try:
+            dt = str(check_dtype(self.dtype))
+        except TypeError:
+            dt = "float32"
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = [dt]
+        return tags
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> dict:
