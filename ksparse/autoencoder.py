@@ -397,7 +397,8 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
                 and r["diversity_coef"] == 0.0):
             try:
                 self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
-                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu")
+                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
+                                        steps_since_fired=self.steps_since_fired_)
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
@@ -409,13 +410,12 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         """One optimizer step on batch X; returns (loss, mse, l0_sum)."""
         dead = None
         use_fused = self._fused is not None
-        if r["auxk_coef"] > 0:
+        if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
             dead = self._dead_mask(r)
-            if dead.any():
-                use_fused = False
+            use_fused = False
         step = self._fused if use_fused else self._general
         loss, mse, idx, val = step(X, k, lr, dead)
-        if math.isfinite(loss):
+        if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
         l0 = int(np.count_nonzero(val))
         return float(loss), float(mse), l0
