@@ -80,23 +80,18 @@ def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
 
 
 def _quality(model: Any, X: np.ndarray, data_range: float = 1.0) -> Dict[str, float]:
-    """Reconstruction and sparsity figures of ``model`` on ``X``."""
+    """Reconstruction and sparsity figures of ``model`` on ``X`` (with :mod:`ksparse.metrics`)."""
+    from ksparse import metrics
+
     rebuild = model.reconstruct if hasattr(model, "reconstruct") else model.predict
-    Xh = np.asarray(rebuild(X), dtype=np.float64)
-    err = float(np.mean((X.astype(np.float64) - Xh) ** 2))
-    out = {"mse": err, "psnr": _psnr(err, data_range)}
+    Xh = rebuild(X)
+    out = {"mse": metrics.mse(X, Xh), "psnr": metrics.psnr(X, Xh, data_range=data_range)}
     if hasattr(model, "encode"):
         indices, values = model.encode(X)
-        active = values != 0
-        out["l0"] = float(active.sum(axis=1).mean())
-        fired = np.zeros(model.W_dec_.shape[0], dtype=bool)
-        fired[indices[active]] = True
-        out["dead_fraction"] = float(1.0 - fired.mean())
+        out["l0"] = metrics.mean_l0((indices, values))
+        firing = metrics.firing_frequency(indices, model.W_dec_.shape[0], values=values)
+        out["dead_fraction"] = metrics.dead_fraction(firing)
     return out
-
-
-def _psnr(mse: float, data_range: float = 1.0) -> float:
-    return float("inf") if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
 
 
 def _write_history(path: Path, history: Dict[str, List[Any]]) -> None:

@@ -59,25 +59,25 @@ class ModelConfig:
     equal to ``KSparseAutoencoder().get_params()``).
     """
 
-    n_hidden: int = 100
+    n_hidden: int = 256
     """Number of hidden units (latents), m."""
-    k: int = 20
+    k: int = 32
     """Number of units kept active per sample (the k of top-k)."""
     activation: Literal["linear", "sigmoid", "relu", "tanh", "leaky_relu", "elu", "swish", "gelu"] = "relu"
     """Activation applied to the encoder's pre-activations before the top-k selection."""
     selection: Literal["value", "abs"] = "value"
     """Rank units by their value, or by their absolute value (keeping the sign)."""
-    n_epochs: int = 30
+    n_epochs: int = 60
     """Number of full shuffled passes over the training data."""
-    batch_size: int = 128
+    batch_size: int = 64
     """Samples per optimizer step."""
     optimizer: str = "adam"
     """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* variant."""
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     """Peak learning rate."""
     lr_schedule: Literal["constant", "warmup", "linear", "cosine"] = "cosine"
     """Learning-rate schedule over the whole run."""
-    warmup_fraction: float = 0.05
+    warmup_fraction: float = 0.0
     """Fraction of the steps spent warming the learning rate up from zero."""
     k_start: Optional[int] = None
     """k at the start of progressive sparsity (annealed down to k); None picks a default curriculum."""
@@ -87,9 +87,9 @@ class ModelConfig:
     """Number of dead units used by the AuxK loss; None picks a default."""
     auxk_coef: float = 1.0 / 32.0
     """Weight of the AuxK loss (0 turns it off)."""
-    dead_samples: int = 10_000
+    dead_samples: int = 5000
     """A unit that has not fired in this many training samples counts as dead."""
-    dead_reset: bool = False
+    dead_reset: bool = True
     """Re-initialise dead units during training."""
     diversity_coef: float = 0.0
     """Weight of the decoder decorrelation (diversity) penalty."""

@@ -24,6 +24,28 @@ def run(*args, cwd, check_rc=0):
     return res
 
 
+def inproc(*args, capsys):
+    """Run the command in this process (for option parsing and error paths); returns (rc, out, err)."""
+    from ksparse.cli import main
+
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse: --help, usage errors
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def inproc_error(*args, capsys, needles=()):
+    rc, out, err = inproc(*args, capsys=capsys)
+    assert rc == 2, (rc, out, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
 def one_line_error(res, *needles):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
@@ -43,43 +65,45 @@ def estimator():
 
 
 @pytest.mark.parametrize("command", ["demo", "train", "evaluate", "encode", "reproduce"])
-def test_help(tmp_path, command):
-    res = run(command, "--help", cwd=tmp_path)
-    assert f"usage: ksparse {command}" in res.stdout and "--quiet" in res.stdout and "--threads" in res.stdout
-    assert "--limit" not in res.stdout or command == "evaluate"  # test-only options stay hidden
+def test_help(capsys, command):
+    rc, out, _ = inproc(command, "--help", capsys=capsys)
+    assert rc == 0
+    assert f"usage: ksparse {command}" in out and "--quiet" in out and "--threads" in out
+    assert "--epochs" not in out and "--test-limit" not in out  # test-only options stay hidden
 
 
-def test_top_level_help_and_version(tmp_path):
+def test_top_level_help_and_version(tmp_path, capsys):
     res = run("--help", cwd=tmp_path)
     for command in ("demo", "train", "evaluate", "encode", "reproduce"):
         assert command in res.stdout
     import ksparse
 
-    assert run("--version", cwd=tmp_path).stdout.strip() == f"ksparse {ksparse.__version__}"
-    one_line_error(run(cwd=tmp_path, check_rc=2), "required")
+    rc, out, _ = inproc("--version", capsys=capsys)
+    assert rc == 0 and out.strip() == f"ksparse {ksparse.__version__}"
+    inproc_error(capsys=capsys, needles=["required"])
 
 
-def test_bad_arguments_are_one_line(tmp_path):
+def test_bad_arguments_are_one_line(tmp_path, capsys):
     one_line_error(run("demo", "--threads", "0", cwd=tmp_path, check_rc=2), "--threads")
-    one_line_error(run("reproduce", "--k", "five", cwd=tmp_path, check_rc=2), "five")
-    one_line_error(run("frobnicate", cwd=tmp_path, check_rc=2), "frobnicate")
+    inproc_error("reproduce", "--k", "five", capsys=capsys, needles=["five"])
+    inproc_error("frobnicate", capsys=capsys, needles=["frobnicate"])
 
 
-def test_config_errors_are_one_line(tmp_path):
-    one_line_error(run("train", "--config", "missing.yaml", cwd=tmp_path, check_rc=2), "no such configuration file")
+def test_config_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text("model:\n  learnin_rate: 0.1\n")
     one_line_error(run("train", "--config", "c.yaml", cwd=tmp_path, check_rc=2),
                    "unknown key 'model.learnin_rate'", "did you mean 'model.learning_rate'")
+    inproc_error("train", "--config", "missing.yaml", capsys=capsys, needles=["no such configuration file"])
     (tmp_path / "c.yaml").write_text("model:\n  k: 5\n")
-    one_line_error(run("train", "--config", "c.yaml", "--set", "model.k=abc", cwd=tmp_path, check_rc=2),
-                   "model.k='abc'")
+    inproc_error("train", "--config", "c.yaml", "--set", "model.k=abc", capsys=capsys, needles=["model.k='abc'"])
 
 
-def test_missing_and_bad_model_files(tmp_path):
+def test_missing_and_bad_model_files(tmp_path, capsys, monkeypatch):
     one_line_error(run("evaluate", "nope.safetensors", cwd=tmp_path, check_rc=2), "no such model file")
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
-    one_line_error(run("encode", "bad.safetensors", "x.npy", "--out", "c.npz", cwd=tmp_path, check_rc=2),
-                   "bad.safetensors")
+    inproc_error("encode", "bad.safetensors", "x.npy", "--out", "c.npz", capsys=capsys, needles=["bad.safetensors"])
 
 
 # ------------------------------------------------------------- the commands
@@ -90,6 +114,7 @@ def demo_dir(tmp_path_factory, estimator):
     out = tmp_path_factory.mktemp("demo")
     res = run("demo", "--out", out / "d", "--seed", "1", *SMALL, cwd=out)
     assert "MSE" in res.stdout and "PSNR" in res.stdout and "test (200)" in res.stdout
+    assert "report: " in res.stdout
     return out / "d"
 
 
@@ -108,24 +133,24 @@ def test_demo_outputs(demo_dir):
     assert len(lines) == 3 and lines[0].split(",")[:2] == ["epoch", "loss"]
     model = ksparse.load(demo_dir / "model.safetensors")
     assert model.get_params()["random_state"] == 1
+    assert list(demo_dir.glob("report.*")), "the demo writes a report (ksparse.report)"
 
 
-def test_demo_quiet_prints_nothing(tmp_path, estimator):
-    res = run("demo", "--out", "q", "--quiet", *SMALL, cwd=tmp_path)
-    assert res.stdout == "" and res.stderr == ""
+def test_demo_quiet_prints_nothing(tmp_path, estimator, capsys):
+    rc, out, err = inproc("demo", "--out", tmp_path / "q", "--quiet", *SMALL, capsys=capsys)
+    assert rc == 0 and out == "" and err == ""
     assert (tmp_path / "q" / "model.safetensors").is_file()
 
 
-def test_evaluate(demo_dir, tmp_path):
+def test_evaluate(demo_dir, tmp_path, capsys):
     res = run("evaluate", demo_dir / "model.safetensors", "--limit", "100", "--json", "ev.json", cwd=tmp_path)
     assert "mse" in res.stdout
     ev = json.loads((tmp_path / "ev.json").read_text())
     assert ev["n_test"] == 100 and 0 < ev["mse"] < 1 and ev["psnr"] > 0
-    one_line_error(run("evaluate", demo_dir / "model.safetensors", "--data", "/no/such", cwd=tmp_path, check_rc=2),
-                   "/no/such")
+    inproc_error("evaluate", demo_dir / "model.safetensors", "--data", "/no/such", capsys=capsys, needles=["/no/such"])
 
 
-def test_encode_inputs(demo_dir, tmp_path):
+def test_encode_inputs(demo_dir, tmp_path, capsys, monkeypatch):
     from ksparse.datasets import load_mnist, write_idx
 
     d = load_mnist(normalize=False, dtype="uint8")
@@ -135,19 +160,20 @@ def test_encode_inputs(demo_dir, tmp_path):
     write_idx(tmp_path / "imgs-idx3-ubyte.gz", d.X_test[:40].reshape(40, 28, 28))
 
     run("encode", model, "x.npy", "--out", "c1.npz", cwd=tmp_path)
-    run("encode", model, "imgs-idx3-ubyte.gz", "--out", "c2.npz", cwd=tmp_path)
-    run("encode", model, "x.npz", "--key", "a", "--out", "c3.npz", "--k", "7", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert inproc("encode", model, "imgs-idx3-ubyte.gz", "--out", "c2.npz", capsys=capsys)[0] == 0
+    assert inproc("encode", model, "x.npz", "--key", "a", "--out", "c3.npz", "--k", "7", capsys=capsys)[0] == 0
     c1, c2, c3 = (np.load(tmp_path / f"c{i}.npz") for i in (1, 2, 3))
     k = c1["indices"].shape[1]
     assert c1["indices"].shape == (40, k) and c1["values"].shape == (40, k) and c1["indices"].dtype == np.int64
     np.testing.assert_array_equal(c1["indices"], c2["indices"])  # IDX uint8 input is scaled like the .npy
     np.testing.assert_allclose(c1["values"], c2["values"], rtol=1e-5)
     assert c3["indices"].shape == (7, 7) and int(c1["n_hidden"]) > 0
-    one_line_error(run("encode", model, "x.npz", "--out", "c.npz", cwd=tmp_path, check_rc=2), "--key")
-    one_line_error(run("encode", model, "x.npy", "--out", "c.txt", cwd=tmp_path, check_rc=2), ".npz")
+    inproc_error("encode", model, "x.npz", "--out", "c.npz", capsys=capsys, needles=["--key"])
+    inproc_error("encode", model, "x.npy", "--out", "c.txt", capsys=capsys, needles=[".npz"])
 
 
-def test_train_checkpoint_and_resume(tmp_path, estimator):
+def test_train_checkpoint_and_resume(tmp_path, estimator, capsys, monkeypatch):
     (tmp_path / "run.yaml").write_text(
         "model:\n  n_hidden: 40\n  k: 8\n  n_epochs: 3\n  random_state: 0\n"
         "data:\n  limit: 200\n  test_limit: 100\noutput_dir: runA\ncheckpoint_every: 1\n"
@@ -165,11 +191,12 @@ def test_train_checkpoint_and_resume(tmp_path, estimator):
         "--quiet", cwd=tmp_path)
     assert json.loads((tmp_path / "runB" / "metrics.json").read_text())["epochs"] == 3
     # A checkpoint does not fit another model configuration.
-    one_line_error(run("train", "--config", "run.yaml", "--resume", "runA/checkpoint.safetensors", "--out", "runC",
-                       cwd=tmp_path, check_rc=2), "model.k")
+    monkeypatch.chdir(tmp_path)
+    inproc_error("train", "--config", "run.yaml", "--resume", "runA/checkpoint.safetensors", "--out", "runC",
+                 capsys=capsys, needles=["model.k"])
 
 
-def test_reproduce(tmp_path, estimator):
+def test_reproduce(tmp_path, estimator, capsys):
     res = run("reproduce", "--k", "5", "20", "--json", "r.json", "--out", "rep", *SMALL, cwd=tmp_path)
     assert "0.0518" in res.stdout and "0.0367" in res.stdout
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
@@ -179,4 +206,5 @@ def test_reproduce(tmp_path, estimator):
         assert 0 < r["mse"] < 1 and r["seconds"] > 0
         assert r["psnr"] == pytest.approx(10 * np.log10(1 / r["mse"]))
     assert (tmp_path / "rep" / "reproduce.json").is_file()
-    one_line_error(run("reproduce", "--k", "101", *SMALL, cwd=tmp_path, check_rc=2), "n_hidden=100")
+    assert list((tmp_path / "rep").glob("report.*")), "reproduce --out writes a report (ksparse.report)"
+    inproc_error("reproduce", "--k", "101", *SMALL, capsys=capsys, needles=["n_hidden=100"])

@@ -67,7 +67,7 @@ def test_yaml_file_and_defaults(tmp_path):
         ({"model": {"activation": "relux"}}, "model.activation='relux' is not allowed: expected one of 'linear'"),
         ({"model": {"selection": "max"}}, "one of 'value', 'abs'"),
         ({"model": {"dtype": "float16"}}, "model.dtype"),
-        ({"model": {"k": 200}}, "model.k=200 is not allowed: must be at most n_hidden=100"),
+        ({"model": {"k": 300}}, "model.k=300 is not allowed: must be at most n_hidden=256"),
         ({"model": {"k": 0}}, "must be a positive integer"),
         ({"model": {"learning_rate": -1}}, "model.learning_rate"),
         ({"model": {"validation_fraction": 1.0}}, "model.validation_fraction"),
