@@ -1,15 +1,16 @@
 /*
  * SIMD building blocks of the top-k selection in ksparse/_topk.pxi.
  *
- * The selection of the k largest keys of a row (key = value, or |value|) runs
- * in four steps, each a function below, for float32 (_f32) and float64 (_f64):
+ * The selection of the k largest keys of a row (key = value, or |value|) is
+ * built from these functions, for float32 (_f32) and float64 (_f64):
  *
  *   ksp_all_finite    1 when the row holds no NaN and no infinity.
  *   ksp_group_max     maxima of c strided groups: mx[l] = max key(x[j]) over
  *                     j = l (mod c); also returns ksp_all_finite of the row.
- *   ksp_kth_largest   the k-th largest of n values (n a multiple of 8).  Taken
- *                     over the group maxima it is a threshold T with at least
- *                     k keys of the row >= T, so every top-k key is >= T.
+ *   ksp_kth_largest   the k-th largest of n values (a quickselect whose 8
+ *                     pivots per round are ranked with SIMD).  Taken over the
+ *                     group maxima it is a threshold T with at least k keys
+ *                     of the row >= T, so every top-k key is >= T.
  *   ksp_gather_ge     the keys >= T (or > T) and their positions, in increasing
  *                     position.
  *   ksp_rank          the rank of each gathered key in descending order, ties
@@ -20,8 +21,8 @@
  * Every function takes the instruction set to use, `level` (KSP_SIMD_SCALAR,
  * KSP_SIMD_SSE2 or KSP_SIMD_AVX2), read once per kernel call from
  * ksp_simd_level so that a call never mixes code paths.  SSE2 is part of
- * x86-64; AVX2 code is compiled with __attribute__((target("avx2"))) and used
- * only when __builtin_cpu_supports("avx2") says the CPU (and OS) have it.  The
+ * x86-64; AVX2 code is compiled with __attribute__((target("avx2,popcnt")))
+ * and used only when __builtin_cpu_supports says the CPU has both.  The
  * scalar code is portable C and is what non-x86 machines run.  All paths
  * return identical results: they only compare, take maxima and copy, which are
  * exact in IEEE arithmetic (no -ffast-math).
