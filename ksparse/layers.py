@@ -123,7 +123,10 @@ def _blas_threads(n: int) -> Iterator[None]:
 # the boundary (Network.train/predict/loss, the layers' forward methods).
 # tests/test_layers.py checks these helpers against the public wrappers.
 
-_NO_BIAS = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+_NO_BIAS: Dict[np.dtype, np.ndarray] = {
+    np.dtype(np.float32): np.empty(0, np.float32),
+    np.dtype(np.float64): np.empty(0, np.float64),
+}
 
 
 def _topk(A: np.ndarray, k: int, by_abs: bool, n_threads: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -196,8 +199,10 @@ class _Layer:
         self.n_in = _check_positive_int(n_in, "n_in")
         self.n_out = _check_positive_int(n_out, "n_out")
         self.activation: Activation = get_activation(activation)
-        self.W: Optional[np.ndarray] = None
-        self.b: Optional[np.ndarray] = None
+        # None until the weights are drawn or set (see `initialized`); every
+        # method that reads them checks `initialized` first
+        self.W: np.ndarray = None  # type: ignore[assignment]
+        self.b: np.ndarray = None  # type: ignore[assignment]
 
     @property
     def initialized(self) -> bool:

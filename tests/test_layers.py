@@ -604,3 +604,30 @@ def test_quickstart_example_runs(capsys):
     out = capsys.readouterr().out
     assert "test MSE on the first 1000 test images" in out
     assert 0 < mse < 0.0367  # one epoch (about 0.026) already beats the original project's k=20 figure
+
+
+def test_single_dense_layer_is_linear_regression():
+    rng = np.random.default_rng(24)
+    X = rng.normal(size=(200, 3))
+    true_W = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])
+    Y = X @ true_W + np.array([0.3, -0.1])
+    net = Network([DenseLayer(3, 2)], dtype="float64")
+    net.train(X, Y, epochs=300, batch_size=50, learning_rate=0.05, random_state=0)
+    np.testing.assert_allclose(net.layers[0].W, true_W, atol=1e-3)
+    np.testing.assert_allclose(net.layers[0].b, [0.3, -0.1], atol=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sparse_adam"])
+def test_two_threads_match_one(optimizer):
+    X, _ = _data(n=96, n_in=12, seed=25, dtype=np.float32)
+
+    def run(n_threads):
+        net = Network([KSparseLayer(12, 40, k=5), DenseLayer(40, 12)], n_threads=n_threads)
+        net.train(X, X, epochs=2, batch_size=32, optimizer=optimizer, random_state=0)
+        return net
+
+    a, b = run(1), run(2)
+    for la, lb in zip(a.layers, b.layers):
+        np.testing.assert_allclose(la.W, lb.W, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(la.b, lb.b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(a.layers[0].forward(X)[0], b.layers[0].forward(X, n_threads=2)[0])
