@@ -23,6 +23,11 @@ Two ways to run it (from the repository root, after
 The script mode measures every candidate in one process, interleaved round
 by round (so that load from other processes hits all of them alike), and
 prints medians and ratios.
+
+On a machine whose cores are busy with other processes, OpenMP's default
+(spinning) wait policy can add tens of milliseconds to every parallel region
+with 2 threads; ``OMP_WAIT_POLICY=passive python bench/bench_sparse.py`` shows
+the kernels without that effect (the results are identical either way).
 """
 
 from __future__ import annotations

@@ -103,11 +103,13 @@ cdef extern from *:
     #define KS_YD_DIV _mm256_div_pd
     #define KS_YD_SQRT _mm256_sqrt_pd
     #define KS_OPT_AVX_ATTR __attribute__((target("avx")))
+    static int ks_opt_force_baseline = 0;  /* tests: run the SSE2 path on AVX machines */
     static int ks_opt_have_avx(void) {
         static int cached = -1;
         if (cached < 0) cached = __builtin_cpu_supports("avx") ? 1 : 0;
-        return cached;
+        return cached && !ks_opt_force_baseline;
     }
+    static int ks_opt_set_baseline(int on) { ks_opt_force_baseline = on; return 1; }
     #endif
 
     /* One element (or one vector of elements) at offset i of each rule.  The
@@ -234,6 +236,7 @@ cdef extern from *:
             float *s1, float *s2, const double *h) {
         ks_opt_segment_f_gen_impl(kind, n, p, g, s1, s2, h);
     }
+    static int ks_opt_set_baseline(int on) { (void)on; return 0; }
     static void ks_opt_segment_d(int kind, Py_ssize_t n, double *p, const double *g,
             double *s1, double *s2, const double *h) {
         ks_opt_segment_d_gen_impl(kind, n, p, g, s1, s2, h);
@@ -244,6 +247,7 @@ cdef extern from *:
                           float *s1, float *s2, const double *h) noexcept nogil
     void ks_opt_segment_d(int kind, Py_ssize_t n, double *p, const double *g,
                           double *s1, double *s2, const double *h) noexcept nogil
+    int ks_opt_set_baseline(int on) noexcept nogil
 
 
 # Elements per chunk of the dense update (a multiple of every vector width).
@@ -300,6 +304,14 @@ def _optim_update(int kind, floating[::1] param, const floating[::1] grad,
                 _opt_segment(kind, stop - start, p + start, g + start,
                              s1 + start if s1 != NULL else NULL,
                              s2 + start if s2 != NULL else NULL, h)
+
+
+def _optim_force_baseline(bint on):
+    """Testing aid: run the baseline (SSE2) optimizer code even where AVX exists.
+
+    Returns True when the build has a separate baseline path to switch to.
+    """
+    return bool(ks_opt_set_baseline(on))
 
 
 def _nonzero_rows(const floating[:, ::1] grad, int64_t[::1] out):

@@ -31,7 +31,7 @@ cdef extern from *:
     #else
     #define KS_SP_RESTRICT __restrict__
     #endif
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
     #define KS_SP_CLONES __attribute__((target_clones("avx2", "default")))
     #else
     #define KS_SP_CLONES

@@ -8,7 +8,8 @@
 #   1. per sample (rows split between threads): Z += b_enc, top-k of Z, ReLU,
 #      sparse decode Xh = b_dec + sum_j val_j W_dec[idx_j], the squared error,
 #      and G = 2 (Xh - X) / (B n) written over Xh;
-#   2. if the loss is finite: dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
+#      and dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
+#   2. if the loss is finite: the firing counters (samples since each unit fired);
 #   3. an inverse index latent -> (b, j) entries (counting sort, ascending);
 #   4. the bias gradients: g_benc[i] = sum of dz over latent i, and
 #      g_bdec = sum_b G[b] - sum_i g_benc[i] W_enc[i] (columns split between threads);
@@ -361,9 +362,10 @@ cdef inline void _st_topk_row(const floating* z, Py_ssize_t m, Py_ssize_t k,
 
 cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
-    const floating* b_dec, int64_t* idx, floating* val, floating* g,
+    const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz,
     Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
 ) noexcept nogil:
+    """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache)."""
     cdef Py_ssize_t i, j, c
     cdef floating a, d
     cdef double err = 0.0
@@ -383,6 +385,11 @@ cdef inline double _st_row_forward(
         d = g[c] - x[c]
         err += d * d
         g[c] = scale * d
+    for j in range(k):
+        if relu and not (val[j] > 0):
+            dz[j] = 0
+        else:
+            dz[j] = _st_dot(g, W_dec + idx[j] * n, n)
     return err
 
 
@@ -410,6 +417,7 @@ def _fused_step_adam(
     floating[::1] gbd,               # WORK (n,) decoder-bias gradient
     floating[:, ::1] rows,           # WORK (n_threads, 2 n) per-thread gradient rows
     double[::1] rowerr,              # WORK (>= B,) per-sample squared errors
+    int64_t[::1] since,              # IN/OUT (m,) samples since each unit last fired
     double c1,                       # lr / (1 - beta1^t)
     double s2,                       # 1 / sqrt(1 - beta2^t)
     double beta1, double beta2, double eps,
@@ -432,21 +440,20 @@ def _fused_step_adam(
         for b in prange(B, num_threads=nt, schedule="static"):
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
-                &idx[b, 0], &val[b, 0], &G[b, 0], n, m, k, relu, scale)
+                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], n, m, k, relu, scale)
         for b in range(B):
             total += rowerr[b]
         total = total / (<double>B * <double>n)
     if not (total == total and total - total == 0.0):
         return total  # not finite: no update
     with nogil:
-        # 2. dz
-        for b in prange(B, num_threads=nt, schedule="static"):
+        # 2. firing counters: every unit += B, units selected with a nonzero value -> 0
+        for i in range(m):
+            since[i] += B
+        for b in range(B):
             for j in range(k):
-                a = val[b, j]
-                if relu and not (a > 0):
-                    dz[b, j] = 0
-                else:
-                    dz[b, j] = _st_dot(&G[b, 0], &W_dec[idx[b, j], 0], n)
+                if val[b, j] != 0:
+                    since[idx[b, j]] = 0
         # 3. inverse index: latent -> entries b * k + j, ascending
         for i in range(m + 1):
             starts[i] = 0

@@ -15,14 +15,14 @@
 #      largest, T, has at least k keys >= T: every top-k key is >= T.  Gather
 #      the keys >= T (about 1.4 k candidates on random data) with their
 #      positions, in increasing position.  Otherwise every entry is a candidate.
-#   2. when ties or a large k leave more than ``_rank_limit`` candidates,
-#      find the k-th largest key t exactly (SIMD quickselect with 8 pivots per
+#   2. when ties or a large k leave more than ``_rank_limit`` (or 2k + 16)
+#      candidates, find the k-th largest key t exactly (SIMD quickselect with 8 pivots per
 #      round, ksp_kth_largest) and keep the keys > t plus the lowest-positioned
 #      keys == t: exactly k candidates.
 #   3. rank the candidates branch-free (SIMD): rank = number of candidates
 #      with a greater key, plus those with an equal key and a lower position.
 #      Ranks 0..k-1 are the answer, in order.  Ranking is quadratic, so above
-#      ``_rank_limit`` a stable merge sort orders the k instead.
+#      ``_rank_limit`` the k are ranked in runs of that length and merged.
 # The building blocks are in _topk_simd.h (scalar, SSE2 and run-time
 # dispatched AVX2 versions, all giving identical results).
 
@@ -48,10 +48,10 @@ cdef extern from "_topk_simd.h" nogil:
                            double *mx, int level)
     float ksp_kth_largest_f32(const float *x, Py_ssize_t n, Py_ssize_t k, int level, float *tmp)
     double ksp_kth_largest_f64(const double *x, Py_ssize_t n, Py_ssize_t k, int level, double *tmp)
-    Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t m, float thr, bint by_abs,
-                                 float *ck, int32_t *ci, int level)
-    Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t m, double thr, bint by_abs,
-                                 double *ck, int32_t *ci, int level)
+    Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t start, Py_ssize_t m, float thr,
+                                 bint by_abs, bint strict, float *ck, int32_t *ci, int level)
+    Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t start, Py_ssize_t m, double thr,
+                                 bint by_abs, bint strict, double *ck, int32_t *ci, int level)
     void ksp_rank_f32(const float *x, Py_ssize_t n, int32_t *r, int level)
     void ksp_rank_f64(const double *x, Py_ssize_t n, int32_t *r, int level)
 
@@ -60,8 +60,6 @@ ksp_simd_init()
 cdef enum:
     # Slack after every scratch array (SIMD loads and stores run past the end).
     _SLACK = 16
-    # Runs sorted by insertion before merging.
-    _RUN = 16
 
 
 cdef inline Py_ssize_t _n_groups(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
@@ -90,38 +88,35 @@ cdef inline Py_ssize_t _scratch_bytes(Py_ssize_t m, Py_ssize_t itemsize) noexcep
     return 3 * _align((m + _SLACK) * itemsize) + 2 * _align((m + _SLACK) * 4) + _align((m + _SLACK) * 8)
 
 
-cdef void _merge_sort(floating *key, int32_t *pos, Py_ssize_t n,
-                      floating *key2, int32_t *pos2,   # scratch (n,)
-                      ) noexcept nogil:
+cdef void _sort_desc(floating *key, int32_t *pos, Py_ssize_t n,
+                     floating *key2, int32_t *pos2,   # scratch (n,)
+                     int32_t *ranks,                  # scratch (run + 16,)
+                     Py_ssize_t run, int level) noexcept nogil:
     """Stable sort of (key, pos) by descending key, in place.
 
     Entries come in increasing position, so stability puts equal keys in
-    increasing position.  Insertion sort on runs of _RUN, then bottom-up merges.
+    increasing position.  Runs of ``run`` entries are ordered by their SIMD
+    ranks, then merged bottom-up with a branch-free inner loop (the next
+    entry's index is computed, not branched on).
     """
-    cdef Py_ssize_t lo, hi, i, j, width, a, amid, b, bend, o
-    cdef floating kv
-    cdef int32_t pv
-    cdef floating *sk = key
-    cdef int32_t *sp = pos
-    cdef floating *dk = key2
-    cdef int32_t *dp = pos2
+    cdef Py_ssize_t lo, i, width, a, amid, b, bend, o, src, ln
+    cdef floating *sk = key2
+    cdef int32_t *sp = pos2
+    cdef floating *dk = key
+    cdef int32_t *dp = pos
     cdef floating *tk
     cdef int32_t *tp
-    cdef bint take_b
-    cdef Py_ssize_t run = _RUN
+    cdef Py_ssize_t take_b
     lo = 0
     while lo < n:
-        hi = min(lo + run, n)
-        for i in range(lo + 1, hi):
-            kv = key[i]
-            pv = pos[i]
-            j = i
-            while j > lo and key[j - 1] < kv:
-                key[j] = key[j - 1]
-                pos[j] = pos[j - 1]
-                j -= 1
-            key[j] = kv
-            pos[j] = pv
+        ln = min(run, n - lo)
+        if floating is float:
+            ksp_rank_f32(key + lo, ln, ranks, level)
+        else:
+            ksp_rank_f64(key + lo, ln, ranks, level)
+        for i in range(ln):
+            key2[lo + ranks[i]] = key[lo + i]
+            pos2[lo + ranks[i]] = pos[lo + i]
         lo += run
     width = run
     while width < n:
@@ -134,14 +129,11 @@ cdef void _merge_sort(floating *key, int32_t *pos, Py_ssize_t n,
             o = lo
             while a < amid and b < bend:
                 take_b = sk[b] > sk[a]  # strictly greater: ties keep the left (lower) position
-                if take_b:
-                    dk[o] = sk[b]
-                    dp[o] = sp[b]
-                    b += 1
-                else:
-                    dk[o] = sk[a]
-                    dp[o] = sp[a]
-                    a += 1
+                src = a + take_b * (b - a)
+                dk[o] = sk[src]
+                dp[o] = sp[src]
+                b += take_b
+                a += 1 - take_b
                 o += 1
             while a < amid:
                 dk[o] = sk[a]
@@ -188,8 +180,8 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
     cdef Py_ssize_t limit = _rank_limit(level, sizeof(floating))
     cdef bint finite
     cdef floating thr, t, key
-    cdef Py_ssize_t n, i, j, r, need, s
-    cdef bint take, eq
+    cdef Py_ssize_t n, i, j, r, need, s, n_gt, start
+    cdef bint eq
 
     if floating is float:
         if c:
@@ -198,7 +190,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         else:
             finite = ksp_all_finite_f32(row, m, level)
             thr = -INFINITY
-        n = ksp_gather_ge_f32(row, m, thr, by_abs, ck, ci, level)
+        n = ksp_gather_ge_f32(row, 0, m, thr, by_abs, False, ck, ci, level)
     else:
         if c:
             finite = ksp_group_max_f64(row, m, c, by_abs, mx, level)
@@ -206,27 +198,45 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         else:
             finite = ksp_all_finite_f64(row, m, level)
             thr = -INFINITY
-        n = ksp_gather_ge_f64(row, m, thr, by_abs, ck, ci, level)
+        n = ksp_gather_ge_f64(row, 0, m, thr, by_abs, False, ck, ci, level)
 
-    if n > limit and n > k:
-        # Too many candidates to rank: find the k-th largest key t exactly,
-        # keep the keys > t and the first (lowest-positioned) keys == t.
-        if floating is float:
-            t = ksp_kth_largest_f32(ck, n, k, level, tk)
+    if n > k and (n > limit or n > 2 * k + 16):
+        # Too many candidates to rank (ties, or a large k): find the k-th
+        # largest key t, then keep
+        # the keys > t and the first (lowest-positioned) keys == t.  When
+        # fewer than k keys exceed the threshold, t is the threshold itself
+        # (at least k keys reach it): the usual case of ties.
+        n_gt = 0
+        for i in range(n):
+            n_gt += ck[i] > thr
+        if n_gt < k:
+            t = thr
         else:
-            t = ksp_kth_largest_f64(ck, n, k, level, tk)
-        need = k
-        for i in range(n):
-            need -= ck[i] > t
+            if floating is float:
+                t = ksp_kth_largest_f32(ck, n, k, level, tk)
+            else:
+                t = ksp_kth_largest_f64(ck, n, k, level, tk)
+            n_gt = 0
+            for i in range(n):
+                n_gt += ck[i] > t
+        # Candidates up to the last key == t that is kept...
+        need = k - n_gt
         s = 0
-        for i in range(n):
+        i = 0
+        while need > 0 and i < n:
             key = ck[i]
             eq = key == t
-            take = (key > t) | (eq & (need > 0))
-            need -= eq & take
+            need -= eq
             ck[s] = key
             ci[s] = ci[i]
-            s += take
+            s += (key > t) | eq
+            i += 1
+        # ...then only keys > t, gathered from the rest of the row (SIMD).
+        start = ci[s - 1] + 1 if s > 0 else 0
+        if floating is float:
+            s += ksp_gather_ge_f32(row, start, m, t, by_abs, True, ck + s, ci + s, level)
+        else:
+            s += ksp_gather_ge_f64(row, start, m, t, by_abs, True, ck + s, ci + s, level)
         n = s
 
     if n < k:
@@ -246,8 +256,8 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
             r = rk[i]
             hi[r if r < k else k] = ci[i]
     else:
-        # n == k here: sort them.
-        _merge_sort(ck, ci, k, tk, rk)
+        # n == k here: sort them (hi serves as scratch until the end).
+        _sort_desc(ck, ci, k, tk, <int32_t *> hi, rk, limit, level)
         for j in range(k):
             hi[j] = ci[j]
     for j in range(k):

@@ -1,16 +1,18 @@
 /*
  * SIMD building blocks of the top-k selection in ksparse/_topk.pxi.
  *
- * The selection of the k largest keys of a row (key = value, or |value|) runs
- * in four steps, each a function below, for float32 (_f32) and float64 (_f64):
+ * The selection of the k largest keys of a row (key = value, or |value|) is
+ * built from these functions, for float32 (_f32) and float64 (_f64):
  *
  *   ksp_all_finite    1 when the row holds no NaN and no infinity.
  *   ksp_group_max     maxima of c strided groups: mx[l] = max key(x[j]) over
  *                     j = l (mod c); also returns ksp_all_finite of the row.
- *   ksp_kth_largest   the k-th largest of n values (n a multiple of 8).  Taken
- *                     over the group maxima it is a threshold T with at least
- *                     k keys of the row >= T, so every top-k key is >= T.
- *   ksp_gather_ge     the keys >= T and their positions, in increasing position.
+ *   ksp_kth_largest   the k-th largest of n values (a quickselect whose 8
+ *                     pivots per round are ranked with SIMD).  Taken over the
+ *                     group maxima it is a threshold T with at least k keys
+ *                     of the row >= T, so every top-k key is >= T.
+ *   ksp_gather_ge     the keys >= T (or > T) and their positions, in increasing
+ *                     position.
  *   ksp_rank          the rank of each gathered key in descending order, ties
  *                     to the lower position: r[i] = #{j < i: x[j] >= x[i]}
  *                     + #{j > i: x[j] > x[i]}.  Ranks are a permutation of
@@ -19,8 +21,8 @@
  * Every function takes the instruction set to use, `level` (KSP_SIMD_SCALAR,
  * KSP_SIMD_SSE2 or KSP_SIMD_AVX2), read once per kernel call from
  * ksp_simd_level so that a call never mixes code paths.  SSE2 is part of
- * x86-64; AVX2 code is compiled with __attribute__((target("avx2"))) and used
- * only when __builtin_cpu_supports("avx2") says the CPU (and OS) have it.  The
+ * x86-64; AVX2 code is compiled with __attribute__((target("avx2,popcnt")))
+ * and used only when __builtin_cpu_supports says the CPU has both.  The
  * scalar code is portable C and is what non-x86 machines run.  All paths
  * return identical results: they only compare, take maxima and copy, which are
  * exact in IEEE arithmetic (no -ffast-math).
@@ -158,7 +160,6 @@ static T ksp_kth_largest_##SFX##_scalar(const T *x, ptrdiff_t n, ptrdiff_t k)   
     return best;                                                                \
 }                                                                               \
                                                                                 \
-/* gathers from positions start..m-1 */                                         \
 /* cnt[p] = #{j : x[j] >= piv[p]} for 8 pivots */                              \
 static void ksp_count_ge8_##SFX##_scalar(const T *x, ptrdiff_t n, const T *piv, \
                                          int32_t *cnt)                          \
@@ -172,25 +173,17 @@ static void ksp_count_ge8_##SFX##_scalar(const T *x, ptrdiff_t n, const T *piv, 
     }                                                                           \
 }                                                                               \
                                                                                 \
+/* keys >= thr (> thr if strict) at positions start..m-1 */                    \
 static ptrdiff_t ksp_gather_ge_##SFX##_scalar(const T *x, ptrdiff_t start,      \
                                               ptrdiff_t m, T thr, int by_abs,   \
-                                              T *ck, int32_t *ci)               \
+                                              int strict, T *ck, int32_t *ci)   \
 {                                                                               \
     ptrdiff_t j, n = 0;                                                         \
-    if (by_abs) {                                                               \
-        for (j = start; j < m; j++) {                                           \
-            T v = FABS(x[j]);                                                   \
-            ck[n] = v;                                                          \
-            ci[n] = (int32_t)j;                                                 \
-            n += (v >= thr);                                                    \
-        }                                                                       \
-    } else {                                                                    \
-        for (j = start; j < m; j++) {                                           \
-            T v = x[j];                                                         \
-            ck[n] = v;                                                          \
-            ci[n] = (int32_t)j;                                                 \
-            n += (v >= thr);                                                    \
-        }                                                                       \
+    for (j = start; j < m; j++) {                                               \
+        T v = by_abs ? FABS(x[j]) : x[j];                                       \
+        ck[n] = v;                                                              \
+        ci[n] = (int32_t)j;                                                     \
+        n += strict ? (v > thr) : (v >= thr);                                   \
     }                                                                           \
     return n;                                                                   \
 }                                                                               \
@@ -657,38 +650,48 @@ KSP_TARGET_AVX2 static void ksp_count_ge8_f64_avx2(const double *x, ptrdiff_t n,
 }
 
 /* Branch-free compress: keep the lanes >= thr, packed, with their positions. */
-KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f32_avx2(const float *x, ptrdiff_t m, float thr,
-                                                        int by_abs, float *ck, int32_t *ci)
+KSP_TARGET_AVX2 static inline __attribute__((always_inline)) ptrdiff_t
+ksp_gather_f32_avx2_impl(const float *x, ptrdiff_t start, ptrdiff_t m, float thr, int by_abs,
+                          const int strict, float *ck, int32_t *ci)
 {
     const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32(by_abs ? 0x7FFFFFFF : -1));
     const __m256 t = _mm256_set1_ps(thr);
     const __m256i eight = _mm256_set1_epi32(8);
-    __m256i pos = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    ptrdiff_t j = 0, n = 0;
+    __m256i pos = _mm256_add_epi32(_mm256_set1_epi32((int)start), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    ptrdiff_t j = start, n = 0;
     for (; j + 8 <= m; j += 8) {
         __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + j), am);
-        int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, t, _CMP_GE_OQ));
+        int mask = _mm256_movemask_ps(strict ? _mm256_cmp_ps(v, t, _CMP_GT_OQ) : _mm256_cmp_ps(v, t, _CMP_GE_OQ));
         __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ksp_lut8_perm[mask]));
         _mm256_storeu_ps(ck + n, _mm256_permutevar8x32_ps(v, perm));
         _mm256_storeu_si256((__m256i *)(ci + n), _mm256_permutevar8x32_epi32(pos, perm));
         n += __builtin_popcount((unsigned)mask); /* popcnt: keeps the chain on n short */
         pos = _mm256_add_epi32(pos, eight);
     }
-    return n + ksp_gather_ge_f32_scalar(x, j, m, thr, by_abs, ck + n, ci + n);
+    return n + ksp_gather_ge_f32_scalar(x, j, m, thr, by_abs, strict, ck + n, ci + n);
 }
 
-KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f64_avx2(const double *x, ptrdiff_t m, double thr,
-                                                        int by_abs, double *ck, int32_t *ci)
+KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f32_avx2(const float *x, ptrdiff_t start, ptrdiff_t m, float thr,
+                                                        int by_abs, int strict, float *ck, int32_t *ci)
+{
+    /* two specialised loops: the compare predicate is an immediate */
+    if (strict) return ksp_gather_f32_avx2_impl(x, start, m, thr, by_abs, 1, ck, ci);
+    return ksp_gather_f32_avx2_impl(x, start, m, thr, by_abs, 0, ck, ci);
+}
+
+KSP_TARGET_AVX2 static inline __attribute__((always_inline)) ptrdiff_t
+ksp_gather_f64_avx2_impl(const double *x, ptrdiff_t start, ptrdiff_t m, double thr, int by_abs,
+                          const int strict, double *ck, int32_t *ci)
 {
     const __m256d am = _mm256_castsi256_pd(by_abs ? _mm256_set1_epi64x(0x7FFFFFFFFFFFFFFFLL)
                                                   : _mm256_set1_epi32(-1));
     const __m256d t = _mm256_set1_pd(thr);
     const __m256i four = _mm256_set1_epi32(4);
-    __m256i pos = _mm256_setr_epi32(0, 1, 2, 3, 0, 0, 0, 0);
-    ptrdiff_t j = 0, n = 0;
+    __m256i pos = _mm256_add_epi32(_mm256_set1_epi32((int)start), _mm256_setr_epi32(0, 1, 2, 3, 0, 0, 0, 0));
+    ptrdiff_t j = start, n = 0;
     for (; j + 4 <= m; j += 4) {
         __m256d v = _mm256_and_pd(_mm256_loadu_pd(x + j), am);
-        int mask = _mm256_movemask_pd(_mm256_cmp_pd(v, t, _CMP_GE_OQ));
+        int mask = _mm256_movemask_pd(strict ? _mm256_cmp_pd(v, t, _CMP_GT_OQ) : _mm256_cmp_pd(v, t, _CMP_GE_OQ));
         __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ksp_lut4_perm[mask]));
         __m256i pidx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ksp_lut4_idx[mask]));
         _mm256_storeu_pd(ck + n, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm)));
@@ -697,7 +700,15 @@ KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f64_avx2(const double *x, ptrdiff
         n += __builtin_popcount((unsigned)mask); /* popcnt: keeps the chain on n short */
         pos = _mm256_add_epi32(pos, four);
     }
-    return n + ksp_gather_ge_f64_scalar(x, j, m, thr, by_abs, ck + n, ci + n);
+    return n + ksp_gather_ge_f64_scalar(x, j, m, thr, by_abs, strict, ck + n, ci + n);
+}
+
+KSP_TARGET_AVX2 static ptrdiff_t ksp_gather_ge_f64_avx2(const double *x, ptrdiff_t start, ptrdiff_t m, double thr,
+                                                        int by_abs, int strict, double *ck, int32_t *ci)
+{
+    /* two specialised loops: the compare predicate is an immediate */
+    if (strict) return ksp_gather_f64_avx2_impl(x, start, m, thr, by_abs, 1, ck, ci);
+    return ksp_gather_f64_avx2_impl(x, start, m, thr, by_abs, 0, ck, ci);
 }
 
 /* Ranks, lanes = 8 (float32) or 4 (float64) consecutive i; reads and writes
@@ -893,11 +904,13 @@ static T ksp_kth_largest_##SFX(const T *x, ptrdiff_t n, ptrdiff_t k, int level, 
         n = s;                                                                  \
     }                                                                           \
 }                                                                               \
-static ptrdiff_t ksp_gather_ge_##SFX(const T *x, ptrdiff_t m, T thr, int by_abs,\
+/* keys >= thr (> thr if strict) of x[start..m) and their positions */         \
+static ptrdiff_t ksp_gather_ge_##SFX(const T *x, ptrdiff_t start, ptrdiff_t m,  \
+                                     T thr, int by_abs, int strict,             \
                                      T *ck, int32_t *ci, int level)             \
 {                                                                               \
-    KSP_IF_AVX2(ksp_gather_ge_##SFX##_avx2(x, m, thr, by_abs, ck, ci))          \
-    return ksp_gather_ge_##SFX##_scalar(x, 0, m, thr, by_abs, ck, ci);          \
+    KSP_IF_AVX2(ksp_gather_ge_##SFX##_avx2(x, start, m, thr, by_abs, strict, ck, ci)) \
+    return ksp_gather_ge_##SFX##_scalar(x, start, m, thr, by_abs, strict, ck, ci); \
 }                                                                               \
 static void ksp_rank_##SFX(const T *x, ptrdiff_t n, int32_t *r, int level)      \
 {                                                                               \

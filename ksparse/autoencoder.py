@@ -86,11 +86,17 @@ def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
         raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass real numbers")
     if arr.dtype == object:
         arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), got a {arr.ndim}-D array "
+            f"of shape {arr.shape}. Reshape your data with X.reshape(1, -1) for a single sample "
+            "or X.reshape(-1, 1) for a single feature"
+        )
     arr = check_float_array(arr, name, ndim=2, dtype=dtype)
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples (shape {arr.shape}); at least 1 sample is required")
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required: {name} is empty")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least 1 feature is required")
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: {name} has no columns")
     return arr
 
 
@@ -242,6 +248,17 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        """scikit-learn tags: the output dtype is the estimator's ``dtype``, not the input's."""
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        try:
+            dt = str(check_dtype(self.dtype))
+        except TypeError:
+            dt = "float32"
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = [dt]
+        return tags
+
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> dict:
         """Validate the constructor parameters; return the resolved values."""
@@ -380,7 +397,8 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
                 and r["diversity_coef"] == 0.0):
             try:
                 self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
-                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu")
+                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
+                                        steps_since_fired=self.steps_since_fired_)
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
@@ -392,13 +410,12 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         """One optimizer step on batch X; returns (loss, mse, l0_sum)."""
         dead = None
         use_fused = self._fused is not None
-        if r["auxk_coef"] > 0:
+        if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
             dead = self._dead_mask(r)
-            if dead.any():
-                use_fused = False
+            use_fused = False
         step = self._fused if use_fused else self._general
         loss, mse, idx, val = step(X, k, lr, dead)
-        if math.isfinite(loss):
+        if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
         l0 = int(np.count_nonzero(val))
         return float(loss), float(mse), l0

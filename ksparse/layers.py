@@ -31,6 +31,11 @@ How the pieces fit
 * :class:`Network` chains the layers, trains them on the mean squared error with
   an optimizer of :mod:`ksparse.optim` (an epoch is one full shuffled pass over
   the data) and predicts.
+
+Inputs are checked once, where they enter (``Network.train``, ``predict``,
+``loss``, the layers' ``forward``); inside, the compiled kernels behind
+:func:`ksparse.topk.topk` and the :mod:`ksparse.sparse` functions are called
+directly, without their wrappers' per-call checks.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from ksparse._validation import (
 )
 from ksparse.activations import Activation, get_activation
 from ksparse.optim import make_optimizer
+from ksparse.schedules import make_schedule
 from ksparse.topk import codes_to_dense
 
 __all__ = ["KSparseLayer", "DenseLayer", "Network"]
@@ -117,7 +123,10 @@ def _blas_threads(n: int) -> Iterator[None]:
 # the boundary (Network.train/predict/loss, the layers' forward methods).
 # tests/test_layers.py checks these helpers against the public wrappers.
 
-_NO_BIAS = {np.dtype(np.float32): np.empty(0, np.float32), np.dtype(np.float64): np.empty(0, np.float64)}
+_NO_BIAS: Dict[np.dtype, np.ndarray] = {
+    np.dtype(np.float32): np.empty(0, np.float32),
+    np.dtype(np.float64): np.empty(0, np.float64),
+}
 
 
 def _topk(A: np.ndarray, k: int, by_abs: bool, n_threads: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -190,8 +199,10 @@ class _Layer:
         self.n_in = _check_positive_int(n_in, "n_in")
         self.n_out = _check_positive_int(n_out, "n_out")
         self.activation: Activation = get_activation(activation)
-        self.W: Optional[np.ndarray] = None
-        self.b: Optional[np.ndarray] = None
+        # None until the weights are drawn or set (see `initialized`); every
+        # method that reads them checks `initialized` first
+        self.W: np.ndarray = None  # type: ignore[assignment]
+        self.b: np.ndarray = None  # type: ignore[assignment]
 
     @property
     def initialized(self) -> bool:
@@ -833,6 +844,8 @@ class Network:
         optimizer: Any = "adam",
         learning_rate: float = 1e-3,
         optimizer_params: Optional[Dict[str, Any]] = None,
+        lr_schedule: str = "constant",
+        warmup_fraction: float = 0.0,
         random_state: Any = None,
         verbose: bool = False,
         callback: Optional[Callable[["Network", int], Any]] = None,
@@ -861,6 +874,12 @@ class Network:
         learning_rate : float, default 1e-3
         optimizer_params : dict, optional
             Further hyper-parameters for the optimizer (e.g. ``{"beta1": 0.9}``).
+        lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "constant"
+            Learning-rate multiplier over the steps of this call
+            (:func:`ksparse.schedules.make_schedule`; "linear" and "cosine" decay to 0).
+        warmup_fraction : float, default 0.0
+            Fraction of the steps spent in a linear warm-up ("warmup", "linear",
+            "cosine"; "warmup" needs it > 0, "constant" takes none).
         random_state : int, numpy Generator or None
             Seeds the weights (when the network has none yet) and the shuffling.
         verbose : bool, default False
@@ -872,8 +891,9 @@ class Network:
             ``ksparse.load`` (or whose earlier ``train`` call stopped at an epoch
             boundary): the saved optimizer state and random generator are reused
             and training runs until ``epochs`` epochs of that run are done.
-            ``batch_size``, ``optimizer``, ``learning_rate`` and
-            ``optimizer_params`` must equal those of the run.
+            ``batch_size``, ``optimizer``, ``learning_rate``,
+            ``optimizer_params``, ``lr_schedule`` and ``warmup_fraction`` must
+            equal those of the run.
 
         Returns
         -------
@@ -894,6 +914,11 @@ class Network:
         if not isinstance(optimizer, str):
             raise TypeError(f"optimizer must be a name such as 'adam', got {type(optimizer).__name__}")
         optimizer_params = dict(optimizer_params or {})
+        if isinstance(warmup_fraction, (bool, np.bool_)) or not isinstance(warmup_fraction, numbers.Real):
+            raise TypeError(f"warmup_fraction must be a number in [0, 1), got {warmup_fraction!r}")
+        warmup_fraction = float(warmup_fraction)
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction={warmup_fraction} must be in [0, 1)")
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
         n_samples = X.shape[0]
@@ -904,7 +929,14 @@ class Network:
             "optimizer_params": {k: _json_scalar(v) for k, v in optimizer_params.items()},
             "batch_size": batch_size,
             "epochs": epochs,
+            "lr_schedule": lr_schedule,
+            "warmup_fraction": warmup_fraction,
         }
+        n_batches = -(-n_samples // batch_size)
+        total_steps = epochs * n_batches
+        schedule = make_schedule(
+            lr_schedule, total_steps=total_steps, warmup_steps=int(round(warmup_fraction * total_steps))
+        )
 
         if resume:
             if self._run is None or self._rng is None or self.optimizer_ is None:
@@ -917,17 +949,19 @@ class Network:
                     "the previous run stopped in the middle of an epoch; "
                     "resume from a checkpoint saved at the end of an epoch"
                 )
-            for key in ("optimizer", "learning_rate", "optimizer_params", "batch_size"):
+            for key in ("optimizer", "learning_rate", "optimizer_params", "batch_size", "lr_schedule", "warmup_fraction"):
                 if run[key] != self._run[key]:
                     raise ValueError(
                         f"resume=True continues the saved run, which used {key}={self._run[key]!r}; "
                         f"got {key}={run[key]!r}"
                     )
             run["start_epoch"] = self._run["start_epoch"]
+            run["start_step"] = self._run["start_step"]
             rng = self._rng
             opt = self.optimizer_
         else:
             rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+            opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
             if not self.initialized:
                 self._initialize(rng)
                 last = self.layers[-1]
@@ -935,7 +969,7 @@ class Network:
                     # start the output bias at the mean target
                     last.b[:] = Y.mean(axis=0, dtype=np.float64)
             run["start_epoch"] = self.epoch_
-            opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
+            run["start_step"] = self.n_steps_
             self.optimizer_ = opt
             self._rng = rng
         self._run = run
@@ -945,7 +979,12 @@ class Network:
 
         params, grads = self._params_and_grads()
         lazy = bool(getattr(opt, "lazy", False))
-        n_batches = -(-n_samples // batch_size)
+        lr_of_step = None
+        if lr_schedule != "constant":
+
+            def lr_of_step(step: int) -> float:
+                return learning_rate * schedule(step - run["start_step"])
+
         bar = None
         if verbose:
             from tqdm.auto import tqdm
@@ -953,7 +992,7 @@ class Network:
             bar = tqdm(total=(end_epoch - self.epoch_) * n_batches, desc="train", unit="batch")
         try:
             with _blas_threads(self.n_threads):
-                self._run_epochs(X, Y, rng, opt, params, grads, lazy, batch_size, end_epoch, bar, callback)
+                self._run_epochs(X, Y, rng, opt, params, grads, lazy, lr_of_step, batch_size, end_epoch, bar, callback)
         finally:
             if bar is not None:
                 bar.close()
@@ -968,6 +1007,7 @@ class Network:
         params: Dict[str, np.ndarray],
         grads: Dict[str, np.ndarray],
         lazy: bool,
+        lr_of_step: Optional[Callable[[int], float]],
         batch_size: int,
         end_epoch: int,
         bar: Any,
@@ -997,6 +1037,8 @@ class Network:
                     self._diverged(params, snapshot, str(exc))
                 if not math.isfinite(batch_loss):
                     self._diverged(params, snapshot, f"loss={batch_loss}")
+                if lr_of_step is not None:
+                    opt.lr = lr_of_step(self.n_steps_)
                 with np.errstate(over="ignore", invalid="ignore"):
                     opt.step(params, grads, rows=rows)
                 self.n_steps_ += 1

@@ -491,8 +491,8 @@ def plot_training_curves(
         ax.set(title="Reconstruction MSE", ylabel="mean squared error")
         ok = np.isfinite(h["mse"])
         if ok.any():
-            ax.annotate(f"{h['mse'][ok][-1]:.4g}", xy=(ep[ok][-1], h["mse"][ok][-1]), xytext=(4, 6),
-                        textcoords="offset points", fontsize=9, color=COLORS["ours"])
+            ax.annotate(f"{h['mse'][ok][-1]:.4g}", xy=(ep[ok][-1], h["mse"][ok][-1]), xytext=(-2, 7),
+                        textcoords="offset points", ha="right", fontsize=9, color=COLORS["ours"])
 
     if "l0" in axes:
         ax = axes["l0"]

@@ -56,6 +56,14 @@ METRIC_LABELS: Dict[str, str] = {
     "epochs": "Epochs trained",
     "train_seconds": "Training time, s",
     "peak_rss_mb": "Peak memory (RSS), MB",
+    "n_train": "Training samples",
+    "fit_seconds": "Fit time (wall clock), s",
+    "train_mse": "MSE on the training set",
+    "train_psnr": "PSNR on the training set, dB",
+    "k_values": "k values",
+    "best_mse": "Best MSE",
+    "median_improvement": "Median × lower MSE than the original project",
+    "total_seconds": "Total training time, s",
 }
 
 #: Captions of the standard figures, keyed by figure name.
@@ -131,7 +139,8 @@ def _esc(value: Any) -> str:
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     rows = []
     for key, value in metrics.items():
-        label = METRIC_LABELS.get(key, key.replace("_", " ").capitalize())
+        text = str(key).replace("_", " ")
+        label = METRIC_LABELS.get(key, text[:1].upper() + text[1:])
         rows.append(
             f'<tr><td class="name">{html.escape(label)}</td><td class="key">{html.escape(str(key))}</td>'
             f"<td>{_esc(value)}</td></tr>"
@@ -372,6 +381,7 @@ def make_demo_report(
     n_images: int = 10,
     encode_ks: Optional[Sequence[int]] = None,
     title: str = "ksparse demo",
+    notes: Optional[str] = None,
     dpi: int = 100,
 ) -> Dict[str, Path]:
     """Draw the standard figures of a fitted model and write ``report.html``.
@@ -402,6 +412,8 @@ def make_demo_report(
         and, when it fits in ``n_hidden``, 2k (Makhzani & Frey encode with
         alpha * k).
     title : str, default "ksparse demo"
+    notes : str, optional
+        Text added to the report's introduction (e.g. where the data come from).
     dpi : int, default 100
         Resolution of the PNG figures.
 
@@ -450,7 +462,7 @@ def make_demo_report(
     paths_report = write_report(
         out, metrics=metrics, figures=dict(paths), tables=tables, title=title,
         notes=f"A k-sparse autoencoder {metrics['n_features']} → {m} units (k = {k}) evaluated on "
-        f"{metrics['n_test']:,} held-out samples.",
+        f"{metrics['n_test']:,} held-out samples." + (f" {notes}" if notes else ""),
     )
     return {"report": paths_report, **paths}
 
@@ -553,13 +565,13 @@ def make_reproduce_report(
             row["PCA-k MSE"] = pca_by_k.get(kk)
         table.append(row)
 
-    metrics: Dict[str, Any] = {"k values": ", ".join(_fmt(t["k"]) for t in table),
-                               "best MSE": min(r["mse"] for r in ours)}
+    metrics: Dict[str, Any] = {"k_values": ", ".join(_fmt(t["k"]) for t in table),
+                               "best_mse": min(r["mse"] for r in ours)}
     ratios = [t["× lower than original"] for t in table if t["× lower than original"] is not None]
     if ratios:
-        metrics["median × lower MSE than the original"] = float(np.median(ratios))
+        metrics["median_improvement"] = float(np.median(ratios))
     if any("seconds" in t for t in table):
-        metrics["total training seconds"] = float(sum(t.get("seconds", 0.0) for t in table))
+        metrics["total_seconds"] = float(sum(t.get("seconds", 0.0) for t in table))
     if extra_metrics:
         metrics.update(extra_metrics)
     report = write_report(
@@ -599,11 +611,11 @@ def write_demo_report(
     model : KSparseAutoencoder
         The fitted estimator.
     data : object
-        With ``X_test`` (and optionally ``X_train`` and ``description``), as
-        returned by the command's data loader. Square feature counts (784) are
-        drawn as square images.
+        With ``X_test`` (and optionally ``description``, shown in the
+        introduction), as returned by the command's data loader. Square feature
+        counts (784) are drawn as square images.
     metrics : dict, optional
-        What the command measured (``metrics.json``): ``dataset``, ``n_train``,
+        What the command measured (``metrics.json``): ``n_train``,
         ``fit_seconds`` and the training-set ``train`` quality are added to the
         report's metrics table.
     dpi : int, default 100
@@ -615,7 +627,7 @@ def write_demo_report(
     X_test = np.asarray(data.X_test)
     extra: Dict[str, Any] = {}
     if metrics:
-        for key in ("dataset", "n_train", "fit_seconds"):
+        for key in ("n_train", "fit_seconds"):
             if key in metrics:
                 extra[key] = metrics[key]
         train = metrics.get("train")
@@ -623,7 +635,9 @@ def write_demo_report(
             for key in ("mse", "psnr"):
                 if key in train:
                     extra[f"train_{key}"] = train[key]
+    description = getattr(data, "description", None) or (metrics or {}).get("dataset")
     paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
+                             notes=f"Data: {description}" if description else None,
                              image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
     return paths["report"]
 
@@ -647,8 +661,8 @@ def write_reproduce_report(
     rows : list of dict
         ``{"k", "mse", "psnr", "seconds"}`` per trained model.
     data : object, optional
-        With ``X_train`` and ``X_test``: PCA with the same k values is computed
-        on them and drawn as a reference.
+        With ``X_train`` and ``X_test``: PCA with the same k values (and those of
+        the original table) is computed on them and drawn as a reference.
     models : dict, optional
         ``{k: fitted model}``; adds a grid of the first ``n_images`` test images
         reconstructed by each model (needs ``data``).
@@ -670,7 +684,9 @@ def write_reproduce_report(
         data_range = _data_range(X_test)
         shape = _square_shape(X_test.shape[1])
         limit = min(X_train.shape)
-        ks = sorted({int(r["k"]) for r in rows if 1 <= int(r["k"]) <= limit})
+        # PCA at the measured k and at the original table's k, so the reference line is whole
+        wanted = {int(r["k"]) for r in rows} | {int(r["k"]) for r in P.ORIGINAL_ROWS}
+        ks = sorted(k for k in wanted if 1 <= k <= limit)
         if ks:
             pca_rows = P.pca_k_mse(X_train, X_test, ks, data_range=data_range)
         if models and shape is not None:

@@ -310,7 +310,8 @@ class FusedStep:
     here; a call allocates nothing of size (B, .) or (m, .).
     """
 
-    def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True):
+    def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
+                 steps_since_fired=None):
         from ksparse import _core
 
         self._kernel = _core._fused_step_adam
@@ -334,9 +335,14 @@ class FusedStep:
         self._gbd = np.empty(n, dt)
         self._rows = np.empty((max(1, self.n_threads), 2 * n), dt)
         self._rowerr = np.empty(B, np.float64)
+        #: firing counters updated by the kernel (the estimator's steps_since_fired_)
+        self.since = steps_since_fired if steps_since_fired is not None else np.zeros(m, np.int64)
 
     def __call__(self, X, k, lr, dead=None):
-        """Run one step on batch X; return ``(loss, mse, indices, values)`` (views into workspaces)."""
+        """Run one step on batch X; return ``(loss, mse, indices, values)`` (views into workspaces).
+
+        The firing counters ``self.since`` are updated in the kernel.
+        """
         p, a = self.params, self.adam
         B = X.shape[0]
         Xc, Z = self._Xc[:B], self._Z[:B]
@@ -350,7 +356,7 @@ class FusedStep:
             a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
             a.m["W_dec"], a.v["W_dec"], a.m["b_dec"], a.v["b_dec"],
             idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * k],
-            self._gbe, self._gbd, self._rows, self._rowerr,
+            self._gbe, self._gbd, self._rows, self._rowerr, self.since,
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads,
         )

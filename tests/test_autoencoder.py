@@ -252,9 +252,9 @@ def test_transform_with_larger_k_and_round_trip():
     "X,match",
     [
         (np.array([[0.0, np.nan], [1.0, 2.0]]), "NaN"),
-        (np.zeros((0, 4)), "0 samples"),
+        (np.zeros((0, 4)), "0 sample"),
         (np.zeros(5), "2-D"),
-        (np.zeros((4, 0)), "0 features"),
+        (np.zeros((4, 0)), "0 feature"),
     ],
 )
 def test_bad_input_raises_before_training(X, match):

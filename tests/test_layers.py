@@ -410,7 +410,8 @@ def test_checkpoint_resume_equals_uninterrupted(optimizer):
     def make():
         return Network([KSparseLayer(6, 12, k=3, activation="gelu"), DenseLayer(12, 6)])
 
-    kwargs = dict(batch_size=8, optimizer=optimizer, learning_rate=1e-2, random_state=3)
+    kwargs = dict(batch_size=8, optimizer=optimizer, learning_rate=1e-2, random_state=3,
+                  lr_schedule="cosine", warmup_fraction=0.1)
     full = make()
     full.train(X, X, epochs=5, **kwargs)
 
@@ -559,3 +560,74 @@ def test_predict_reports_overflowing_weights():
     with pytest.raises(FloatingPointError, match="KSparseLayer 4->6"):
         with np.errstate(over="ignore"):
             net.predict(np.ones((2, 4)))
+
+
+def test_learning_rate_schedule(monkeypatch):
+    X, _ = _data(n=30, n_in=5, seed=23, dtype=np.float32)
+    lrs = []
+    real_make = layers_mod.make_optimizer
+
+    def spying_make(*args, **kwargs):
+        opt = real_make(*args, **kwargs)
+        step = opt.step
+
+        def spy(params, grads, *, rows=None):
+            lrs.append(opt.lr)
+            step(params, grads, rows=rows)
+
+        opt.step = spy
+        return opt
+
+    monkeypatch.setattr(layers_mod, "make_optimizer", spying_make)
+    net = Network([KSparseLayer(5, 8, k=2), DenseLayer(8, 5)])
+    # 3 batches per epoch, 4 epochs: 12 steps, 3 of warm-up, then linear decay to 0
+    net.train(X, X, epochs=4, batch_size=10, learning_rate=0.01, lr_schedule="linear",
+              warmup_fraction=0.25, random_state=0)
+    expected = [0.01 * (i + 1) / 3 for i in range(3)] + [0.01 * (12 - i) / 9 for i in range(3, 12)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    lrs.clear()
+    net.train(X, X, epochs=1, batch_size=10, learning_rate=0.01, random_state=0)
+    assert lrs == [0.01] * 3
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        net.train(X, X, epochs=1, warmup_fraction=1.5)
+    with pytest.raises(ValueError):
+        net.train(X, X, epochs=1, lr_schedule="exponential")
+
+
+def test_quickstart_example_runs(capsys):
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "layers_quickstart.py"
+    main = runpy.run_path(str(path))["main"]
+    mse = main(epochs=1)
+    out = capsys.readouterr().out
+    assert "test MSE on the first 1000 test images" in out
+    assert 0 < mse < 0.0367  # one epoch (about 0.026) already beats the original project's k=20 figure
+
+
+def test_single_dense_layer_is_linear_regression():
+    rng = np.random.default_rng(24)
+    X = rng.normal(size=(200, 3))
+    true_W = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])
+    Y = X @ true_W + np.array([0.3, -0.1])
+    net = Network([DenseLayer(3, 2)], dtype="float64")
+    net.train(X, Y, epochs=300, batch_size=50, learning_rate=0.05, random_state=0)
+    np.testing.assert_allclose(net.layers[0].W, true_W, atol=1e-3)
+    np.testing.assert_allclose(net.layers[0].b, [0.3, -0.1], atol=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sparse_adam"])
+def test_two_threads_match_one(optimizer):
+    X, _ = _data(n=96, n_in=12, seed=25, dtype=np.float32)
+
+    def run(n_threads):
+        net = Network([KSparseLayer(12, 40, k=5), DenseLayer(40, 12)], n_threads=n_threads)
+        net.train(X, X, epochs=2, batch_size=32, optimizer=optimizer, random_state=0)
+        return net
+
+    a, b = run(1), run(2)
+    for la, lb in zip(a.layers, b.layers):
+        np.testing.assert_allclose(la.W, lb.W, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(la.b, lb.b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(a.layers[0].forward(X)[0], b.layers[0].forward(X, n_threads=2)[0])

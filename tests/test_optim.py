@@ -419,3 +419,22 @@ def test_sparse_adam_matches_torch_sparse_adam():
     # moment (ksparse follows torch.optim.Adam), so they differ by O(eps).
     np.testing.assert_allclose(params["W"], emb.weight.detach().numpy(), rtol=1e-6, atol=1e-6)
     assert math.isfinite(float(params["W"].sum()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_baseline_simd_path_matches_reference(name):
+    """The SSE2 code (used on CPUs without AVX) gives the same results as AVX."""
+    from ksparse import _core
+
+    rng = np.random.default_rng(10)
+    params = _problem(rng, np.float32, shapes=(("W", (20, 1001)), ("b", (7,))))
+    grads = [_grads(rng, params) for _ in range(3)]
+    fast = _run(make_optimizer(name, **HYPER[name], weight_decay=0.01), params, grads)
+    if not _core._optim_force_baseline(True):
+        pytest.skip("this build has a single code path")
+    try:
+        base = _run(make_optimizer(name, **HYPER[name], weight_decay=0.01), params, grads)
+    finally:
+        _core._optim_force_baseline(False)
+    for k in params:
+        np.testing.assert_array_equal(base[k], fast[k])

@@ -191,7 +191,7 @@ def test_make_reproduce_report(tmp_path, X_test):
     assert set(paths) == {"report", "tradeoff", "reconstructions"}
     html = paths["report"].read_text(encoding="utf-8")
     for text in ("Reproduced table", "× lower than original", "PCA-k MSE", "original MSE", "0.0259", "0.0518",
-                 R._fmt(0.0518 / 0.0259), R._fmt(0.0410 / 0.0205), "0.0447", "total training seconds", "threads",
+                 R._fmt(0.0518 / 0.0259), R._fmt(0.0410 / 0.0205), "0.0447", "Total training time, s", "median_improvement", "threads",
                  'id="fig-tradeoff"', 'id="fig-reconstructions"'):
         assert text in html, text
     assert R._fmt(10 * np.log10(1 / 0.0205)) in html  # PSNR derived from the MSE when absent
@@ -201,7 +201,7 @@ def test_make_reproduce_report_minimal_and_errors(tmp_path):
     paths = R.make_reproduce_report({7: 0.03}, tmp_path, dpi=DPI)
     assert set(paths) == {"report", "tradeoff"}
     html = paths["report"].read_text(encoding="utf-8")
-    assert "× lower than original" in html and "median" not in html
+    assert "× lower than original" in html and "median_improvement" not in html
     with pytest.raises(ValueError, match="empty"):
         R.make_reproduce_report([], tmp_path)
     with pytest.raises(ValueError, match="together"):
@@ -215,7 +215,8 @@ def test_write_demo_report_entry_point(tmp_path, X_test):
     metrics = {"dataset": "fake", "n_train": 40, "fit_seconds": 1.25, "train": {"mse": 0.05, "psnr": 13.0, "l0": 4}}
     path = R.write_demo_report(tmp_path, model=FakeAutoencoder(), data=data, metrics=metrics, dpi=DPI)
     html = path.read_text(encoding="utf-8")
-    for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"'):
+    for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"',
+                 "Data: fake"):
         assert text in html
 
 
@@ -241,3 +242,30 @@ def test_write_reproduce_report_entry_point(tmp_path):
     assert R.write_reproduce_report(tmp_path / "b", rows=rows, dpi=DPI).is_file()
     with pytest.raises(ValueError, match="need data"):
         R.write_reproduce_report(tmp_path / "c", rows=rows, models=models)
+
+
+# ----------------------------------------------------------------------------- the real estimator and network
+def test_demo_report_of_a_real_estimator(tmp_path):
+    from ksparse import KSparseAutoencoder
+
+    X = np.random.default_rng(5).random((120, 784)).astype(np.float32)
+    est = KSparseAutoencoder(n_hidden=24, k=3, n_epochs=2, batch_size=40, random_state=0).fit(X)
+    paths = R.make_demo_report(est, X[:30], tmp_path, dpi=DPI)
+    assert {"report", "reconstructions", "atoms", "training_curves", "firing_histogram", "code_sparsity",
+            "architecture"} <= set(paths)
+    got = R.compute_metrics(est, X[:30])
+    assert got["mse"] == pytest.approx(-est.score(X[:30]), rel=1e-5)
+    assert got["mean_l0"] <= 3 and got["k"] == 3 and got["epochs"] == 2
+
+
+def test_figures_of_a_real_network():
+    from ksparse.layers import DenseLayer, KSparseLayer, Network
+
+    X = np.random.default_rng(6).random((60, 784)).astype(np.float32)
+    net = Network([KSparseLayer(784, 16, 3), DenseLayer(16, 784, activation="sigmoid")])
+    net.train(X, X, epochs=2, batch_size=30, learning_rate=1e-3, random_state=0)
+    fig = P.plot_architecture(net, dpi=DPI)
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "KSparseLayer" in text and "DenseLayer" in text and "relu · top-3" in text and "sigmoid" in text
+    fig = P.plot_training_curves(net.history_, dpi=DPI)
+    assert [ax.get_title() for ax in fig.axes][0] == "Loss"

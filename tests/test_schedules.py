@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ksparse import Schedule, make_schedule
@@ -48,6 +48,7 @@ def test_warmup_equal_to_total():
     assert [s(i) for i in range(5)] == pytest.approx([1 / 3, 2 / 3, 1.0, 0.0, 0.0])
 
 
+@settings(deadline=None)
 @given(name=st.sampled_from(["linear", "cosine"]), total=st.integers(1, 500),
        wfrac=st.floats(0, 1), ff=st.floats(0, 1), step=st.integers(0, 1000))
 def test_property_bounds_and_monotone_decay(name, total, wfrac, ff, step):

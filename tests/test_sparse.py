@@ -466,3 +466,37 @@ def test_k_zero_and_no_units_selected():
     np.testing.assert_array_equal(sparse_decode(idx, val, W, b), np.tile(b, (2, 1)))
     dW, dv = sparse_decode_backward(idx, val, W, np.ones((2, 3), np.float32))
     assert dv.shape == (2, 0) and not dW.any()
+
+
+def test_check_finite_false_skips_the_scan():
+    idx, val, W, G = _ok()
+    Wn = W.copy()
+    Wn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        sparse_decode(idx, val, Wn)
+    out = sparse_decode(idx, val, Wn, check_finite=False)
+    assert np.isnan(out[0]).any() and np.isfinite(out[1]).all()  # row 1 does not use unit 0
+    dW, dv = sparse_decode_backward(idx, val, Wn, G, check_finite=False)
+    assert np.isnan(dv[0, 0]) and np.isfinite(dW).all()
+    Gn = G.copy()
+    Gn[1, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        sparse_encoder_backward(idx, val, Gn, m=4)
+    eW, _ = sparse_encoder_backward(idx, val, Gn, m=4, check_finite=False)
+    assert np.isinf(eW[1, 2]) and np.isinf(eW[3, 2])
+    with pytest.raises(ValueError, match="NaN"):
+        normalize_rows(Wn.copy())
+    W2, W2r = Wn.copy(), Wn.copy()
+    n2 = normalize_rows(W2, check_finite=False)
+    n2r = normalize_rows(W2r, check_finite=False, backend="numpy")
+    assert np.isnan(n2[0]) and np.isfinite(W2[1:]).all()  # a NaN row is left as it is
+    np.testing.assert_allclose(W2, W2r, rtol=1e-6)
+    np.testing.assert_allclose(n2, n2r, rtol=1e-6)
+    G3 = np.ones_like(W)
+    with pytest.raises(ValueError, match="NaN"):
+        remove_parallel_component(Wn, G3)
+    G3r = G3.copy()
+    remove_parallel_component(Wn, G3, check_finite=False)
+    remove_parallel_component(Wn, G3r, check_finite=False, backend="numpy")
+    np.testing.assert_array_equal(G3[0], 1)  # a row with a NaN weight is left as it is
+    np.testing.assert_allclose(G3, G3r, rtol=1e-5, atol=1e-6)
