@@ -443,6 +443,26 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def _config_keys_help() -> str:
+    """The configuration keys with their defaults and docstrings, for ``ksparse train --help``."""
+    import dataclasses
+    import textwrap
+
+    from ksparse.config import DataConfig, ModelConfig, RunConfig, field_docs
+
+    lines = ["configuration keys (file values; --set KEY=VALUE overrides them):"]
+    for prefix, cls in (("model.", ModelConfig), ("data.", DataConfig), ("", RunConfig)):
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in ("model", "data"):
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else "-"
+            head = f"  {prefix}{f.name} (default {default!r})"
+            lines.append(head)
+            lines.extend(textwrap.wrap(docs.get(f.name, ""), 76, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with errors as one line and exit status 2."""
 
@@ -487,8 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", parents=[common], help="train from a YAML/JSON config file",
-                       description="Train a model described by a YAML or JSON config file "
-                                   "(see ksparse.config.RunConfig); values can be overridden with --set.")
+                       description="Train a model described by a YAML or JSON config file\n"
+                                   "(see ksparse.config.RunConfig); values can be overridden with --set.",
+                       epilog=_config_keys_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="a .yaml, .yml or .json run configuration")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set model.k=20 --set data.limit=1000 (repeatable)")
