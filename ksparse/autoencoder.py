@@ -139,14 +139,14 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         the top k are chosen on the pre-activations, otherwise on the activations.
     selection : {"value", "abs"}, default "value"
         Keep the k largest activations, or the k largest in absolute value.
-    n_epochs : int, default 60
+    n_epochs : int, default 100
         Full shuffled passes over the training data.
     batch_size : int, default 64
     optimizer : str, default "adam"
         "adam" (fused compiled kernel) or one of ``ksparse.optim.make_optimizer``'s names.
-    learning_rate : float, default 3e-3
+    learning_rate : float, default 1e-2
     lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
-    warmup_fraction : float, default 0.0
+    warmup_fraction : float, default 0.05
         Fraction of the training steps used for a linear learning-rate warm-up.
     k_start : int or None, default None
         Progressive sparsity: k starts here and decreases linearly to ``k``. None means
@@ -200,12 +200,12 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         *,
         activation="relu",
         selection="value",
-        n_epochs=60,
+        n_epochs=100,
         batch_size=64,
         optimizer="adam",
-        learning_rate=3e-3,
+        learning_rate=1e-2,
         lr_schedule="cosine",
-        warmup_fraction=0.0,
+        warmup_fraction=0.05,
         k_start=None,
         k_anneal_fraction=0.5,
         auxk_k=None,
