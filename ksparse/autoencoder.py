@@ -20,19 +20,19 @@ import math
 import numbers
 import resource
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ksparse import _model_ops as ops
 from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
-from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, MSELoss
+from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
 
 try:  # scikit-learn is optional; with it the estimator plugs into its tooling
-    from sklearn.base import BaseEstimator as _BaseEstimator
-    from sklearn.base import TransformerMixin as _TransformerMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.base import BaseEstimator as _BaseEstimator  # type: ignore[import-untyped]
+    from sklearn.base import TransformerMixin as _TransformerMixin  # type: ignore[import-untyped]
+    from sklearn.exceptions import NotFittedError  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised only without scikit-learn
     import inspect
 
@@ -263,7 +263,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     def _check_params(self) -> dict:
         """Validate the constructor parameters; return the resolved values."""
         def pos_int(name, value, minimum=1):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or int(value) < minimum:
                 raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
             return int(value)
 
@@ -303,7 +303,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         r["dead_samples"] = pos_int("dead_samples", self.dead_samples)
         r["patience"] = pos_int("patience", self.patience)
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0) or not math.isfinite(lr):
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (float(lr) > 0) or not math.isfinite(lr):
             raise ValueError(f"learning_rate={lr!r} must be a finite number > 0")
         r["learning_rate"] = float(lr)
         if self.lr_schedule not in _SCHEDULES:
@@ -341,7 +341,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     def _seed(self) -> int:
         rs = self.random_state
         if rs is None:
-            return int(np.random.SeedSequence().entropy % (2**63))
+            return int(np.random.default_rng().integers(0, 2**63 - 1))
         if isinstance(rs, (bool, np.bool_)):
             raise ValueError(f"random_state={rs!r} must be None, an int or a numpy random generator")
         if isinstance(rs, numbers.Integral):
@@ -379,7 +379,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         return make_optimizer(self.optimizer, lr=r["learning_rate"])
 
     def _make_loss(self, r: dict):
-        terms = [(1.0, MSELoss())]
+        terms: List[Tuple[float, Loss]] = [(1.0, MSELoss())]
         if r["auxk_coef"] > 0:
             terms.append((r["auxk_coef"], AuxKLoss(r["auxk_k"])))
         if r["diversity_coef"] > 0:
@@ -413,7 +413,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
             dead = self._dead_mask(r)
             use_fused = False
-        step = self._fused if use_fused else self._general
+        step: Any = self._fused if use_fused else self._general
         loss, mse, idx, val = step(X, k, lr, dead)
         if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
@@ -496,7 +496,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         good = {name: a.copy() for name, a in self._params().items()}
         bar = None
         if self.verbose:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             bar = tqdm(total=r["n_epochs"], initial=ts["epoch"], desc="ksparse fit", unit="epoch")
         try:
@@ -819,7 +819,7 @@ class _thread_limit:
         global _CONTROLLER
         if _CONTROLLER is None:
             try:
-                from threadpoolctl import ThreadpoolController
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
             except ImportError:  # pragma: no cover
                 _CONTROLLER = False
             else:
