@@ -160,8 +160,10 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     dead_samples : int, default 5000
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
-    dead_reset : bool, default True
+    dead_reset : bool, default False
         At the end of each epoch, re-initialise dead units on badly reconstructed samples.
+        Off by default: with many units dead at once (large n_hidden) the reset units crowd
+        out the trained ones; the AuxK loss revives dead units without that disruption.
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     normalize_decoder : bool, default True
@@ -211,7 +213,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         auxk_k=None,
         auxk_coef=1.0 / 32.0,
         dead_samples=5000,
-        dead_reset=True,
+        dead_reset=False,
         diversity_coef=0.0,
         normalize_decoder=True,
         validation_fraction=0.0,
