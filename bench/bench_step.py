@@ -66,7 +66,7 @@ def make_torch_step(est, X):
         opt.step()
         with torch.no_grad():
             W_dec.div_(W_dec.norm(dim=1, keepdim=True))
-        return float(loss)
+        return float(loss.detach())
 
     return step
 

@@ -20,19 +20,19 @@ import math
 import numbers
 import resource
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ksparse import _model_ops as ops
 from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
-from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, MSELoss
+from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
 
 try:  # scikit-learn is optional; with it the estimator plugs into its tooling
-    from sklearn.base import BaseEstimator as _BaseEstimator
-    from sklearn.base import TransformerMixin as _TransformerMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.base import BaseEstimator as _BaseEstimator  # type: ignore[import-untyped]
+    from sklearn.base import TransformerMixin as _TransformerMixin  # type: ignore[import-untyped]
+    from sklearn.exceptions import NotFittedError  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised only without scikit-learn
     import inspect
 
@@ -139,14 +139,14 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         the top k are chosen on the pre-activations, otherwise on the activations.
     selection : {"value", "abs"}, default "value"
         Keep the k largest activations, or the k largest in absolute value.
-    n_epochs : int, default 60
+    n_epochs : int, default 100
         Full shuffled passes over the training data.
     batch_size : int, default 64
     optimizer : str, default "adam"
         "adam" (fused compiled kernel) or one of ``ksparse.optim.make_optimizer``'s names.
-    learning_rate : float, default 3e-3
+    learning_rate : float, default 1e-2
     lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
-    warmup_fraction : float, default 0.0
+    warmup_fraction : float, default 0.05
         Fraction of the training steps used for a linear learning-rate warm-up.
     k_start : int or None, default None
         Progressive sparsity: k starts here and decreases linearly to ``k``. None means
@@ -160,8 +160,10 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     dead_samples : int, default 5000
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
-    dead_reset : bool, default True
+    dead_reset : bool, default False
         At the end of each epoch, re-initialise dead units on badly reconstructed samples.
+        Off by default: with many units dead at once (large n_hidden) the reset units crowd
+        out the trained ones; the AuxK loss revives dead units without that disruption.
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     normalize_decoder : bool, default True
@@ -200,18 +202,18 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         *,
         activation="relu",
         selection="value",
-        n_epochs=60,
+        n_epochs=100,
         batch_size=64,
         optimizer="adam",
-        learning_rate=3e-3,
+        learning_rate=1e-2,
         lr_schedule="cosine",
-        warmup_fraction=0.0,
+        warmup_fraction=0.05,
         k_start=None,
         k_anneal_fraction=0.5,
         auxk_k=None,
         auxk_coef=1.0 / 32.0,
         dead_samples=5000,
-        dead_reset=True,
+        dead_reset=False,
         diversity_coef=0.0,
         normalize_decoder=True,
         validation_fraction=0.0,
@@ -263,7 +265,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     def _check_params(self) -> dict:
         """Validate the constructor parameters; return the resolved values."""
         def pos_int(name, value, minimum=1):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or int(value) < minimum:
                 raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
             return int(value)
 
@@ -303,7 +305,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         r["dead_samples"] = pos_int("dead_samples", self.dead_samples)
         r["patience"] = pos_int("patience", self.patience)
         lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (lr > 0) or not math.isfinite(lr):
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (float(lr) > 0) or not math.isfinite(lr):
             raise ValueError(f"learning_rate={lr!r} must be a finite number > 0")
         r["learning_rate"] = float(lr)
         if self.lr_schedule not in _SCHEDULES:
@@ -341,7 +343,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
     def _seed(self) -> int:
         rs = self.random_state
         if rs is None:
-            return int(np.random.SeedSequence().entropy % (2**63))
+            return int(np.random.default_rng().integers(0, 2**63 - 1))
         if isinstance(rs, (bool, np.bool_)):
             raise ValueError(f"random_state={rs!r} must be None, an int or a numpy random generator")
         if isinstance(rs, numbers.Integral):
@@ -379,7 +381,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         return make_optimizer(self.optimizer, lr=r["learning_rate"])
 
     def _make_loss(self, r: dict):
-        terms = [(1.0, MSELoss())]
+        terms: List[Tuple[float, Loss]] = [(1.0, MSELoss())]
         if r["auxk_coef"] > 0:
             terms.append((r["auxk_coef"], AuxKLoss(r["auxk_k"])))
         if r["diversity_coef"] > 0:
@@ -413,7 +415,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
             dead = self._dead_mask(r)
             use_fused = False
-        step = self._fused if use_fused else self._general
+        step: Any = self._fused if use_fused else self._general
         loss, mse, idx, val = step(X, k, lr, dead)
         if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
@@ -496,7 +498,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         good = {name: a.copy() for name, a in self._params().items()}
         bar = None
         if self.verbose:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             bar = tqdm(total=r["n_epochs"], initial=ts["epoch"], desc="ksparse fit", unit="epoch")
         try:
@@ -819,7 +821,7 @@ class _thread_limit:
         global _CONTROLLER
         if _CONTROLLER is None:
             try:
-                from threadpoolctl import ThreadpoolController
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
             except ImportError:  # pragma: no cover
                 _CONTROLLER = False
             else:

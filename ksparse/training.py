@@ -25,6 +25,7 @@ The update of one step (shapes: batch B, inputs n, hidden m, kept k)::
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any, Dict, Optional
 
@@ -79,8 +80,8 @@ def get_activation(name: Any):
     are always available.
     """
     try:
-        from ksparse.activations import get_activation as _get
-    except ImportError:
+        _get: Any = importlib.import_module("ksparse.activations").get_activation
+    except ImportError:  # the layers engineer's module, once merged
         _get = None
     if _get is not None:
         return _get(name)
