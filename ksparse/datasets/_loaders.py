@@ -20,6 +20,7 @@ import numpy as np
 
 from ksparse._validation import check_dtype
 from ksparse.datasets._idx import IDXFormatError, read_idx
+from ksparse.io import _fsync_dir
 
 __all__ = [
     "Dataset",
@@ -222,16 +223,6 @@ def _verify(path: Path, fname: str) -> Optional[str]:
         f"SHA-256 {digest} does not match the published {sums['gz']} "
         f"(uncompressed content {raw_digest}, expected {sums['raw']})"
     )
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":  # directories cannot be opened for fsync on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _download(url: str, dest: Path, fname: str, *, progress: bool, timeout: float) -> None:
