@@ -207,11 +207,105 @@ cdef extern from *:
         for (; c < n; c++) r += x[c] * y[c];
         return r;
     }
+    /* Adam rows 8 (4) wide: the same IEEE operations in the same order per element as the
+       SSE2 and scalar code (no FMA), so the results are bit-identical to theirs. */
+    __attribute__((target("avx")))
+    static void ks_adam_row_f_avx(float *restrict w, float *restrict m, float *restrict v,
+                                  const float *restrict g, long n, float b1, float b2,
+                                  float c1, float s2, float eps) {
+        const float a1 = 1.0f - b1, a2 = 1.0f - b2;
+        const __m256 vb1 = _mm256_set1_ps(b1), va1 = _mm256_set1_ps(a1), vb2 = _mm256_set1_ps(b2);
+        const __m256 va2 = _mm256_set1_ps(a2), vc1 = _mm256_set1_ps(c1), vs2 = _mm256_set1_ps(s2);
+        const __m256 veps = _mm256_set1_ps(eps), zero = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 gc = g ? _mm256_loadu_ps(g + c) : zero;
+            __m256 mm = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + c)), _mm256_mul_ps(va1, gc));
+            __m256 vv = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + c)), _mm256_mul_ps(va2, _mm256_mul_ps(gc, gc)));
+            _mm256_storeu_ps(m + c, mm);
+            _mm256_storeu_ps(v + c, vv);
+            __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vv), vs2), veps);
+            _mm256_storeu_ps(w + c, _mm256_sub_ps(_mm256_loadu_ps(w + c), _mm256_div_ps(_mm256_mul_ps(vc1, mm), den)));
+        }
+        for (; c < n; c++) {
+            float gc = g ? g[c] : 0.0f;
+            float mm = b1 * m[c] + a1 * gc;
+            float vv = b2 * v[c] + a2 * (gc * gc);
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrtf(vv) * s2 + eps);
+        }
+    }
+    __attribute__((target("avx")))
+    static void ks_adam_row_d_avx(double *restrict w, double *restrict m, double *restrict v,
+                                  const double *restrict g, long n, double b1, double b2,
+                                  double c1, double s2, double eps) {
+        const double a1 = 1.0 - b1, a2 = 1.0 - b2;
+        const __m256d vb1 = _mm256_set1_pd(b1), va1 = _mm256_set1_pd(a1), vb2 = _mm256_set1_pd(b2);
+        const __m256d va2 = _mm256_set1_pd(a2), vc1 = _mm256_set1_pd(c1), vs2 = _mm256_set1_pd(s2);
+        const __m256d veps = _mm256_set1_pd(eps);
+        long c = 0;
+        if (g) {
+            for (; c + 4 <= n; c += 4) {
+                __m256d gc = _mm256_loadu_pd(g + c);
+                __m256d mm = _mm256_add_pd(_mm256_mul_pd(vb1, _mm256_loadu_pd(m + c)), _mm256_mul_pd(va1, gc));
+                __m256d vv = _mm256_add_pd(_mm256_mul_pd(vb2, _mm256_loadu_pd(v + c)), _mm256_mul_pd(va2, _mm256_mul_pd(gc, gc)));
+                _mm256_storeu_pd(m + c, mm);
+                _mm256_storeu_pd(v + c, vv);
+                __m256d den = _mm256_add_pd(_mm256_mul_pd(_mm256_sqrt_pd(vv), vs2), veps);
+                _mm256_storeu_pd(w + c, _mm256_sub_pd(_mm256_loadu_pd(w + c), _mm256_div_pd(_mm256_mul_pd(vc1, mm), den)));
+            }
+            for (; c < n; c++) {
+                double gc = g[c];
+                double mm = b1 * m[c] + a1 * gc;
+                double vv = b2 * v[c] + a2 * (gc * gc);
+                m[c] = mm; v[c] = vv;
+                w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+            }
+        } else {
+            /* the same operations as ks_adam_row0_d */
+            for (; c + 4 <= n; c += 4) {
+                __m256d mm = _mm256_mul_pd(vb1, _mm256_loadu_pd(m + c));
+                __m256d vv = _mm256_mul_pd(vb2, _mm256_loadu_pd(v + c));
+                _mm256_storeu_pd(m + c, mm);
+                _mm256_storeu_pd(v + c, vv);
+                __m256d den = _mm256_add_pd(_mm256_mul_pd(_mm256_sqrt_pd(vv), vs2), veps);
+                _mm256_storeu_pd(w + c, _mm256_sub_pd(_mm256_loadu_pd(w + c), _mm256_div_pd(_mm256_mul_pd(vc1, mm), den)));
+            }
+            for (; c < n; c++) {
+                double mm = b1 * m[c];
+                double vv = b2 * v[c];
+                m[c] = mm; v[c] = vv;
+                w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+            }
+        }
+    }
+    static int ks_set_avx(int on) {
+        __builtin_cpu_init();
+        ks_cpu_avx = (on && __builtin_cpu_supports("avx")) ? 1 : 0;
+        return ks_cpu_avx;
+    }
     #else
     #define KS_AVX_DISPATCH 0
-    static const int ks_cpu_avx = 0;
+    static int ks_cpu_avx = 0;
     static void ks_detect_cpu(void) {}
+    static int ks_set_avx(int on) { (void)on; return 0; }
     #endif
+    static inline void ks_adam_f(float *w, float *m, float *v, const float *g, long n,
+                                 float b1, float b2, float c1, float s2, float eps) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_adam_row_f_avx(w, m, v, g, n, b1, b2, c1, s2, eps); return; }
+    #endif
+        if (g) ks_adam_row_f(w, m, v, g, n, b1, b2, c1, s2, eps);
+        else ks_adam_row0_f(w, m, v, n, b1, b2, c1, s2, eps);
+    }
+    static inline void ks_adam_d(double *w, double *m, double *v, const double *g, long n,
+                                 double b1, double b2, double c1, double s2, double eps) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_adam_row_d_avx(w, m, v, g, n, b1, b2, c1, s2, eps); return; }
+    #endif
+        if (g) ks_adam_row_d(w, m, v, g, n, b1, b2, c1, s2, eps);
+        else ks_adam_row0_d(w, m, v, n, b1, b2, c1, s2, eps);
+    }
     static inline void ks_axpy_f(float *restrict y, const float *restrict x, float a, long n) {
     #if KS_AVX_DISPATCH
         if (ks_cpu_avx) { ks_axpy_f_avx(y, x, a, n); return; }
@@ -257,6 +351,9 @@ cdef extern from *:
     void ks_adam_row0_f(float* w, float* m, float* v, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_detect_cpu() noexcept nogil
+    int ks_set_avx(int on) noexcept nogil
+    void ks_adam_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
+    void ks_adam_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     int ks_cpu_avx
     void ks_scale_f(float* y, float a, long n) noexcept nogil
     void ks_scale_d(double* y, double a, long n) noexcept nogil
@@ -283,6 +380,14 @@ def _step_uses_avx():
     return bool(ks_cpu_avx)
 
 
+def _step_set_avx(on):
+    """Turn the fused step's AVX row kernels on (when the CPU has AVX) or off; return the new state.
+
+    For tests: the AVX and SSE2/scalar paths must give bit-identical Adam updates.
+    """
+    return bool(ks_set_avx(1 if on else 0))
+
+
 cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
     if floating is float:
         ks_scale_f(y, a, n)
@@ -306,16 +411,29 @@ cdef inline floating _st_dot(const floating* x, const floating* y, Py_ssize_t n)
 
 cdef inline void _st_adam(floating* w, floating* m, floating* v, const floating* g, Py_ssize_t n,
                           floating b1, floating b2, floating c1, floating s2, floating eps) noexcept nogil:
+    # g == NULL: a zero gradient (a latent no sample chose)
     if floating is float:
-        if g == NULL:
-            ks_adam_row0_f(w, m, v, n, b1, b2, c1, s2, eps)
-        else:
-            ks_adam_row_f(w, m, v, g, n, b1, b2, c1, s2, eps)
+        ks_adam_f(w, m, v, g, n, b1, b2, c1, s2, eps)
     else:
-        if g == NULL:
-            ks_adam_row0_d(w, m, v, n, b1, b2, c1, s2, eps)
-        else:
-            ks_adam_row_d(w, m, v, g, n, b1, b2, c1, s2, eps)
+        ks_adam_d(w, m, v, g, n, b1, b2, c1, s2, eps)
+
+
+def _step_adam_row(floating[::1] w, floating[::1] m, floating[::1] v, g, double lr_c1, double s2,
+                   double beta1, double beta2, double eps):
+    """One Adam row update as the fused step does it (g None: a zero gradient); for tests."""
+    cdef const floating[::1] gv
+    cdef Py_ssize_t n = w.shape[0]
+    if m.shape[0] != n or v.shape[0] != n:
+        raise ValueError("w, m and v must have the same length")
+    if g is None:
+        _st_adam(&w[0], &m[0], &v[0], <floating*>NULL, n, <floating>beta1, <floating>beta2,
+                 <floating>lr_c1, <floating>s2, <floating>eps)
+    else:
+        gv = g
+        if gv.shape[0] != n:
+            raise ValueError("g must have the length of w")
+        _st_adam(&w[0], &m[0], &v[0], &gv[0], n, <floating>beta1, <floating>beta2,
+                 <floating>lr_c1, <floating>s2, <floating>eps)
 
 
 cdef inline floating _st_sqrt(floating x) noexcept nogil:
@@ -362,10 +480,13 @@ cdef inline void _st_topk_row(const floating* z, Py_ssize_t m, Py_ssize_t k,
 
 cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
-    const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz,
+    const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
     Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
 ) noexcept nogil:
-    """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache)."""
+    """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache).
+
+    When ``resid`` is not NULL it receives the residual x - xh (for AuxK).
+    """
     cdef Py_ssize_t i, j, c
     cdef floating a, d
     cdef double err = 0.0
@@ -381,15 +502,56 @@ cdef inline double _st_row_forward(
         a = val[j]
         if a != 0:
             _st_axpy(g, W_dec + idx[j] * n, a, n)
-    for c in range(n):
-        d = g[c] - x[c]
-        err += d * d
-        g[c] = scale * d
+    if resid != NULL:
+        for c in range(n):
+            d = g[c] - x[c]
+            resid[c] = -d
+            err += d * d
+            g[c] = scale * d
+    else:
+        for c in range(n):
+            d = g[c] - x[c]
+            err += d * d
+            g[c] = scale * d
     for j in range(k):
         if relu and not (val[j] > 0):
             dz[j] = 0
         else:
             dz[j] = _st_dot(g, W_dec + idx[j] * n, n)
+    return err
+
+cdef inline double _st_row_aux(
+    const floating* resid, const floating* z, const int64_t* dead, Py_ssize_t nd,
+    const floating* W_dec, int64_t* aidx, floating* aval, floating* adz, floating* ga, floating* zb,
+    Py_ssize_t n, Py_ssize_t ka, int relu, floating gscale,
+) noexcept nogil:
+    """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
+    residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
+    cdef Py_ssize_t i, j, c
+    cdef floating a, r
+    cdef double err = 0.0
+    for i in range(nd):
+        zb[i] = z[dead[i]]
+    _st_topk_row(zb, nd, ka, aidx, aval)
+    for j in range(ka):
+        aidx[j] = dead[aidx[j]]
+        if relu and not (aval[j] > 0):
+            aval[j] = 0
+    for c in range(n):
+        ga[c] = 0
+    for j in range(ka):
+        a = aval[j]
+        if a != 0:
+            _st_axpy(ga, W_dec + aidx[j] * n, a, n)
+    for c in range(n):
+        r = ga[c] - resid[c]
+        err += r * r
+        ga[c] = gscale * r
+    for j in range(ka):
+        if relu and not (aval[j] > 0):
+            adz[j] = 0
+        else:
+            adz[j] = _st_dot(ga, W_dec + aidx[j] * n, n)
     return err
 
 
@@ -422,8 +584,20 @@ def _fused_step_adam(
     double s2,                       # 1 / sqrt(1 - beta2^t)
     double beta1, double beta2, double eps,
     int relu, int normalize, int n_threads,
+    const int64_t[::1] dead_units,   # IN  (n_dead,) ascending dead units (AuxK); empty: no AuxK
+    int64_t[:, ::1] aidx,            # OUT (B, ka) AuxK units (ka = min(auxk_k, n_dead); 0: no AuxK)
+    floating[:, ::1] aval,           # OUT (B, ka) their activations
+    floating[:, ::1] adz,            # WORK (B, ka) dLoss/dz of the AuxK units
+    floating[:, ::1] resid,          # WORK (B, n) residual X - Xh
+    floating[:, ::1] Ga,             # WORK (B, n) dLoss/de_hat of the AuxK reconstruction
+    floating[:, ::1] zbuf,           # WORK (n_threads, >= n_dead) gathered dead pre-activations
+    double[::1] auxerr,              # WORK (>= B,) per-sample AuxK squared errors
+    double auxk_coef,                # weight of the AuxK loss
 ):
-    """One fused training step; returns the batch MSE (NaN and no update if not finite)."""
+    """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
+
+    When the loss is not finite nothing is updated (the caller checks it).
+    """
     cdef Py_ssize_t B = X.shape[0], n = X.shape[1], m = W_enc.shape[0], k = idx.shape[1]
     cdef Py_ssize_t b, j, i, c, p, s, e, ent, tid, c0, c1b
     cdef floating scale = <floating>(2.0 / (<double>B * <double>n))
@@ -435,17 +609,51 @@ def _fused_step_adam(
     cdef double total = 0.0
     cdef Py_ssize_t nblocks = (n + 127) // 128
     cdef int nt = n_threads if n_threads > 0 else 1
+    cdef Py_ssize_t nd = dead_units.shape[0], ka = aidx.shape[1]
+    cdef int aux = nd > 0 and ka > 0
+    cdef Py_ssize_t nbk = B * k
+    cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
+    cdef floating gscale = 0
+    cdef floating* rp
     with nogil:
         # 1. forward, per sample
         for b in prange(B, num_threads=nt, schedule="static"):
+            if aux:
+                rp = &resid[b, 0]
+            else:
+                rp = NULL
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
-                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], n, m, k, relu, scale)
+                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, scale)
         for b in range(B):
             total += rowerr[b]
-        total = total / (<double>B * <double>n)
+        mse = total / (<double>B * <double>n)
+        # 1b. AuxK: denominator sum((e - mean_b e)^2), then per sample the dead units' reconstruction
+        if aux:
+            for c in range(n):
+                mu = 0.0
+                for b in range(B):
+                    mu += resid[b, c]
+                mu = mu / B
+                for b in range(B):
+                    dd = resid[b, c] - mu
+                    denom += dd * dd
+            if denom > 0.0:
+                gscale = <floating>(2.0 * auxk_coef / denom)
+                for b in prange(B, num_threads=nt, schedule="static"):
+                    tid = threadid()
+                    auxerr[b] = _st_row_aux(
+                        &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &W_dec[0, 0],
+                        &aidx[b, 0], &aval[b, 0], &adz[b, 0], &Ga[b, 0], &zbuf[tid, 0],
+                        n, ka, relu, gscale)
+                for b in range(B):
+                    auxv += auxerr[b]
+                auxv = auxv / denom
+            else:
+                aux = 0
+    total = mse + auxk_coef * auxv
     if not (total == total and total - total == 0.0):
-        return total  # not finite: no update
+        return total, mse, auxv  # not finite: no update
     with nogil:
         # 2. firing counters: every unit += B, units selected with a nonzero value -> 0
         for i in range(m):
@@ -460,6 +668,10 @@ def _fused_step_adam(
         for b in range(B):
             for j in range(k):
                 starts[idx[b, j] + 1] += 1
+        if aux:
+            for b in range(B):
+                for j in range(ka):
+                    starts[aidx[b, j] + 1] += 1
         for i in range(m):
             starts[i + 1] += starts[i]
         for b in range(B):
@@ -467,6 +679,12 @@ def _fused_step_adam(
                 i = idx[b, j]
                 order[starts[i]] = b * k + j
                 starts[i] += 1
+        if aux:  # AuxK entries after the main ones: nbk + b * ka + j
+            for b in range(B):
+                for j in range(ka):
+                    i = aidx[b, j]
+                    order[starts[i]] = nbk + b * ka + j
+                    starts[i] += 1
         for i in range(m, 0, -1):
             starts[i] = starts[i - 1]
         starts[0] = 0
@@ -475,7 +693,11 @@ def _fused_step_adam(
             acc = 0
             for p in range(starts[i], starts[i + 1]):
                 ent = order[p]
-                acc = acc + dz[ent // k, ent % k]
+                if ent < nbk:
+                    acc = acc + dz[ent // k, ent % k]
+                else:
+                    ent = ent - nbk
+                    acc = acc + adz[ent // ka, ent % ka]
             gbe[i] = acc
         for p in prange(nblocks, num_threads=nt, schedule="static"):
             c0 = p * 128
@@ -502,12 +724,21 @@ def _fused_step_adam(
                     gd[c] = 0
                 for p in range(s, e):
                     ent = order[p]
-                    b = ent // k
-                    j = ent % k
-                    a = val[b, j]
-                    if a != 0:
-                        _st_axpy(gd, &G[b, 0], a, n)
-                    d = dz[b, j]
+                    if ent < nbk:
+                        b = ent // k
+                        j = ent % k
+                        a = val[b, j]
+                        if a != 0:
+                            _st_axpy(gd, &G[b, 0], a, n)
+                        d = dz[b, j]
+                    else:
+                        ent = ent - nbk
+                        b = ent // ka
+                        j = ent % ka
+                        a = aval[b, j]
+                        if a != 0:
+                            _st_axpy(gd, &Ga[b, 0], a, n)
+                        d = adz[b, j]
                     if d != 0:
                         _st_axpy(ge, &Xc[b, 0], d, n)
                 if normalize:
@@ -528,4 +759,4 @@ def _fused_step_adam(
                     _st_scale(&W_dec[i, 0], 1 / nrm, n)
         # 6. decoder bias
         _st_adam(&b_dec[0], &mbd[0], &vbd[0], &gbd[0], n, fb1, fb2, fc1, fs2, feps)
-    return total
+    return total, mse, auxv
