@@ -22,7 +22,7 @@
 # Every output element is computed by one thread in a fixed order, so results do
 # not depend on the number of threads.
 
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport sqrt, sqrtf, NAN
 from libc.stdint cimport int64_t
 from cython.parallel cimport threadid
 
@@ -380,6 +380,11 @@ def _step_uses_avx():
     return bool(ks_cpu_avx)
 
 
+def _step_topk_scratch_bytes(Py_ssize_t m, Py_ssize_t itemsize, int n_threads):
+    """Bytes of the fused step's top-k scratch (``tkscratch``) for m units and n_threads threads."""
+    return max(1, n_threads) * _scratch_bytes(m, itemsize) + 64
+
+
 def _step_set_avx(on):
     """Turn the fused step's AVX row kernels on (when the CPU has AVX) or off; return the new state.
 
@@ -482,16 +487,19 @@ cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
     const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
     Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
+    Py_ssize_t tk_groups, int tk_level, char* tk_scratch,
 ) noexcept nogil:
     """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache).
 
-    When ``resid`` is not NULL it receives the residual x - xh (for AuxK).
+    When ``resid`` is not NULL it receives the residual x - xh (for AuxK). Top-k is the
+    top-k engineer's threshold kernel (``_topk_row``). Returns NaN when z is not finite.
     """
     cdef Py_ssize_t i, j, c
-    cdef floating a, d
-    cdef double err = 0.0
+    cdef floating a, d, d1, d2, d3
+    cdef double err = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0
     _st_add(z, b_enc, m)
-    _st_topk_row(z, m, k, idx, val)
+    if not _topk_row(z, m, k, 0, tk_groups, tk_level, tk_scratch, val, idx):
+        return NAN
     if relu:
         for j in range(k):
             if not (val[j] > 0):
@@ -504,15 +512,30 @@ cdef inline double _st_row_forward(
             _st_axpy(g, W_dec + idx[j] * n, a, n)
     if resid != NULL:
         for c in range(n):
+            resid[c] = x[c] - g[c]
+    if True:
+        # four partial sums: a fixed order, no serial dependency on one accumulator
+        c = 0
+        while c + 4 <= n:
             d = g[c] - x[c]
-            resid[c] = -d
+            d1 = g[c + 1] - x[c + 1]
+            d2 = g[c + 2] - x[c + 2]
+            d3 = g[c + 3] - x[c + 3]
+            err += d * d
+            e1 += d1 * d1
+            e2 += d2 * d2
+            e3 += d3 * d3
+            g[c] = scale * d
+            g[c + 1] = scale * d1
+            g[c + 2] = scale * d2
+            g[c + 3] = scale * d3
+            c += 4
+        while c < n:
+            d = g[c] - x[c]
             err += d * d
             g[c] = scale * d
-    else:
-        for c in range(n):
-            d = g[c] - x[c]
-            err += d * d
-            g[c] = scale * d
+            c += 1
+        err = (err + e1) + (e2 + e3)
     for j in range(k):
         if relu and not (val[j] > 0):
             dz[j] = 0
@@ -524,6 +547,7 @@ cdef inline double _st_row_aux(
     const floating* resid, const floating* z, const int64_t* dead, Py_ssize_t nd,
     const floating* W_dec, int64_t* aidx, floating* aval, floating* adz, floating* ga, floating* zb,
     Py_ssize_t n, Py_ssize_t ka, int relu, floating gscale,
+    int tk_level, char* tk_scratch,
 ) noexcept nogil:
     """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
     residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
@@ -532,7 +556,8 @@ cdef inline double _st_row_aux(
     cdef double err = 0.0
     for i in range(nd):
         zb[i] = z[dead[i]]
-    _st_topk_row(zb, nd, ka, aidx, aval)
+    if not _topk_row(zb, nd, ka, 0, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
+        return NAN
     for j in range(ka):
         aidx[j] = dead[aidx[j]]
         if relu and not (aval[j] > 0):
@@ -593,6 +618,7 @@ def _fused_step_adam(
     floating[:, ::1] zbuf,           # WORK (n_threads, >= n_dead) gathered dead pre-activations
     double[::1] auxerr,              # WORK (>= B,) per-sample AuxK squared errors
     double auxk_coef,                # weight of the AuxK loss
+    char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
 ):
     """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
 
@@ -615,6 +641,14 @@ def _fused_step_adam(
     cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
     cdef floating gscale = 0
     cdef floating* rp
+    cdef Py_ssize_t tk_per = _scratch_bytes(m, sizeof(floating))
+    cdef Py_ssize_t tk_groups = _n_groups(m, k)
+    cdef int tk_level = ksp_simd_get_level()
+    cdef char* tk_base
+    if tkscratch.shape[0] < nt * tk_per + 64:
+        raise ValueError("tkscratch is too small: use _step_topk_scratch_bytes(m, itemsize, n_threads)")
+    tk_base = &tkscratch[0]
+    tk_base = tk_base + (64 - (<uintptr_t> tk_base) % 64) % 64
     with nogil:
         # 1. forward, per sample
         for b in prange(B, num_threads=nt, schedule="static"):
@@ -624,7 +658,8 @@ def _fused_step_adam(
                 rp = NULL
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
-                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, scale)
+                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, scale,
+                tk_groups, tk_level, tk_base + threadid() * tk_per)
         for b in range(B):
             total += rowerr[b]
         mse = total / (<double>B * <double>n)
@@ -645,7 +680,7 @@ def _fused_step_adam(
                     auxerr[b] = _st_row_aux(
                         &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &W_dec[0, 0],
                         &aidx[b, 0], &aval[b, 0], &adz[b, 0], &Ga[b, 0], &zbuf[tid, 0],
-                        n, ka, relu, gscale)
+                        n, ka, relu, gscale, tk_level, tk_base + tid * tk_per)
                 for b in range(B):
                     auxv += auxerr[b]
                 auxv = auxv / denom

@@ -352,6 +352,8 @@ class FusedStep:
         self._Ga = np.empty((aux_rows, n), dt)
         self._zbuf = np.empty((nt if ka > 0 else 0, m), dt)
         self._auxerr = np.empty(aux_rows, np.float64)
+        # top-k scratch of the top-k engineer's row kernel, zeroed once (SIMD reads past the end)
+        self._tkscratch = np.zeros(_core._step_topk_scratch_bytes(m, dt.itemsize, nt), np.int8)
         self._no_dead = np.empty(0, np.int64)
         self._no_aux_i = np.empty((B, 0), np.int64)
         self._no_aux_v = np.empty((B, 0), dt)
@@ -397,6 +399,7 @@ class FusedStep:
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads,
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
+            self._tkscratch,
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):
