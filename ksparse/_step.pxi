@@ -442,6 +442,30 @@ cdef inline void _st_axpy4(floating* y, const floating** xs, const floating* a, 
         ks_axpy4_d(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
 
 
+cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw, Py_ssize_t off,
+                                 const int64_t* rows, const floating* coef, Py_ssize_t cnt,
+                                 floating sign, Py_ssize_t n) noexcept nogil:
+    """y[0:n] += sum_j sign * coef[j] * W[rows[j] * ldw + off : ... + n] (rows NULL: row j),
+    zero coefficients skipped, four rows per pass, in a fixed order."""
+    cdef const floating* q[4]
+    cdef floating a4[4]
+    cdef int nq = 0, t
+    cdef Py_ssize_t j, r
+    cdef floating a
+    for j in range(cnt):
+        a = coef[j]
+        if a != 0:
+            r = rows[j] if rows != NULL else j
+            q[nq] = W + r * ldw + off
+            a4[nq] = sign * a
+            nq += 1
+            if nq == 4:
+                _st_axpy4(y, q, a4, n)
+                nq = 0
+    for t in range(nq):
+        _st_axpy(y, q[t], a4[t], n)
+
+
 cdef inline void _st_latent_grads(
     floating* gd, floating* ge, const int64_t* order, Py_ssize_t s, Py_ssize_t e,
     Py_ssize_t nbk, Py_ssize_t k, Py_ssize_t ka, Py_ssize_t n,
@@ -604,10 +628,7 @@ cdef inline double _st_row_forward(
                 val[j] = 0
     for c in range(n):
         g[c] = b_dec[c]
-    for j in range(k):
-        a = val[j]
-        if a != 0:
-            _st_axpy(g, W_dec + idx[j] * n, a, n)
+    _st_gather_axpy(g, W_dec, n, 0, idx, val, k, 1, n)
     if resid != NULL:
         for c in range(n):
             resid[c] = x[c] - g[c]
@@ -662,10 +683,7 @@ cdef inline double _st_row_aux(
             aval[j] = 0
     for c in range(n):
         ga[c] = 0
-    for j in range(ka):
-        a = aval[j]
-        if a != 0:
-            _st_axpy(ga, W_dec + aidx[j] * n, a, n)
+    _st_gather_axpy(ga, W_dec, n, 0, aidx, aval, ka, 1, n)
     for c in range(n):
         r = ga[c] - resid[c]
         err += r * r
@@ -834,10 +852,10 @@ def _fused_step_adam(
             for p in range(starts[i], starts[i + 1]):
                 ent = order[p]
                 if ent < nbk:
-                    acc = acc + dz[ent // k, ent % k]
+                    acc = acc + (&dz[0, 0])[ent]
                 else:
                     ent = ent - nbk
-                    acc = acc + adz[ent // ka, ent % ka]
+                    acc = acc + aptr_dz[ent]
             gbe[i] = acc
         for p in prange(nblocks, num_threads=nt, schedule="static"):
             c0 = p * 128
@@ -848,10 +866,7 @@ def _fused_step_adam(
                 gbd[c] = 0
             for b in range(B):
                 _st_add(&gbd[c0], &G[b, c0], c1b - c0)
-            for i in range(m):
-                a = gbe[i]
-                if a != 0:
-                    _st_axpy(&gbd[c0], &W_enc[i, c0], -a, c1b - c0)
+            _st_gather_axpy(&gbd[c0], &W_enc[0, 0], n, c0, <int64_t*>NULL, &gbe[0], m, -1, c1b - c0)
         # 5. latent by latent: gradient rows, projection, Adam, renormalisation
         for i in prange(m, num_threads=nt, schedule="dynamic", chunksize=16):
             tid = threadid()
