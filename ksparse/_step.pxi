@@ -732,7 +732,7 @@ def _fused_step_adam(
     floating[:, ::1] resid,          # WORK (B, n) residual X - Xh
     floating[:, ::1] Ga,             # WORK (B, n) dLoss/de_hat of the AuxK reconstruction
     floating[:, ::1] zbuf,           # WORK (n_threads, >= n_dead) gathered dead pre-activations
-    double[::1] auxerr,              # WORK (>= B,) per-sample AuxK squared errors
+    double[::1] auxerr,              # WORK (>= max(B, 2 n),) column sums, then per-sample AuxK errors
     double auxk_coef,                # weight of the AuxK loss
     char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
 ):
@@ -757,10 +757,14 @@ def _fused_step_adam(
     cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
     cdef floating gscale = 0
     cdef floating* rp
+    cdef double* musum
+    cdef double* dsum
     cdef Py_ssize_t tk_per = _scratch_bytes(m, sizeof(floating))
     cdef Py_ssize_t tk_groups = _n_groups(m, k)
     cdef int tk_level = ksp_simd_get_level()
     cdef char* tk_base
+    if aux and auxerr.shape[0] < max(B, 2 * n):
+        raise ValueError("auxerr must hold max(B, 2 n) doubles")
     if tkscratch.shape[0] < nt * tk_per + 64:
         raise ValueError("tkscratch is too small: use _step_topk_scratch_bytes(m, itemsize, n_threads)")
     cdef const floating* aptr_v = NULL
@@ -788,14 +792,25 @@ def _fused_step_adam(
         mse = total / (<double>B * <double>n)
         # 1b. AuxK: denominator sum((e - mean_b e)^2), then per sample the dead units' reconstruction
         if aux:
+            # column sums row by row (independent accumulators per column, in auxerr[0:2n])
+            musum = &auxerr[0]
+            dsum = &auxerr[n]
             for c in range(n):
-                mu = 0.0
-                for b in range(B):
-                    mu += resid[b, c]
-                mu = mu / B
-                for b in range(B):
-                    dd = resid[b, c] - mu
-                    denom += dd * dd
+                musum[c] = 0.0
+                dsum[c] = 0.0
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    musum[c] += rp[c]
+            for c in range(n):
+                musum[c] = musum[c] / B
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    dd = rp[c] - musum[c]
+                    dsum[c] += dd * dd
+            for c in range(n):
+                denom += dsum[c]
             if denom > 0.0:
                 gscale = <floating>(2.0 * auxk_coef / denom)
                 for b in prange(B, num_threads=nt, schedule="static"):
