@@ -305,6 +305,53 @@ cdef extern from *:
         }
         for (; c < n; c++) y[c] += (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
     }
+    /* four dot products against one shared vector x (x loaded once per 8 elements) */
+    __attribute__((target("avx")))
+    static void ks_dot4_f_avx(const float *restrict x, const float *y0, const float *y1, const float *y2,
+                              const float *y3, long n, float *out) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 xc = _mm256_loadu_ps(x + c);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(xc, _mm256_loadu_ps(y0 + c)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(xc, _mm256_loadu_ps(y1 + c)));
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(xc, _mm256_loadu_ps(y2 + c)));
+            s3 = _mm256_add_ps(s3, _mm256_mul_ps(xc, _mm256_loadu_ps(y3 + c)));
+        }
+        float b[32];
+        _mm256_storeu_ps(b, s0); _mm256_storeu_ps(b + 8, s1);
+        _mm256_storeu_ps(b + 16, s2); _mm256_storeu_ps(b + 24, s3);
+        const float *ys[4] = {y0, y1, y2, y3};
+        for (int q = 0; q < 4; q++) {
+            const float *p = b + 8 * q;
+            float r = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+            for (long t = c; t < n; t++) r += x[t] * ys[q][t];
+            out[q] = r;
+        }
+    }
+    __attribute__((target("avx")))
+    static void ks_dot4_d_avx(const double *restrict x, const double *y0, const double *y1, const double *y2,
+                              const double *y3, long n, double *out) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d xc = _mm256_loadu_pd(x + c);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(xc, _mm256_loadu_pd(y0 + c)));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(xc, _mm256_loadu_pd(y1 + c)));
+            s2 = _mm256_add_pd(s2, _mm256_mul_pd(xc, _mm256_loadu_pd(y2 + c)));
+            s3 = _mm256_add_pd(s3, _mm256_mul_pd(xc, _mm256_loadu_pd(y3 + c)));
+        }
+        double b[16];
+        _mm256_storeu_pd(b, s0); _mm256_storeu_pd(b + 4, s1);
+        _mm256_storeu_pd(b + 8, s2); _mm256_storeu_pd(b + 12, s3);
+        const double *ys[4] = {y0, y1, y2, y3};
+        for (int q = 0; q < 4; q++) {
+            const double *p = b + 4 * q;
+            double r = (p[0] + p[1]) + (p[2] + p[3]);
+            for (long t = c; t < n; t++) r += x[t] * ys[q][t];
+            out[q] = r;
+        }
+    }
     static int ks_set_avx(int on) {
         __builtin_cpu_init();
         ks_cpu_avx = (on && __builtin_cpu_supports("avx")) ? 1 : 0;
@@ -385,6 +432,22 @@ cdef extern from *:
         for (; c < n; c++) s0 += x[c] * y[c];
         return (s0 + s1) + (s2 + s3);
     }
+    static inline void ks_dot4_f(const float *x, const float *y0, const float *y1, const float *y2,
+                                 const float *y3, long n, float *out) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_dot4_f_avx(x, y0, y1, y2, y3, n, out); return; }
+    #endif
+        out[0] = ks_dot_f(x, y0, n); out[1] = ks_dot_f(x, y1, n);
+        out[2] = ks_dot_f(x, y2, n); out[3] = ks_dot_f(x, y3, n);
+    }
+    static inline void ks_dot4_d(const double *x, const double *y0, const double *y1, const double *y2,
+                                 const double *y3, long n, double *out) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_dot4_d_avx(x, y0, y1, y2, y3, n, out); return; }
+    #endif
+        out[0] = ks_dot_d(x, y0, n); out[1] = ks_dot_d(x, y1, n);
+        out[2] = ks_dot_d(x, y2, n); out[3] = ks_dot_d(x, y3, n);
+    }
     """
     void ks_adam_row_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
@@ -392,6 +455,8 @@ cdef extern from *:
     void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_detect_cpu() noexcept nogil
     int ks_set_avx(int on) noexcept nogil
+    void ks_dot4_f(const float* x, const float* y0, const float* y1, const float* y2, const float* y3, long n, float* out) noexcept nogil
+    void ks_dot4_d(const double* x, const double* y0, const double* y1, const double* y2, const double* y3, long n, double* out) noexcept nogil
     void ks_axpy4_f(float* y, const float* x0, const float* x1, const float* x2, const float* x3, float a0, float a1, float a2, float a3, long n) noexcept nogil
     void ks_axpy4_d(double* y, const double* x0, const double* x1, const double* x2, const double* x3, double a0, double a1, double a2, double a3, long n) noexcept nogil
     void ks_adam_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
@@ -464,6 +529,34 @@ cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw,
                 nq = 0
     for t in range(nq):
         _st_axpy(y, q[t], a4[t], n)
+
+
+cdef inline void _st_code_grads(const floating* g, const floating* W, const int64_t* rows,
+                                const floating* vals, floating* out, Py_ssize_t cnt, int relu,
+                                Py_ssize_t n) noexcept nogil:
+    """out[j] = g . W[rows[j]] (0 where relu and vals[j] <= 0), four rows per pass over g."""
+    cdef const floating* q[4]
+    cdef Py_ssize_t slot[4]
+    cdef floating r4[4]
+    cdef int nq = 0, t
+    cdef Py_ssize_t j
+    for j in range(cnt):
+        if relu and not (vals[j] > 0):
+            out[j] = 0
+            continue
+        q[nq] = W + rows[j] * n
+        slot[nq] = j
+        nq += 1
+        if nq == 4:
+            if floating is float:
+                ks_dot4_f(g, q[0], q[1], q[2], q[3], n, r4)
+            else:
+                ks_dot4_d(g, q[0], q[1], q[2], q[3], n, r4)
+            for t in range(4):
+                out[slot[t]] = r4[t]
+            nq = 0
+    for t in range(nq):
+        out[slot[t]] = _st_dot(g, q[t], n)
 
 
 cdef inline void _st_latent_grads(
@@ -655,11 +748,7 @@ cdef inline double _st_row_forward(
             g[c] = scale * d
             c += 1
         err = (err + e1) + (e2 + e3)
-    for j in range(k):
-        if relu and not (val[j] > 0):
-            dz[j] = 0
-        else:
-            dz[j] = _st_dot(g, W_dec + idx[j] * n, n)
+    _st_code_grads(g, W_dec, idx, val, dz, k, relu, n)
     return err
 
 cdef inline double _st_row_aux(
@@ -688,11 +777,7 @@ cdef inline double _st_row_aux(
         r = ga[c] - resid[c]
         err += r * r
         ga[c] = gscale * r
-    for j in range(ka):
-        if relu and not (aval[j] > 0):
-            adz[j] = 0
-        else:
-            adz[j] = _st_dot(ga, W_dec + aidx[j] * n, n)
+    _st_code_grads(ga, W_dec, aidx, aval, adz, ka, relu, n)
     return err
 
 
