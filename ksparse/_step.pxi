@@ -352,6 +352,31 @@ cdef extern from *:
             out[q] = r;
         }
     }
+    /* y = (a0 x0 + a1 x1) + (a2 x2 + a3 x3): the first pass over a fresh gradient row */
+    __attribute__((target("avx")))
+    static void ks_set4_f_avx(float *restrict y, const float *x0, const float *x1, const float *x2,
+                              const float *x3, float a0, float a1, float a2, float a3, long n) {
+        const __m256 v0 = _mm256_set1_ps(a0), v1 = _mm256_set1_ps(a1), v2 = _mm256_set1_ps(a2), v3 = _mm256_set1_ps(a3);
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 s01 = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_loadu_ps(x0 + c)), _mm256_mul_ps(v1, _mm256_loadu_ps(x1 + c)));
+            __m256 s23 = _mm256_add_ps(_mm256_mul_ps(v2, _mm256_loadu_ps(x2 + c)), _mm256_mul_ps(v3, _mm256_loadu_ps(x3 + c)));
+            _mm256_storeu_ps(y + c, _mm256_add_ps(s01, s23));
+        }
+        for (; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    __attribute__((target("avx")))
+    static void ks_set4_d_avx(double *restrict y, const double *x0, const double *x1, const double *x2,
+                              const double *x3, double a0, double a1, double a2, double a3, long n) {
+        const __m256d v0 = _mm256_set1_pd(a0), v1 = _mm256_set1_pd(a1), v2 = _mm256_set1_pd(a2), v3 = _mm256_set1_pd(a3);
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d s01 = _mm256_add_pd(_mm256_mul_pd(v0, _mm256_loadu_pd(x0 + c)), _mm256_mul_pd(v1, _mm256_loadu_pd(x1 + c)));
+            __m256d s23 = _mm256_add_pd(_mm256_mul_pd(v2, _mm256_loadu_pd(x2 + c)), _mm256_mul_pd(v3, _mm256_loadu_pd(x3 + c)));
+            _mm256_storeu_pd(y + c, _mm256_add_pd(s01, s23));
+        }
+        for (; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
     static int ks_set_avx(int on) {
         __builtin_cpu_init();
         ks_cpu_avx = (on && __builtin_cpu_supports("avx")) ? 1 : 0;
@@ -448,6 +473,20 @@ cdef extern from *:
         out[0] = ks_dot_d(x, y0, n); out[1] = ks_dot_d(x, y1, n);
         out[2] = ks_dot_d(x, y2, n); out[3] = ks_dot_d(x, y3, n);
     }
+    static inline void ks_set4_f(float *restrict y, const float *x0, const float *x1, const float *x2,
+                                 const float *x3, float a0, float a1, float a2, float a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_set4_f_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    static inline void ks_set4_d(double *restrict y, const double *x0, const double *x1, const double *x2,
+                                 const double *x3, double a0, double a1, double a2, double a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_set4_d_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
     """
     void ks_adam_row_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
@@ -455,6 +494,8 @@ cdef extern from *:
     void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_detect_cpu() noexcept nogil
     int ks_set_avx(int on) noexcept nogil
+    void ks_set4_f(float* y, const float* x0, const float* x1, const float* x2, const float* x3, float a0, float a1, float a2, float a3, long n) noexcept nogil
+    void ks_set4_d(double* y, const double* x0, const double* x1, const double* x2, const double* x3, double a0, double a1, double a2, double a3, long n) noexcept nogil
     void ks_dot4_f(const float* x, const float* y0, const float* y1, const float* y2, const float* y3, long n, float* out) noexcept nogil
     void ks_dot4_d(const double* x, const double* y0, const double* y1, const double* y2, const double* y3, long n, double* out) noexcept nogil
     void ks_axpy4_f(float* y, const float* x0, const float* x1, const float* x2, const float* x3, float a0, float a1, float a2, float a3, long n) noexcept nogil
@@ -505,6 +546,31 @@ cdef inline void _st_axpy4(floating* y, const floating** xs, const floating* a, 
         ks_axpy4_f(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
     else:
         ks_axpy4_d(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+
+
+cdef inline void _st_flush4(floating* y, const floating** xs, const floating* a, Py_ssize_t n,
+                            int* fresh) noexcept nogil:
+    """y += the four rows' combination, or y = it when y has not been written yet."""
+    if fresh[0]:
+        if floating is float:
+            ks_set4_f(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+        else:
+            ks_set4_d(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+        fresh[0] = 0
+    else:
+        _st_axpy4(y, xs, a, n)
+
+
+cdef inline void _st_flush_tail(floating* y, const floating** xs, const floating* a, int nq, Py_ssize_t n,
+                                int fresh) noexcept nogil:
+    """The last (< 4) rows; a row never written is zeroed first."""
+    cdef Py_ssize_t c
+    cdef int t
+    if fresh:
+        for c in range(n):
+            y[c] = 0
+    for t in range(nq):
+        _st_axpy(y, xs[t], a[t], n)
 
 
 cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw, Py_ssize_t off,
@@ -566,12 +632,14 @@ cdef inline void _st_latent_grads(
     const floating* aval, const floating* adz, const floating* Ga, const floating* Xc,
 ) noexcept nogil:
     """gd = sum val G[b] (Ga[b] for AuxK entries), ge = sum dz Xc[b], over one latent's entries
-    in their fixed order, four rows per pass (zero coefficients skipped)."""
+    in their fixed order, four rows per pass (zero coefficients skipped). gd and ge are
+    written whole (their old contents are ignored)."""
     cdef const floating* qd[4]
     cdef const floating* qe[4]
     cdef floating ad[4]
     cdef floating ae[4]
-    cdef int nd = 0, ne = 0, q
+    cdef int nd = 0, ne = 0
+    cdef int fd = 1, fe = 1   # gd / ge not written yet (no memset of fresh rows)
     cdef Py_ssize_t p, ent, b, j
     cdef floating a, d
     cdef const floating* rd
@@ -593,19 +661,17 @@ cdef inline void _st_latent_grads(
             ad[nd] = a
             nd += 1
             if nd == 4:
-                _st_axpy4(gd, qd, ad, n)
+                _st_flush4(gd, qd, ad, n, &fd)
                 nd = 0
         if d != 0:
             qe[ne] = Xc + b * n
             ae[ne] = d
             ne += 1
             if ne == 4:
-                _st_axpy4(ge, qe, ae, n)
+                _st_flush4(ge, qe, ae, n, &fe)
                 ne = 0
-    for q in range(nd):
-        _st_axpy(gd, qd[q], ad[q], n)
-    for q in range(ne):
-        _st_axpy(ge, qe[q], ae[q], n)
+    _st_flush_tail(gd, qd, ad, nd, n, fd)
+    _st_flush_tail(ge, qe, ae, ne, n, fe)
 
 
 cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
@@ -975,8 +1041,6 @@ def _fused_step_adam(
             s = starts[i]
             e = starts[i + 1]
             if e > s:
-                for c in range(2 * n):
-                    gd[c] = 0
                 _st_latent_grads(gd, ge, &order[0], s, e, nbk, k, ka, n, &val[0, 0], &dz[0, 0], &G[0, 0],
                                  aptr_v, aptr_dz, aptr_G, &Xc[0, 0])
                 if normalize:
