@@ -5,10 +5,15 @@
 # (ksparse.training.FusedStep) computes Xc = X - b_dec and the encoder product
 # Z = Xc @ W_enc.T with BLAS, then one call of _fused_step_adam does:
 #
-#   1. per sample (rows split between threads): Z += b_enc, top-k of Z, ReLU,
+#   1. per sample (rows split between threads): Z += b_enc, top-k of Z (the top-k
+#      engineer's threshold kernel _topk_row), ReLU,
 #      sparse decode Xh = b_dec + sum_j val_j W_dec[idx_j], the squared error,
 #      and G = 2 (Xh - X) / (B n) written over Xh;
 #      and dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
+#   1b. AuxK (when dead units are given): the residual e = X - Xh, the denominator
+#      sum((e - mean_b e)^2), then per sample the top auxk_k dead units by pre-activation
+#      reconstruct e (no bias); their decoder/encoder gradients become extra entries of
+#      the inverse index below (the same math as ksparse.losses.AuxKLoss);
 #   2. if the loss is finite: the firing counters (samples since each unit fired);
 #   3. an inverse index latent -> (b, j) entries (counting sort, ascending);
 #   4. the bias gradients: g_benc[i] = sum of dz over latent i, and
@@ -20,7 +25,9 @@
 #   6. Adam on b_dec.
 #
 # Every output element is computed by one thread in a fixed order, so results do
-# not depend on the number of threads.
+# not depend on the number of threads. Row kernels (Adam, axpy, 4-row axpy, 4-way dot)
+# use AVX when the CPU has it (run-time dispatch, no FMA) and SSE2/scalar otherwise;
+# the Adam rows are bit-identical either way.
 
 from libc.math cimport sqrt, sqrtf, NAN
 from libc.stdint cimport int64_t

@@ -163,3 +163,23 @@ def test_estimator_with_dead_units_uses_fused_step(monkeypatch):
     assert est.steps_since_fired_.max() >= 16  # some units are dead
     assert calls["general"] == 0
     assert np.isfinite(est.history_["loss"][-1])
+
+
+def test_fused_auxk_float32_and_short_batch_match_general_step():
+    """float32 within float32 tolerance, and a batch shorter than the workspaces."""
+    rng = np.random.default_rng(9)
+    m, n, B, k, auxk_k, coef = 40, 24, 16, 5, 10, 1 / 32
+    P = init_params(rng, m, n, np.float32)
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, k, auxk_k=auxk_k, auxk_coef=coef)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(auxk_k))])
+    gen = GeneralStep(Q, AdamState(Q), loss, get_activation("relu"), "value", True, B)
+    for Bs in (B, 7, B):
+        X = rng.random((Bs, n)).astype(np.float32)
+        dead = rng.random(m) < 0.5
+        l1, _, i1, _ = fused(X, k, 5e-3, dead)
+        l2, _, i2, _ = gen(X, k, 5e-3, dead)
+        assert l1 == pytest.approx(l2, rel=2e-4)
+        np.testing.assert_array_equal(i1, i2)
+        for name in P:
+            np.testing.assert_allclose(P[name], Q[name], rtol=2e-4, atol=2e-5, err_msg=name)
