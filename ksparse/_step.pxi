@@ -736,41 +736,6 @@ cdef inline floating _st_sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef inline void _st_topk_row(const floating* z, Py_ssize_t m, Py_ssize_t k,
-                              int64_t* idx, floating* val) noexcept nogil:
-    """The k largest of z[0:m] into val/idx, descending, ties to the lower index.
-
-    A sorted buffer of the best k so far; an entry enters only when it beats the
-    current k-th value (a well-predicted branch), then is inserted in place.
-    """
-    cdef Py_ssize_t i, pos, cnt = 0
-    cdef floating x, thr
-    for i in range(k):
-        if i >= m:
-            break
-        x = z[i]
-        pos = cnt
-        cnt += 1
-        while pos > 0 and val[pos - 1] < x:
-            val[pos] = val[pos - 1]
-            idx[pos] = idx[pos - 1]
-            pos -= 1
-        val[pos] = x
-        idx[pos] = i
-    thr = val[k - 1]
-    for i in range(k, m):
-        x = z[i]
-        if x > thr:
-            pos = k - 1
-            while pos > 0 and val[pos - 1] < x:
-                val[pos] = val[pos - 1]
-                idx[pos] = idx[pos - 1]
-                pos -= 1
-            val[pos] = x
-            idx[pos] = i
-            thr = val[k - 1]
-
-
 cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
     const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
