@@ -118,6 +118,9 @@ def main(argv=None) -> int:
         print(f"B={B}, {N} -> {M}, k={K}, float32, 1 thread, {args.rounds} interleaved rounds (medians)")
         for name, t in med.items():
             print(f"  {name:<32} {t * 1e3:8.2f} ms")
+        n_dead = int((est.steps_since_fired_ >= est.dead_samples).sum())
+        print(f"  dead units after the run: {n_dead} of {M} (the fused step runs AuxK on them: "
+              f"auxk_k={min(M, 2 * K)} more units per sample)")
         step = med["ksparse partial_fit step"]
         gemm = med["encoder product X @ W_enc.T"]
         print(f"  step / encoder product          {step / gemm:8.2f}x   (target <= 2.0)")

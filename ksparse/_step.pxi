@@ -5,10 +5,15 @@
 # (ksparse.training.FusedStep) computes Xc = X - b_dec and the encoder product
 # Z = Xc @ W_enc.T with BLAS, then one call of _fused_step_adam does:
 #
-#   1. per sample (rows split between threads): Z += b_enc, top-k of Z, ReLU,
+#   1. per sample (rows split between threads): Z += b_enc, top-k of Z (the top-k
+#      engineer's threshold kernel _topk_row), ReLU,
 #      sparse decode Xh = b_dec + sum_j val_j W_dec[idx_j], the squared error,
 #      and G = 2 (Xh - X) / (B n) written over Xh;
 #      and dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
+#   1b. AuxK (when dead units are given): the residual e = X - Xh, the denominator
+#      sum((e - mean_b e)^2), then per sample the top auxk_k dead units by pre-activation
+#      reconstruct e (no bias); their decoder/encoder gradients become extra entries of
+#      the inverse index below (the same math as ksparse.losses.AuxKLoss);
 #   2. if the loss is finite: the firing counters (samples since each unit fired);
 #   3. an inverse index latent -> (b, j) entries (counting sort, ascending);
 #   4. the bias gradients: g_benc[i] = sum of dz over latent i, and
@@ -20,9 +25,11 @@
 #   6. Adam on b_dec.
 #
 # Every output element is computed by one thread in a fixed order, so results do
-# not depend on the number of threads.
+# not depend on the number of threads. Row kernels (Adam, axpy, 4-row axpy, 4-way dot)
+# use AVX when the CPU has it (run-time dispatch, no FMA) and SSE2/scalar otherwise;
+# the Adam rows are bit-identical either way.
 
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport sqrt, sqrtf, NAN
 from libc.stdint cimport int64_t
 from cython.parallel cimport threadid
 
@@ -207,11 +214,217 @@ cdef extern from *:
         for (; c < n; c++) r += x[c] * y[c];
         return r;
     }
+    /* Adam rows 8 (4) wide: the same IEEE operations in the same order per element as the
+       SSE2 and scalar code (no FMA), so the results are bit-identical to theirs. */
+    __attribute__((target("avx")))
+    static void ks_adam_row_f_avx(float *restrict w, float *restrict m, float *restrict v,
+                                  const float *restrict g, long n, float b1, float b2,
+                                  float c1, float s2, float eps) {
+        const float a1 = 1.0f - b1, a2 = 1.0f - b2;
+        const __m256 vb1 = _mm256_set1_ps(b1), va1 = _mm256_set1_ps(a1), vb2 = _mm256_set1_ps(b2);
+        const __m256 va2 = _mm256_set1_ps(a2), vc1 = _mm256_set1_ps(c1), vs2 = _mm256_set1_ps(s2);
+        const __m256 veps = _mm256_set1_ps(eps), zero = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 gc = g ? _mm256_loadu_ps(g + c) : zero;
+            __m256 mm = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + c)), _mm256_mul_ps(va1, gc));
+            __m256 vv = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + c)), _mm256_mul_ps(va2, _mm256_mul_ps(gc, gc)));
+            _mm256_storeu_ps(m + c, mm);
+            _mm256_storeu_ps(v + c, vv);
+            __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vv), vs2), veps);
+            _mm256_storeu_ps(w + c, _mm256_sub_ps(_mm256_loadu_ps(w + c), _mm256_div_ps(_mm256_mul_ps(vc1, mm), den)));
+        }
+        for (; c < n; c++) {
+            float gc = g ? g[c] : 0.0f;
+            float mm = b1 * m[c] + a1 * gc;
+            float vv = b2 * v[c] + a2 * (gc * gc);
+            m[c] = mm; v[c] = vv;
+            w[c] -= c1 * mm / (sqrtf(vv) * s2 + eps);
+        }
+    }
+    __attribute__((target("avx")))
+    static void ks_adam_row_d_avx(double *restrict w, double *restrict m, double *restrict v,
+                                  const double *restrict g, long n, double b1, double b2,
+                                  double c1, double s2, double eps) {
+        const double a1 = 1.0 - b1, a2 = 1.0 - b2;
+        const __m256d vb1 = _mm256_set1_pd(b1), va1 = _mm256_set1_pd(a1), vb2 = _mm256_set1_pd(b2);
+        const __m256d va2 = _mm256_set1_pd(a2), vc1 = _mm256_set1_pd(c1), vs2 = _mm256_set1_pd(s2);
+        const __m256d veps = _mm256_set1_pd(eps);
+        long c = 0;
+        if (g) {
+            for (; c + 4 <= n; c += 4) {
+                __m256d gc = _mm256_loadu_pd(g + c);
+                __m256d mm = _mm256_add_pd(_mm256_mul_pd(vb1, _mm256_loadu_pd(m + c)), _mm256_mul_pd(va1, gc));
+                __m256d vv = _mm256_add_pd(_mm256_mul_pd(vb2, _mm256_loadu_pd(v + c)), _mm256_mul_pd(va2, _mm256_mul_pd(gc, gc)));
+                _mm256_storeu_pd(m + c, mm);
+                _mm256_storeu_pd(v + c, vv);
+                __m256d den = _mm256_add_pd(_mm256_mul_pd(_mm256_sqrt_pd(vv), vs2), veps);
+                _mm256_storeu_pd(w + c, _mm256_sub_pd(_mm256_loadu_pd(w + c), _mm256_div_pd(_mm256_mul_pd(vc1, mm), den)));
+            }
+            for (; c < n; c++) {
+                double gc = g[c];
+                double mm = b1 * m[c] + a1 * gc;
+                double vv = b2 * v[c] + a2 * (gc * gc);
+                m[c] = mm; v[c] = vv;
+                w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+            }
+        } else {
+            /* the same operations as ks_adam_row0_d */
+            for (; c + 4 <= n; c += 4) {
+                __m256d mm = _mm256_mul_pd(vb1, _mm256_loadu_pd(m + c));
+                __m256d vv = _mm256_mul_pd(vb2, _mm256_loadu_pd(v + c));
+                _mm256_storeu_pd(m + c, mm);
+                _mm256_storeu_pd(v + c, vv);
+                __m256d den = _mm256_add_pd(_mm256_mul_pd(_mm256_sqrt_pd(vv), vs2), veps);
+                _mm256_storeu_pd(w + c, _mm256_sub_pd(_mm256_loadu_pd(w + c), _mm256_div_pd(_mm256_mul_pd(vc1, mm), den)));
+            }
+            for (; c < n; c++) {
+                double mm = b1 * m[c];
+                double vv = b2 * v[c];
+                m[c] = mm; v[c] = vv;
+                w[c] -= c1 * mm / (sqrt(vv) * s2 + eps);
+            }
+        }
+    }
+    /* y += (a0 x0 + a1 x1) + (a2 x2 + a3 x3): four rows per pass over y (a quarter of the
+       loads and stores of y); the scalar version does the same operations in the same order. */
+    __attribute__((target("avx")))
+    static void ks_axpy4_f_avx(float *restrict y, const float *x0, const float *x1, const float *x2,
+                               const float *x3, float a0, float a1, float a2, float a3, long n) {
+        const __m256 v0 = _mm256_set1_ps(a0), v1 = _mm256_set1_ps(a1), v2 = _mm256_set1_ps(a2), v3 = _mm256_set1_ps(a3);
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 s01 = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_loadu_ps(x0 + c)), _mm256_mul_ps(v1, _mm256_loadu_ps(x1 + c)));
+            __m256 s23 = _mm256_add_ps(_mm256_mul_ps(v2, _mm256_loadu_ps(x2 + c)), _mm256_mul_ps(v3, _mm256_loadu_ps(x3 + c)));
+            _mm256_storeu_ps(y + c, _mm256_add_ps(_mm256_loadu_ps(y + c), _mm256_add_ps(s01, s23)));
+        }
+        for (; c < n; c++) y[c] += (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    __attribute__((target("avx")))
+    static void ks_axpy4_d_avx(double *restrict y, const double *x0, const double *x1, const double *x2,
+                               const double *x3, double a0, double a1, double a2, double a3, long n) {
+        const __m256d v0 = _mm256_set1_pd(a0), v1 = _mm256_set1_pd(a1), v2 = _mm256_set1_pd(a2), v3 = _mm256_set1_pd(a3);
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d s01 = _mm256_add_pd(_mm256_mul_pd(v0, _mm256_loadu_pd(x0 + c)), _mm256_mul_pd(v1, _mm256_loadu_pd(x1 + c)));
+            __m256d s23 = _mm256_add_pd(_mm256_mul_pd(v2, _mm256_loadu_pd(x2 + c)), _mm256_mul_pd(v3, _mm256_loadu_pd(x3 + c)));
+            _mm256_storeu_pd(y + c, _mm256_add_pd(_mm256_loadu_pd(y + c), _mm256_add_pd(s01, s23)));
+        }
+        for (; c < n; c++) y[c] += (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    /* four dot products against one shared vector x (x loaded once per 8 elements) */
+    __attribute__((target("avx")))
+    static void ks_dot4_f_avx(const float *restrict x, const float *y0, const float *y1, const float *y2,
+                              const float *y3, long n, float *out) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 xc = _mm256_loadu_ps(x + c);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(xc, _mm256_loadu_ps(y0 + c)));
+            s1 = _mm256_add_ps(s1, _mm256_mul_ps(xc, _mm256_loadu_ps(y1 + c)));
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(xc, _mm256_loadu_ps(y2 + c)));
+            s3 = _mm256_add_ps(s3, _mm256_mul_ps(xc, _mm256_loadu_ps(y3 + c)));
+        }
+        float b[32];
+        _mm256_storeu_ps(b, s0); _mm256_storeu_ps(b + 8, s1);
+        _mm256_storeu_ps(b + 16, s2); _mm256_storeu_ps(b + 24, s3);
+        const float *ys[4] = {y0, y1, y2, y3};
+        for (int q = 0; q < 4; q++) {
+            const float *p = b + 8 * q;
+            float r = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+            for (long t = c; t < n; t++) r += x[t] * ys[q][t];
+            out[q] = r;
+        }
+    }
+    __attribute__((target("avx")))
+    static void ks_dot4_d_avx(const double *restrict x, const double *y0, const double *y1, const double *y2,
+                              const double *y3, long n, double *out) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d xc = _mm256_loadu_pd(x + c);
+            s0 = _mm256_add_pd(s0, _mm256_mul_pd(xc, _mm256_loadu_pd(y0 + c)));
+            s1 = _mm256_add_pd(s1, _mm256_mul_pd(xc, _mm256_loadu_pd(y1 + c)));
+            s2 = _mm256_add_pd(s2, _mm256_mul_pd(xc, _mm256_loadu_pd(y2 + c)));
+            s3 = _mm256_add_pd(s3, _mm256_mul_pd(xc, _mm256_loadu_pd(y3 + c)));
+        }
+        double b[16];
+        _mm256_storeu_pd(b, s0); _mm256_storeu_pd(b + 4, s1);
+        _mm256_storeu_pd(b + 8, s2); _mm256_storeu_pd(b + 12, s3);
+        const double *ys[4] = {y0, y1, y2, y3};
+        for (int q = 0; q < 4; q++) {
+            const double *p = b + 4 * q;
+            double r = (p[0] + p[1]) + (p[2] + p[3]);
+            for (long t = c; t < n; t++) r += x[t] * ys[q][t];
+            out[q] = r;
+        }
+    }
+    /* y = (a0 x0 + a1 x1) + (a2 x2 + a3 x3): the first pass over a fresh gradient row */
+    __attribute__((target("avx")))
+    static void ks_set4_f_avx(float *restrict y, const float *x0, const float *x1, const float *x2,
+                              const float *x3, float a0, float a1, float a2, float a3, long n) {
+        const __m256 v0 = _mm256_set1_ps(a0), v1 = _mm256_set1_ps(a1), v2 = _mm256_set1_ps(a2), v3 = _mm256_set1_ps(a3);
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 s01 = _mm256_add_ps(_mm256_mul_ps(v0, _mm256_loadu_ps(x0 + c)), _mm256_mul_ps(v1, _mm256_loadu_ps(x1 + c)));
+            __m256 s23 = _mm256_add_ps(_mm256_mul_ps(v2, _mm256_loadu_ps(x2 + c)), _mm256_mul_ps(v3, _mm256_loadu_ps(x3 + c)));
+            _mm256_storeu_ps(y + c, _mm256_add_ps(s01, s23));
+        }
+        for (; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    __attribute__((target("avx")))
+    static void ks_set4_d_avx(double *restrict y, const double *x0, const double *x1, const double *x2,
+                              const double *x3, double a0, double a1, double a2, double a3, long n) {
+        const __m256d v0 = _mm256_set1_pd(a0), v1 = _mm256_set1_pd(a1), v2 = _mm256_set1_pd(a2), v3 = _mm256_set1_pd(a3);
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d s01 = _mm256_add_pd(_mm256_mul_pd(v0, _mm256_loadu_pd(x0 + c)), _mm256_mul_pd(v1, _mm256_loadu_pd(x1 + c)));
+            __m256d s23 = _mm256_add_pd(_mm256_mul_pd(v2, _mm256_loadu_pd(x2 + c)), _mm256_mul_pd(v3, _mm256_loadu_pd(x3 + c)));
+            _mm256_storeu_pd(y + c, _mm256_add_pd(s01, s23));
+        }
+        for (; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    static int ks_set_avx(int on) {
+        __builtin_cpu_init();
+        ks_cpu_avx = (on && __builtin_cpu_supports("avx")) ? 1 : 0;
+        return ks_cpu_avx;
+    }
     #else
     #define KS_AVX_DISPATCH 0
-    static const int ks_cpu_avx = 0;
+    static int ks_cpu_avx = 0;
     static void ks_detect_cpu(void) {}
+    static int ks_set_avx(int on) { (void)on; return 0; }
     #endif
+    static inline void ks_axpy4_f(float *restrict y, const float *x0, const float *x1, const float *x2,
+                                  const float *x3, float a0, float a1, float a2, float a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy4_f_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] += (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    static inline void ks_axpy4_d(double *restrict y, const double *x0, const double *x1, const double *x2,
+                                  const double *x3, double a0, double a1, double a2, double a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_axpy4_d_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] += (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    static inline void ks_adam_f(float *w, float *m, float *v, const float *g, long n,
+                                 float b1, float b2, float c1, float s2, float eps) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_adam_row_f_avx(w, m, v, g, n, b1, b2, c1, s2, eps); return; }
+    #endif
+        if (g) ks_adam_row_f(w, m, v, g, n, b1, b2, c1, s2, eps);
+        else ks_adam_row0_f(w, m, v, n, b1, b2, c1, s2, eps);
+    }
+    static inline void ks_adam_d(double *w, double *m, double *v, const double *g, long n,
+                                 double b1, double b2, double c1, double s2, double eps) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_adam_row_d_avx(w, m, v, g, n, b1, b2, c1, s2, eps); return; }
+    #endif
+        if (g) ks_adam_row_d(w, m, v, g, n, b1, b2, c1, s2, eps);
+        else ks_adam_row0_d(w, m, v, n, b1, b2, c1, s2, eps);
+    }
     static inline void ks_axpy_f(float *restrict y, const float *restrict x, float a, long n) {
     #if KS_AVX_DISPATCH
         if (ks_cpu_avx) { ks_axpy_f_avx(y, x, a, n); return; }
@@ -251,12 +464,51 @@ cdef extern from *:
         for (; c < n; c++) s0 += x[c] * y[c];
         return (s0 + s1) + (s2 + s3);
     }
+    static inline void ks_dot4_f(const float *x, const float *y0, const float *y1, const float *y2,
+                                 const float *y3, long n, float *out) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_dot4_f_avx(x, y0, y1, y2, y3, n, out); return; }
+    #endif
+        out[0] = ks_dot_f(x, y0, n); out[1] = ks_dot_f(x, y1, n);
+        out[2] = ks_dot_f(x, y2, n); out[3] = ks_dot_f(x, y3, n);
+    }
+    static inline void ks_dot4_d(const double *x, const double *y0, const double *y1, const double *y2,
+                                 const double *y3, long n, double *out) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_dot4_d_avx(x, y0, y1, y2, y3, n, out); return; }
+    #endif
+        out[0] = ks_dot_d(x, y0, n); out[1] = ks_dot_d(x, y1, n);
+        out[2] = ks_dot_d(x, y2, n); out[3] = ks_dot_d(x, y3, n);
+    }
+    static inline void ks_set4_f(float *restrict y, const float *x0, const float *x1, const float *x2,
+                                 const float *x3, float a0, float a1, float a2, float a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_set4_f_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
+    static inline void ks_set4_d(double *restrict y, const double *x0, const double *x1, const double *x2,
+                                 const double *x3, double a0, double a1, double a2, double a3, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_set4_d_avx(y, x0, x1, x2, x3, a0, a1, a2, a3, n); return; }
+    #endif
+        for (long c = 0; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
+    }
     """
     void ks_adam_row_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_adam_row0_f(float* w, float* m, float* v, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row0_d(double* w, double* m, double* v, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     void ks_detect_cpu() noexcept nogil
+    int ks_set_avx(int on) noexcept nogil
+    void ks_set4_f(float* y, const float* x0, const float* x1, const float* x2, const float* x3, float a0, float a1, float a2, float a3, long n) noexcept nogil
+    void ks_set4_d(double* y, const double* x0, const double* x1, const double* x2, const double* x3, double a0, double a1, double a2, double a3, long n) noexcept nogil
+    void ks_dot4_f(const float* x, const float* y0, const float* y1, const float* y2, const float* y3, long n, float* out) noexcept nogil
+    void ks_dot4_d(const double* x, const double* y0, const double* y1, const double* y2, const double* y3, long n, double* out) noexcept nogil
+    void ks_axpy4_f(float* y, const float* x0, const float* x1, const float* x2, const float* x3, float a0, float a1, float a2, float a3, long n) noexcept nogil
+    void ks_axpy4_d(double* y, const double* x0, const double* x1, const double* x2, const double* x3, double a0, double a1, double a2, double a3, long n) noexcept nogil
+    void ks_adam_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
+    void ks_adam_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
     int ks_cpu_avx
     void ks_scale_f(float* y, float a, long n) noexcept nogil
     void ks_scale_d(double* y, double a, long n) noexcept nogil
@@ -283,6 +535,152 @@ def _step_uses_avx():
     return bool(ks_cpu_avx)
 
 
+def _step_topk_scratch_bytes(Py_ssize_t m, Py_ssize_t itemsize, int n_threads):
+    """Bytes of the fused step's top-k scratch (``tkscratch``) for m units and n_threads threads."""
+    return max(1, n_threads) * _scratch_bytes(m, itemsize) + 64
+
+
+def _step_set_avx(on):
+    """Turn the fused step's AVX row kernels on (when the CPU has AVX) or off; return the new state.
+
+    For tests: the AVX and SSE2/scalar paths must give bit-identical Adam updates.
+    """
+    return bool(ks_set_avx(1 if on else 0))
+
+
+cdef inline void _st_axpy4(floating* y, const floating** xs, const floating* a, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        ks_axpy4_f(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+    else:
+        ks_axpy4_d(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+
+
+cdef inline void _st_flush4(floating* y, const floating** xs, const floating* a, Py_ssize_t n,
+                            int* fresh) noexcept nogil:
+    """y += the four rows' combination, or y = it when y has not been written yet."""
+    if fresh[0]:
+        if floating is float:
+            ks_set4_f(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+        else:
+            ks_set4_d(y, xs[0], xs[1], xs[2], xs[3], a[0], a[1], a[2], a[3], n)
+        fresh[0] = 0
+    else:
+        _st_axpy4(y, xs, a, n)
+
+
+cdef inline void _st_flush_tail(floating* y, const floating** xs, const floating* a, int nq, Py_ssize_t n,
+                                int fresh) noexcept nogil:
+    """The last (< 4) rows; a row never written is zeroed first."""
+    cdef Py_ssize_t c
+    cdef int t
+    if fresh:
+        for c in range(n):
+            y[c] = 0
+    for t in range(nq):
+        _st_axpy(y, xs[t], a[t], n)
+
+
+cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw, Py_ssize_t off,
+                                 const int64_t* rows, const floating* coef, Py_ssize_t cnt,
+                                 floating sign, Py_ssize_t n) noexcept nogil:
+    """y[0:n] += sum_j sign * coef[j] * W[rows[j] * ldw + off : ... + n] (rows NULL: row j),
+    zero coefficients skipped, four rows per pass, in a fixed order."""
+    cdef const floating* q[4]
+    cdef floating a4[4]
+    cdef int nq = 0, t
+    cdef Py_ssize_t j, r
+    cdef floating a
+    for j in range(cnt):
+        a = coef[j]
+        if a != 0:
+            r = rows[j] if rows != NULL else j
+            q[nq] = W + r * ldw + off
+            a4[nq] = sign * a
+            nq += 1
+            if nq == 4:
+                _st_axpy4(y, q, a4, n)
+                nq = 0
+    for t in range(nq):
+        _st_axpy(y, q[t], a4[t], n)
+
+
+cdef inline void _st_code_grads(const floating* g, const floating* W, const int64_t* rows,
+                                const floating* vals, floating* out, Py_ssize_t cnt, int relu,
+                                Py_ssize_t n) noexcept nogil:
+    """out[j] = g . W[rows[j]] (0 where relu and vals[j] <= 0), four rows per pass over g."""
+    cdef const floating* q[4]
+    cdef Py_ssize_t slot[4]
+    cdef floating r4[4]
+    cdef int nq = 0, t
+    cdef Py_ssize_t j
+    for j in range(cnt):
+        if relu and not (vals[j] > 0):
+            out[j] = 0
+            continue
+        q[nq] = W + rows[j] * n
+        slot[nq] = j
+        nq += 1
+        if nq == 4:
+            if floating is float:
+                ks_dot4_f(g, q[0], q[1], q[2], q[3], n, r4)
+            else:
+                ks_dot4_d(g, q[0], q[1], q[2], q[3], n, r4)
+            for t in range(4):
+                out[slot[t]] = r4[t]
+            nq = 0
+    for t in range(nq):
+        out[slot[t]] = _st_dot(g, q[t], n)
+
+
+cdef inline void _st_latent_grads(
+    floating* gd, floating* ge, const int64_t* order, Py_ssize_t s, Py_ssize_t e,
+    Py_ssize_t nbk, Py_ssize_t k, Py_ssize_t ka, Py_ssize_t n,
+    const floating* val, const floating* dz, const floating* G,
+    const floating* aval, const floating* adz, const floating* Ga, const floating* Xc,
+) noexcept nogil:
+    """gd = sum val G[b] (Ga[b] for AuxK entries), ge = sum dz Xc[b], over one latent's entries
+    in their fixed order, four rows per pass (zero coefficients skipped). gd and ge are
+    written whole (their old contents are ignored)."""
+    cdef const floating* qd[4]
+    cdef const floating* qe[4]
+    cdef floating ad[4]
+    cdef floating ae[4]
+    cdef int nd = 0, ne = 0
+    cdef int fd = 1, fe = 1   # gd / ge not written yet (no memset of fresh rows)
+    cdef Py_ssize_t p, ent, b, j
+    cdef floating a, d
+    cdef const floating* rd
+    for p in range(s, e):
+        ent = order[p]
+        if ent < nbk:
+            b = ent // k
+            a = val[ent]
+            d = dz[ent]
+            rd = G + b * n
+        else:
+            ent = ent - nbk
+            b = ent // ka
+            a = aval[ent]
+            d = adz[ent]
+            rd = Ga + b * n
+        if a != 0:
+            qd[nd] = rd
+            ad[nd] = a
+            nd += 1
+            if nd == 4:
+                _st_flush4(gd, qd, ad, n, &fd)
+                nd = 0
+        if d != 0:
+            qe[ne] = Xc + b * n
+            ae[ne] = d
+            ne += 1
+            if ne == 4:
+                _st_flush4(ge, qe, ae, n, &fe)
+                ne = 0
+    _st_flush_tail(gd, qd, ad, nd, n, fd)
+    _st_flush_tail(ge, qe, ae, ne, n, fe)
+
+
 cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
     if floating is float:
         ks_scale_f(y, a, n)
@@ -306,16 +704,29 @@ cdef inline floating _st_dot(const floating* x, const floating* y, Py_ssize_t n)
 
 cdef inline void _st_adam(floating* w, floating* m, floating* v, const floating* g, Py_ssize_t n,
                           floating b1, floating b2, floating c1, floating s2, floating eps) noexcept nogil:
+    # g == NULL: a zero gradient (a latent no sample chose)
     if floating is float:
-        if g == NULL:
-            ks_adam_row0_f(w, m, v, n, b1, b2, c1, s2, eps)
-        else:
-            ks_adam_row_f(w, m, v, g, n, b1, b2, c1, s2, eps)
+        ks_adam_f(w, m, v, g, n, b1, b2, c1, s2, eps)
     else:
-        if g == NULL:
-            ks_adam_row0_d(w, m, v, n, b1, b2, c1, s2, eps)
-        else:
-            ks_adam_row_d(w, m, v, g, n, b1, b2, c1, s2, eps)
+        ks_adam_d(w, m, v, g, n, b1, b2, c1, s2, eps)
+
+
+def _step_adam_row(floating[::1] w, floating[::1] m, floating[::1] v, g, double lr_c1, double s2,
+                   double beta1, double beta2, double eps):
+    """One Adam row update as the fused step does it (g None: a zero gradient); for tests."""
+    cdef const floating[::1] gv
+    cdef Py_ssize_t n = w.shape[0]
+    if m.shape[0] != n or v.shape[0] != n:
+        raise ValueError("w, m and v must have the same length")
+    if g is None:
+        _st_adam(&w[0], &m[0], &v[0], <floating*>NULL, n, <floating>beta1, <floating>beta2,
+                 <floating>lr_c1, <floating>s2, <floating>eps)
+    else:
+        gv = g
+        if gv.shape[0] != n:
+            raise ValueError("g must have the length of w")
+        _st_adam(&w[0], &m[0], &v[0], &gv[0], n, <floating>beta1, <floating>beta2,
+                 <floating>lr_c1, <floating>s2, <floating>eps)
 
 
 cdef inline floating _st_sqrt(floating x) noexcept nogil:
@@ -325,71 +736,86 @@ cdef inline floating _st_sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef inline void _st_topk_row(const floating* z, Py_ssize_t m, Py_ssize_t k,
-                              int64_t* idx, floating* val) noexcept nogil:
-    """The k largest of z[0:m] into val/idx, descending, ties to the lower index.
-
-    A sorted buffer of the best k so far; an entry enters only when it beats the
-    current k-th value (a well-predicted branch), then is inserted in place.
-    """
-    cdef Py_ssize_t i, pos, cnt = 0
-    cdef floating x, thr
-    for i in range(k):
-        if i >= m:
-            break
-        x = z[i]
-        pos = cnt
-        cnt += 1
-        while pos > 0 and val[pos - 1] < x:
-            val[pos] = val[pos - 1]
-            idx[pos] = idx[pos - 1]
-            pos -= 1
-        val[pos] = x
-        idx[pos] = i
-    thr = val[k - 1]
-    for i in range(k, m):
-        x = z[i]
-        if x > thr:
-            pos = k - 1
-            while pos > 0 and val[pos - 1] < x:
-                val[pos] = val[pos - 1]
-                idx[pos] = idx[pos - 1]
-                pos -= 1
-            val[pos] = x
-            idx[pos] = i
-            thr = val[k - 1]
-
-
 cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
-    const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz,
+    const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
     Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
+    Py_ssize_t tk_groups, int tk_level, char* tk_scratch,
 ) noexcept nogil:
-    """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache)."""
+    """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache).
+
+    When ``resid`` is not NULL it receives the residual x - xh (for AuxK). Top-k is the
+    top-k engineer's threshold kernel (``_topk_row``). Returns NaN when z is not finite.
+    """
     cdef Py_ssize_t i, j, c
-    cdef floating a, d
-    cdef double err = 0.0
+    cdef floating a, d, d1, d2, d3
+    cdef double err = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0
     _st_add(z, b_enc, m)
-    _st_topk_row(z, m, k, idx, val)
+    if not _topk_row(z, m, k, 0, tk_groups, tk_level, tk_scratch, val, idx):
+        return NAN
     if relu:
         for j in range(k):
             if not (val[j] > 0):
                 val[j] = 0
     for c in range(n):
         g[c] = b_dec[c]
-    for j in range(k):
-        a = val[j]
-        if a != 0:
-            _st_axpy(g, W_dec + idx[j] * n, a, n)
+    _st_gather_axpy(g, W_dec, n, 0, idx, val, k, 1, n)
+    if resid != NULL:
+        for c in range(n):
+            resid[c] = x[c] - g[c]
+    if True:
+        # four partial sums: a fixed order, no serial dependency on one accumulator
+        c = 0
+        while c + 4 <= n:
+            d = g[c] - x[c]
+            d1 = g[c + 1] - x[c + 1]
+            d2 = g[c + 2] - x[c + 2]
+            d3 = g[c + 3] - x[c + 3]
+            err += d * d
+            e1 += d1 * d1
+            e2 += d2 * d2
+            e3 += d3 * d3
+            g[c] = scale * d
+            g[c + 1] = scale * d1
+            g[c + 2] = scale * d2
+            g[c + 3] = scale * d3
+            c += 4
+        while c < n:
+            d = g[c] - x[c]
+            err += d * d
+            g[c] = scale * d
+            c += 1
+        err = (err + e1) + (e2 + e3)
+    _st_code_grads(g, W_dec, idx, val, dz, k, relu, n)
+    return err
+
+cdef inline double _st_row_aux(
+    const floating* resid, const floating* z, const int64_t* dead, Py_ssize_t nd,
+    const floating* W_dec, int64_t* aidx, floating* aval, floating* adz, floating* ga, floating* zb,
+    Py_ssize_t n, Py_ssize_t ka, int relu, floating gscale,
+    int tk_level, char* tk_scratch,
+) noexcept nogil:
+    """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
+    residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
+    cdef Py_ssize_t i, j, c
+    cdef floating a, r
+    cdef double err = 0.0
+    for i in range(nd):
+        zb[i] = z[dead[i]]
+    if not _topk_row(zb, nd, ka, 0, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
+        return NAN
+    for j in range(ka):
+        aidx[j] = dead[aidx[j]]
+        if relu and not (aval[j] > 0):
+            aval[j] = 0
     for c in range(n):
-        d = g[c] - x[c]
-        err += d * d
-        g[c] = scale * d
-    for j in range(k):
-        if relu and not (val[j] > 0):
-            dz[j] = 0
-        else:
-            dz[j] = _st_dot(g, W_dec + idx[j] * n, n)
+        ga[c] = 0
+    _st_gather_axpy(ga, W_dec, n, 0, aidx, aval, ka, 1, n)
+    for c in range(n):
+        r = ga[c] - resid[c]
+        err += r * r
+        ga[c] = gscale * r
+    _st_code_grads(ga, W_dec, aidx, aval, adz, ka, relu, n)
     return err
 
 
@@ -422,8 +848,21 @@ def _fused_step_adam(
     double s2,                       # 1 / sqrt(1 - beta2^t)
     double beta1, double beta2, double eps,
     int relu, int normalize, int n_threads,
+    const int64_t[::1] dead_units,   # IN  (n_dead,) ascending dead units (AuxK); empty: no AuxK
+    int64_t[:, ::1] aidx,            # OUT (B, ka) AuxK units (ka = min(auxk_k, n_dead); 0: no AuxK)
+    floating[:, ::1] aval,           # OUT (B, ka) their activations
+    floating[:, ::1] adz,            # WORK (B, ka) dLoss/dz of the AuxK units
+    floating[:, ::1] resid,          # WORK (B, n) residual X - Xh
+    floating[:, ::1] Ga,             # WORK (B, n) dLoss/de_hat of the AuxK reconstruction
+    floating[:, ::1] zbuf,           # WORK (n_threads, >= n_dead) gathered dead pre-activations
+    double[::1] auxerr,              # WORK (>= max(B, 2 n),) column sums, then per-sample AuxK errors
+    double auxk_coef,                # weight of the AuxK loss
+    char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
 ):
-    """One fused training step; returns the batch MSE (NaN and no update if not finite)."""
+    """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
+
+    When the loss is not finite nothing is updated (the caller checks it).
+    """
     cdef Py_ssize_t B = X.shape[0], n = X.shape[1], m = W_enc.shape[0], k = idx.shape[1]
     cdef Py_ssize_t b, j, i, c, p, s, e, ent, tid, c0, c1b
     cdef floating scale = <floating>(2.0 / (<double>B * <double>n))
@@ -435,17 +874,82 @@ def _fused_step_adam(
     cdef double total = 0.0
     cdef Py_ssize_t nblocks = (n + 127) // 128
     cdef int nt = n_threads if n_threads > 0 else 1
+    cdef Py_ssize_t nd = dead_units.shape[0], ka = aidx.shape[1]
+    cdef int aux = nd > 0 and ka > 0
+    cdef Py_ssize_t nbk = B * k
+    cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
+    cdef floating gscale = 0
+    cdef floating* rp
+    cdef double* musum
+    cdef double* dsum
+    cdef Py_ssize_t tk_per = _scratch_bytes(m, sizeof(floating))
+    cdef Py_ssize_t tk_groups = _n_groups(m, k)
+    cdef int tk_level = ksp_simd_get_level()
+    cdef char* tk_base
+    if aux and auxerr.shape[0] < max(B, 2 * n):
+        raise ValueError("auxerr must hold max(B, 2 n) doubles")
+    if tkscratch.shape[0] < nt * tk_per + 64:
+        raise ValueError("tkscratch is too small: use _step_topk_scratch_bytes(m, itemsize, n_threads)")
+    cdef const floating* aptr_v = NULL
+    cdef const floating* aptr_dz = NULL
+    cdef const floating* aptr_G = NULL
+    if nd > 0 and ka > 0:
+        aptr_v = &aval[0, 0]
+        aptr_dz = &adz[0, 0]
+        aptr_G = &Ga[0, 0]
+    tk_base = &tkscratch[0]
+    tk_base = tk_base + (64 - (<uintptr_t> tk_base) % 64) % 64
     with nogil:
         # 1. forward, per sample
         for b in prange(B, num_threads=nt, schedule="static"):
+            if aux:
+                rp = &resid[b, 0]
+            else:
+                rp = NULL
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
-                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], n, m, k, relu, scale)
+                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, scale,
+                tk_groups, tk_level, tk_base + threadid() * tk_per)
         for b in range(B):
             total += rowerr[b]
-        total = total / (<double>B * <double>n)
+        mse = total / (<double>B * <double>n)
+        # 1b. AuxK: denominator sum((e - mean_b e)^2), then per sample the dead units' reconstruction
+        if aux:
+            # column sums row by row (independent accumulators per column, in auxerr[0:2n])
+            musum = &auxerr[0]
+            dsum = &auxerr[n]
+            for c in range(n):
+                musum[c] = 0.0
+                dsum[c] = 0.0
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    musum[c] += rp[c]
+            for c in range(n):
+                musum[c] = musum[c] / B
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    dd = rp[c] - musum[c]
+                    dsum[c] += dd * dd
+            for c in range(n):
+                denom += dsum[c]
+            if denom > 0.0:
+                gscale = <floating>(2.0 * auxk_coef / denom)
+                for b in prange(B, num_threads=nt, schedule="static"):
+                    tid = threadid()
+                    auxerr[b] = _st_row_aux(
+                        &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &W_dec[0, 0],
+                        &aidx[b, 0], &aval[b, 0], &adz[b, 0], &Ga[b, 0], &zbuf[tid, 0],
+                        n, ka, relu, gscale, tk_level, tk_base + tid * tk_per)
+                for b in range(B):
+                    auxv += auxerr[b]
+                auxv = auxv / denom
+            else:
+                aux = 0
+    total = mse + auxk_coef * auxv
     if not (total == total and total - total == 0.0):
-        return total  # not finite: no update
+        return total, mse, auxv  # not finite: no update
     with nogil:
         # 2. firing counters: every unit += B, units selected with a nonzero value -> 0
         for i in range(m):
@@ -460,6 +964,10 @@ def _fused_step_adam(
         for b in range(B):
             for j in range(k):
                 starts[idx[b, j] + 1] += 1
+        if aux:
+            for b in range(B):
+                for j in range(ka):
+                    starts[aidx[b, j] + 1] += 1
         for i in range(m):
             starts[i + 1] += starts[i]
         for b in range(B):
@@ -467,6 +975,12 @@ def _fused_step_adam(
                 i = idx[b, j]
                 order[starts[i]] = b * k + j
                 starts[i] += 1
+        if aux:  # AuxK entries after the main ones: nbk + b * ka + j
+            for b in range(B):
+                for j in range(ka):
+                    i = aidx[b, j]
+                    order[starts[i]] = nbk + b * ka + j
+                    starts[i] += 1
         for i in range(m, 0, -1):
             starts[i] = starts[i - 1]
         starts[0] = 0
@@ -475,7 +989,11 @@ def _fused_step_adam(
             acc = 0
             for p in range(starts[i], starts[i + 1]):
                 ent = order[p]
-                acc = acc + dz[ent // k, ent % k]
+                if ent < nbk:
+                    acc = acc + (&dz[0, 0])[ent]
+                else:
+                    ent = ent - nbk
+                    acc = acc + aptr_dz[ent]
             gbe[i] = acc
         for p in prange(nblocks, num_threads=nt, schedule="static"):
             c0 = p * 128
@@ -486,10 +1004,7 @@ def _fused_step_adam(
                 gbd[c] = 0
             for b in range(B):
                 _st_add(&gbd[c0], &G[b, c0], c1b - c0)
-            for i in range(m):
-                a = gbe[i]
-                if a != 0:
-                    _st_axpy(&gbd[c0], &W_enc[i, c0], -a, c1b - c0)
+            _st_gather_axpy(&gbd[c0], &W_enc[0, 0], n, c0, <int64_t*>NULL, &gbe[0], m, -1, c1b - c0)
         # 5. latent by latent: gradient rows, projection, Adam, renormalisation
         for i in prange(m, num_threads=nt, schedule="dynamic", chunksize=16):
             tid = threadid()
@@ -498,18 +1013,8 @@ def _fused_step_adam(
             s = starts[i]
             e = starts[i + 1]
             if e > s:
-                for c in range(2 * n):
-                    gd[c] = 0
-                for p in range(s, e):
-                    ent = order[p]
-                    b = ent // k
-                    j = ent % k
-                    a = val[b, j]
-                    if a != 0:
-                        _st_axpy(gd, &G[b, 0], a, n)
-                    d = dz[b, j]
-                    if d != 0:
-                        _st_axpy(ge, &Xc[b, 0], d, n)
+                _st_latent_grads(gd, ge, &order[0], s, e, nbk, k, ka, n, &val[0, 0], &dz[0, 0], &G[0, 0],
+                                 aptr_v, aptr_dz, aptr_G, &Xc[0, 0])
                 if normalize:
                     nrm = _st_dot(&W_dec[i, 0], &W_dec[i, 0], n)
                     if nrm > 0:
@@ -528,4 +1033,4 @@ def _fused_step_adam(
                     _st_scale(&W_dec[i, 0], 1 / nrm, n)
         # 6. decoder bias
         _st_adam(&b_dec[0], &mbd[0], &vbd[0], &gbd[0], n, fb1, fb2, fc1, fs2, feps)
-    return total
+    return total, mse, auxv

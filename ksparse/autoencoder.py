@@ -400,7 +400,8 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             try:
                 self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
                                         max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
-                                        steps_since_fired=self.steps_since_fired_)
+                                        steps_since_fired=self.steps_since_fired_,
+                                        auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"])
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
@@ -413,8 +414,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         dead = None
         use_fused = self._fused is not None
         if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
-            dead = self._dead_mask(r)
-            use_fused = False
+            dead = self._dead_mask(r)  # the fused step does AuxK itself
         step: Any = self._fused if use_fused else self._general
         loss, mse, idx, val = step(X, k, lr, dead)
         if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself

@@ -307,12 +307,15 @@ class GeneralStep:
 class FusedStep:
     """The default configuration's step: BLAS encoder product + one compiled kernel.
 
-    ReLU, selection by value, Adam, MSE loss only. Every workspace is allocated once
-    here; a call allocates nothing of size (B, .) or (m, .).
+    ReLU or linear activation, selection by value, Adam, MSE loss plus optionally the
+    AuxK loss (``auxk_coef > 0``: when a ``dead`` mask is passed, the ``auxk_k`` dead
+    units with the largest pre-activation reconstruct the residual, exactly as
+    :class:`ksparse.losses.AuxKLoss`). Every workspace is allocated once here; a call
+    allocates nothing of size (B, .) or (m, .).
     """
 
     def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
-                 steps_since_fired=None):
+                 steps_since_fired=None, auxk_k=0, auxk_coef=0.0):
         from ksparse import _core
 
         self._kernel = _core._fused_step_adam
@@ -321,9 +324,13 @@ class FusedStep:
         self.normalize_decoder = bool(normalize_decoder)
         self.n_threads = int(n_threads)
         self.relu = bool(relu)
+        self.auxk_coef = float(auxk_coef)
+        self.auxk_k = int(auxk_k) if self.auxk_coef > 0 else 0
         m, n = params["W_enc"].shape
         dt = params["W_enc"].dtype
         B = batch_size
+        ka = min(self.auxk_k, m)
+        nt = max(1, self.n_threads)
         self._Xc = np.empty((B, n), dt)
         self._Z = np.empty((B, m), dt)
         self._G = np.empty((B, n), dt)
@@ -331,18 +338,36 @@ class FusedStep:
         self._val = np.empty(B * k_max, dt)
         self._dz = np.empty(B * k_max, dt)
         self._starts = np.empty(m + 1, np.int64)
-        self._order = np.empty(B * k_max, np.int64)
+        self._order = np.empty(B * (k_max + ka), np.int64)
         self._gbe = np.empty(m, dt)
         self._gbd = np.empty(n, dt)
-        self._rows = np.empty((max(1, self.n_threads), 2 * n), dt)
+        self._rows = np.empty((nt, 2 * n), dt)
         self._rowerr = np.empty(B, np.float64)
+        # AuxK workspaces (empty when AuxK is off)
+        aux_rows = B if ka > 0 else 0
+        self._aidx = np.empty(B * ka, np.int64)
+        self._aval = np.empty(B * ka, dt)
+        self._adz = np.empty(B * ka, dt)
+        self._resid = np.empty((aux_rows, n), dt)
+        self._Ga = np.empty((aux_rows, n), dt)
+        self._zbuf = np.empty((nt if ka > 0 else 0, m), dt)
+        self._auxerr = np.empty(max(B, 2 * n) if ka > 0 else 0, np.float64)
+        # top-k scratch of the top-k engineer's row kernel, zeroed once (SIMD reads past the end)
+        self._tkscratch = np.zeros(_core._step_topk_scratch_bytes(m, dt.itemsize, nt), np.int8)
+        self._no_dead = np.empty(0, np.int64)
+        self._no_aux_i = np.empty((B, 0), np.int64)
+        self._no_aux_v = np.empty((B, 0), dt)
+        self._no_rows = np.empty((0, n), dt)
+        #: loss terms of the last call: {"mse": ..., "auxk": ...}
+        self.last_values: dict = {}
         #: firing counters updated by the kernel (the estimator's steps_since_fired_)
         self.since = steps_since_fired if steps_since_fired is not None else np.zeros(m, np.int64)
 
     def __call__(self, X, k, lr, dead=None):
         """Run one step on batch X; return ``(loss, mse, indices, values)`` (views into workspaces).
 
-        The firing counters ``self.since`` are updated in the kernel.
+        ``dead`` is a boolean (m,) mask of dead units for the AuxK loss (ignored when
+        ``auxk_coef == 0``). The firing counters ``self.since`` are updated in the kernel.
         """
         p, a = self.params, self.adam
         B = X.shape[0]
@@ -351,16 +376,32 @@ class FusedStep:
         np.matmul(Xc, p["W_enc"].T, out=Z)
         idx = self._idx[: B * k].reshape(B, k)
         val = self._val[: B * k].reshape(B, k)
+        dead_units = self._no_dead
+        ka = 0
+        if self.auxk_k > 0 and dead is not None:
+            dead_units = np.flatnonzero(dead)
+            ka = min(self.auxk_k, dead_units.shape[0])
+        if ka > 0:
+            aidx = self._aidx[: B * ka].reshape(B, ka)
+            aval = self._aval[: B * ka].reshape(B, ka)
+            adz = self._adz[: B * ka].reshape(B, ka)
+            resid, Ga = self._resid[:B], self._Ga[:B]
+        else:
+            aidx, aval, adz = self._no_aux_i[:B], self._no_aux_v[:B], self._no_aux_v[:B]
+            resid = Ga = self._no_rows[:B]
         t = a.t + 1
-        loss = self._kernel(
+        loss, mse, auxv = self._kernel(
             X, Xc, Z, p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"],
             a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
             a.m["W_dec"], a.v["W_dec"], a.m["b_dec"], a.v["b_dec"],
-            idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * k],
+            idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * (k + ka)],
             self._gbe, self._gbd, self._rows, self._rowerr, self.since,
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads,
+            dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
+            self._tkscratch,
         )
-        if np.isfinite(loss):
+        self.last_values = {"mse": mse, "auxk": auxv}
+        if math.isfinite(loss):
             a.t = t
-        return loss, loss, idx, val
+        return loss, mse, idx, val

@@ -1,0 +1,185 @@
+"""The fused training step: AuxK in the compiled kernel, AVX vs SSE2/scalar paths, threads."""
+
+import numpy as np
+import pytest
+
+from ksparse import KSparseAutoencoder, _core
+from ksparse.losses import AuxKLoss, CombinedLoss, MSELoss
+from ksparse.training import AdamState, FusedStep, GeneralStep, get_activation
+
+
+def init_params(rng, m, n, dtype):
+    W = rng.standard_normal((m, n))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    return {
+        "W_enc": W.astype(dtype).copy(),
+        "b_enc": (0.05 * rng.standard_normal(m)).astype(dtype),
+        "W_dec": W.astype(dtype),
+        "b_dec": rng.random(n).astype(dtype) * 0.5,
+    }
+
+
+def copy_params(P):
+    return {key: v.copy() for key, v in P.items()}
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("n_dead", [1, 3, 17])
+def test_fused_auxk_equals_general_step(relu, n_dead):
+    """Loss value, MSE and every updated parameter match GeneralStep with MSE + AuxK (float64)."""
+    rng = np.random.default_rng(10 + n_dead)
+    m, n, B, k, auxk_k, coef = 30, 20, 12, 4, 6, 0.25
+    P = init_params(rng, m, n, np.float64)
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, k, n_threads=1, relu=relu, auxk_k=auxk_k, auxk_coef=coef)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(auxk_k))])
+    act = get_activation("relu" if relu else "linear")
+    gen = GeneralStep(Q, AdamState(Q), loss, act, "value", True, B)
+    for step in range(4):
+        X = rng.random((B, n))
+        dead = np.zeros(m, bool)
+        dead[rng.choice(m, n_dead, replace=False)] = True
+        l1, mse1, i1, v1 = fused(X, k, 5e-3, dead)
+        l2, mse2, i2, v2 = gen(X, k, 5e-3, dead)
+        assert fused.last_values["auxk"] > 0
+        assert fused.last_values["auxk"] == pytest.approx(gen.last_values["auxk"], rel=1e-10)
+        assert l1 == pytest.approx(l2, rel=1e-10)
+        assert mse1 == pytest.approx(mse2, rel=1e-10)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_allclose(v1, v2, rtol=1e-10)
+        for name in P:
+            np.testing.assert_allclose(P[name], Q[name], rtol=1e-10, atol=1e-12, err_msg=f"{name} step {step}")
+
+
+def test_fused_auxk_changes_the_update():
+    """AuxK is not ignored: with dead units the update differs from the MSE-only step."""
+    rng = np.random.default_rng(5)
+    m, n, B, k = 24, 16, 8, 3
+    P = init_params(rng, m, n, np.float64)
+    Q = copy_params(P)
+    with_aux = FusedStep(P, AdamState(P), True, B, k, auxk_k=4, auxk_coef=0.5)
+    without = FusedStep(Q, AdamState(Q), True, B, k)
+    X = rng.random((B, n))
+    dead = np.ones(m, bool)
+    la, msea, _, _ = with_aux(X, k, 1e-2, dead)
+    lb, mseb, _, _ = without(X, k, 1e-2, dead)
+    assert msea == mseb
+    assert la > lb
+    assert not np.array_equal(P["W_dec"], Q["W_dec"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_auxk_two_threads_equal_one(dtype):
+    rng = np.random.default_rng(6)
+    m, n, B, k = 64, 40, 32, 6
+    P1 = init_params(rng, m, n, dtype)
+    P2 = copy_params(P1)
+    s1 = FusedStep(P1, AdamState(P1), True, B, k, n_threads=1, auxk_k=8, auxk_coef=1 / 32)
+    s2 = FusedStep(P2, AdamState(P2), True, B, k, n_threads=2, auxk_k=8, auxk_coef=1 / 32)
+    for _ in range(3):
+        X = rng.random((B, n)).astype(dtype)
+        dead = rng.random(m) < 0.4
+        r1 = s1(X, k, 1e-2, dead)
+        r2 = s2(X, k, 1e-2, dead)
+        assert r1[0] == r2[0]
+        np.testing.assert_array_equal(r1[2], r2[2])
+    for name in P1:
+        np.testing.assert_array_equal(P1[name], P2[name])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 37, 784])
+@pytest.mark.parametrize("zero_grad", [False, True])
+def test_avx_and_baseline_adam_rows_bit_identical(dtype, n, zero_grad):
+    """The AVX Adam rows do the same IEEE operations as the SSE2/scalar ones (no FMA)."""
+    had = _core._step_uses_avx()
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal(n).astype(dtype)
+    m = (0.1 * rng.standard_normal(n)).astype(dtype)
+    v = (0.01 * rng.random(n)).astype(dtype)
+    g = None if zero_grad else rng.standard_normal(n).astype(dtype)
+    out = []
+    try:
+        for flag in (False, True):
+            _core._step_set_avx(flag)
+            w1, m1, v1 = w.copy(), m.copy(), v.copy()
+            _core._step_adam_row(w1, m1, v1, g, 1e-3 / 0.1, 1 / np.sqrt(0.001), 0.9, 0.999, 1e-8)
+            out.append((w1, m1, v1))
+    finally:
+        _core._step_set_avx(had)
+    assert _core._step_uses_avx() == had
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+    # and both equal the numpy formula
+    gg = np.zeros(n, dtype) if g is None else g
+    mm = dtype(0.9) * m + dtype(0.1) * gg
+    vv = dtype(0.999) * v + dtype(1 - 0.999) * (gg * gg)
+    ww = w - dtype(1e-2) * mm / (np.sqrt(vv) * dtype(1 / np.sqrt(0.001)) + dtype(1e-8))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(out[1][0], ww, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out[1][1], mm, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_avx_and_baseline_steps_agree(dtype, tol):
+    """Whole steps with AVX off and on agree (the dot products sum in another order)."""
+    had = _core._step_uses_avx()
+    rng = np.random.default_rng(7)
+    m, n, B, k = 50, 37, 16, 5
+    P1 = init_params(rng, m, n, dtype)
+    P2 = copy_params(P1)
+    s1 = FusedStep(P1, AdamState(P1), True, B, k, auxk_k=6, auxk_coef=0.1)
+    s2 = FusedStep(P2, AdamState(P2), True, B, k, auxk_k=6, auxk_coef=0.1)
+    try:
+        for _ in range(3):
+            X = rng.random((B, n)).astype(dtype)
+            dead = rng.random(m) < 0.5
+            _core._step_set_avx(False)
+            r1 = s1(X, k, 1e-3, dead)
+            _core._step_set_avx(True)
+            r2 = s2(X, k, 1e-3, dead)
+            assert r1[0] == pytest.approx(r2[0], rel=tol)
+    finally:
+        _core._step_set_avx(had)
+    for name in P1:
+        np.testing.assert_allclose(P1[name], P2[name], rtol=tol, atol=tol)
+
+
+def test_estimator_with_dead_units_uses_fused_step(monkeypatch):
+    """Dead units with AuxK on no longer send the estimator to the general step."""
+    rng = np.random.default_rng(8)
+    X = rng.random((64, 12)).astype(np.float32)
+    est = KSparseAutoencoder(n_hidden=40, k=2, batch_size=16, n_epochs=3, dead_samples=16, random_state=0)
+    calls = {"general": 0}
+    est.partial_fit(X[:16])
+    orig = est._general.__call__
+
+    def counting(*a, **kw):
+        calls["general"] += 1
+        return orig(*a, **kw)
+
+    monkeypatch.setattr(est, "_general", counting)
+    est.partial_fit(X)
+    assert est.steps_since_fired_.max() >= 16  # some units are dead
+    assert calls["general"] == 0
+    assert np.isfinite(est.history_["loss"][-1])
+
+
+def test_fused_auxk_float32_and_short_batch_match_general_step():
+    """float32 within float32 tolerance, and a batch shorter than the workspaces."""
+    rng = np.random.default_rng(9)
+    m, n, B, k, auxk_k, coef = 40, 24, 16, 5, 10, 1 / 32
+    P = init_params(rng, m, n, np.float32)
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, k, auxk_k=auxk_k, auxk_coef=coef)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(auxk_k))])
+    gen = GeneralStep(Q, AdamState(Q), loss, get_activation("relu"), "value", True, B)
+    for Bs in (B, 7, B):
+        X = rng.random((Bs, n)).astype(np.float32)
+        dead = rng.random(m) < 0.5
+        l1, _, i1, _ = fused(X, k, 5e-3, dead)
+        l2, _, i2, _ = gen(X, k, 5e-3, dead)
+        assert l1 == pytest.approx(l2, rel=2e-4)
+        np.testing.assert_array_equal(i1, i2)
+        for name in P:
+            np.testing.assert_allclose(P[name], Q[name], rtol=2e-4, atol=2e-5, err_msg=name)
