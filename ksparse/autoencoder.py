@@ -15,6 +15,7 @@ fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
@@ -27,42 +28,69 @@ import numpy as np
 from ksparse import _model_ops as ops
 from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
-from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
+from ksparse._threads import blas_threads
+from ksparse.activations import get_activation
+from ksparse.schedules import make_schedule
+from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep
 
-try:  # scikit-learn is optional; with it the estimator plugs into its tooling
-    from sklearn.base import BaseEstimator as _BaseEstimator  # type: ignore[import-untyped]
-    from sklearn.base import TransformerMixin as _TransformerMixin  # type: ignore[import-untyped]
-    from sklearn.exceptions import NotFittedError  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
-    import inspect
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method needs a fitted estimator (a ValueError and an AttributeError,
+    as scikit-learn's own ``NotFittedError``)."""
 
-    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
-        """Raised when a method needs a fitted estimator."""
 
-    class _BaseEstimator:  # type: ignore[no-redef]
-        @classmethod
-        def _get_param_names(cls):
-            sig = inspect.signature(cls.__init__)
-            return sorted(p for p in sig.parameters if p != "self")
+class _BaseEstimator:
+    """The scikit-learn estimator protocol without importing scikit-learn.
 
-        def get_params(self, deep=True):
-            return {name: getattr(self, name) for name in self._get_param_names()}
+    Importing ``sklearn.base`` takes about a second, so ``import ksparse`` does not:
+    parameters come from the constructor's signature (``get_params`` /
+    ``set_params``), and ``__sklearn_tags__`` imports scikit-learn's tag classes
+    only when scikit-learn's own tooling asks for them (then it is already loaded).
+    ``sklearn.utils.estimator_checks.check_estimator`` passes
+    (tests/test_autoencoder_sklearn.py).
+    """
 
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for key, value in params.items():
-                if key not in valid:
-                    raise ValueError(f"invalid parameter {key!r}; valid parameters are {valid}")
-                setattr(self, key, value)
-            return self
+    @classmethod
+    def _get_param_names(cls) -> List[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
-        def __repr__(self):
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-            return f"{type(self).__name__}({args})"
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """Constructor parameters as a dict (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
 
-    class _TransformerMixin:  # type: ignore[no-redef]
-        def fit_transform(self, X, y=None, **fit_params):
-            return self.fit(X, y, **fit_params).transform(X)
+    def set_params(self, **params: Any):
+        """Set constructor parameters (scikit-learn protocol); returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"Invalid parameter {key!r} for estimator {type(self).__name__}; "
+                                 f"valid parameters are {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        args = []
+        for key, value in self.get_params().items():
+            d = defaults.get(key, inspect.Parameter.empty)
+            try:
+                same = bool(d is value or (type(d) is type(value) and d == value))
+            except Exception:  # noqa: BLE001 - arrays and odd objects: show them
+                same = False
+            if not same:
+                args.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import Tags, TargetTags, TransformerTags  # type: ignore[import-untyped]
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags())
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to X, then transform X."""
+        return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
 
 
 __all__ = ["KSparseAutoencoder", "DivergenceError", "NotFittedError"]
@@ -124,7 +152,23 @@ def _rng_state_from_json(state: dict) -> dict:
     return {k: conv(k, v) for k, v in state.items()}
 
 
-class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
+def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
+    """The learning-rate multiplier of training (:func:`ksparse.schedules.make_schedule`).
+
+    The estimator's ``warmup_fraction`` adds a linear warm-up to any ``lr_schedule``:
+    "constant" with a warm-up is the "warmup" schedule, and "warmup" without one is
+    "constant".
+    """
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if name == "constant" and warmup_steps > 0:
+        name = "warmup"
+    elif name == "warmup" and warmup_steps == 0:
+        name = "constant"
+    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
+
+
+class KSparseAutoencoder(_BaseEstimator):
     """k-sparse (top-k) autoencoder.
 
     Parameters
@@ -252,7 +296,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
 
     def __sklearn_tags__(self):
         """scikit-learn tags: the output dtype is the estimator's ``dtype``, not the input's."""
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags = super().__sklearn_tags__()
         try:
             dt = str(check_dtype(self.dtype))
         except TypeError:
@@ -454,7 +498,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             X = self._check_X(X, reset=False, dtype=r["dtype"])
         else:
             X = self._check_X(X, reset=True, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+        with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             # overflow shows up as a non-finite loss, which stops training with DivergenceError
             return self._fit(X, r, callback, resume)
 
@@ -492,7 +536,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         total_steps = r["n_epochs"] * steps_per_epoch
         warmup = int(round(r["warmup_fraction"] * total_steps))
         anneal_steps = r["k_anneal_fraction"] * total_steps
-        schedule = make_lr_schedule(self.lr_schedule, total_steps, warmup)
+        schedule = _lr_schedule(self.lr_schedule, total_steps, warmup)
         self._build_steps(r, B)
         xbuf = np.empty((B, X_train.shape[1]), dtype=X_train.dtype)
         good = {name: a.copy() for name, a in self._params().items()}
@@ -603,7 +647,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         r = self._check_params()
         first = not hasattr(self, "W_enc_")
         X = self._check_X(X, reset=first, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+        with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             if first:
                 rng = np.random.default_rng(self._seed())
                 split_seed = int(rng.integers(0, 2**63 - 1))
@@ -801,36 +845,3 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             sd.update(tr["optimizer"]["scalars"])
             est._opt.load_state_dict(sd)
         return est
-
-
-_CONTROLLER: Any = None
-
-
-class _thread_limit:
-    """Limit BLAS threads to ``n`` inside the block (when threadpoolctl is available).
-
-    The library scan of threadpoolctl is done once per process (it costs milliseconds),
-    so ``partial_fit`` on one batch stays cheap.
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-        self._ctx = None
-
-    def __enter__(self):
-        global _CONTROLLER
-        if _CONTROLLER is None:
-            try:
-                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-            except ImportError:  # pragma: no cover
-                _CONTROLLER = False
-            else:
-                _CONTROLLER = ThreadpoolController()
-        if _CONTROLLER:
-            self._ctx = _CONTROLLER.limit(limits=self.n, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False

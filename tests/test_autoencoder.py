@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ksparse import DivergenceError, KSparseAutoencoder
-from ksparse.training import AdamState, FusedStep, GeneralStep, get_activation, reference_step
+from ksparse.activations import get_activation
+from ksparse.training import AdamState, FusedStep, GeneralStep, reference_step
 from ksparse.losses import CombinedLoss, MSELoss
 
 
