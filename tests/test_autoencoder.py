@@ -347,3 +347,31 @@ def test_pickle():
     back = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(back.transform(X), est.transform(X))
     back.partial_fit(X[:16])
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from ksparse._threads import blas_threads
+
+    def blas_counts():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_counts()
+    if not before:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    with blas_threads(1):
+        assert all(n == 1 for n in blas_counts())
+    assert blas_counts() == before
+
+
+@pytest.mark.parametrize("name, warmup, first, at_end", [
+    ("constant", 0, 1.0, 1.0), ("constant", 4, 0.25, 1.0), ("warmup", 0, 1.0, 1.0),
+    ("cosine", 0, 1.0, 0.0), ("linear", 2, 0.5, 0.0),
+])
+def test_lr_schedule_of_training(name, warmup, first, at_end):
+    from ksparse.autoencoder import _lr_schedule
+
+    s = _lr_schedule(name, 10, warmup)
+    assert s(0) == pytest.approx(first)
+    assert s(10) == pytest.approx(at_end)
