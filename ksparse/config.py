@@ -69,7 +69,7 @@ class ModelConfig:
     """Rank units by their value, or by their absolute value (keeping the sign)."""
     n_epochs: int = 100
     """Number of full shuffled passes over the training data."""
-    batch_size: int = 64
+    batch_size: int = 32
     """Samples per optimizer step."""
     optimizer: str = "adam"
     """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* variant."""
