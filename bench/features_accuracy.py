@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     t_fit = time.perf_counter() - t0
     ke = args.alpha * est.k
     acc = logistic_accuracy(est.transform(Xtr, k=ke), ytr, est.transform(Xte, k=ke), yte, C=args.C)
-    print(f"784 -> 1000, k=25 (defaults), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}")
+    print(f"784 -> 1000, k=25 (defaults), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}; "
+          f"dead units at the end {est.history_['dead_fraction'][-1]:.3f}")
     print(f"logistic regression on codes with {ke} active: accuracy {acc:.4f} (target >= 0.945)")
     if args.raw:
         print(f"raw pixels: accuracy {logistic_accuracy(Xtr, ytr, Xte, yte, C=args.C):.4f}")
