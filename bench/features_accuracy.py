@@ -4,6 +4,9 @@ encoded with 3k active units, scored on the 10,000 official test images.
 Target: accuracy >= 0.945 (raw pixels give about 0.895).
 
     python bench/features_accuracy.py [--seed 0] [--threads 1] [--alpha 3]
+
+Measured (seed 0, defaults): accuracy 0.9477 (C=0.05, 75 active); 36% of the units are
+dead at the end of training (with random decoder directions and batch_size 64: 0.924).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def main(argv=None) -> int:
     t_fit = time.perf_counter() - t0
     ke = args.alpha * est.k
     acc = logistic_accuracy(est.transform(Xtr, k=ke), ytr, est.transform(Xte, k=ke), yte, C=args.C)
-    print(f"784 -> 1000, k=25 (defaults), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}")
+    print(f"784 -> 1000, k=25 (defaults), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}; "
+          f"dead units at the end {est.history_['dead_fraction'][-1]:.3f}")
     print(f"logistic regression on codes with {ke} active: accuracy {acc:.4f} (target >= 0.945)")
     if args.raw:
         print(f"raw pixels: accuracy {logistic_accuracy(Xtr, ytr, Xte, yte, C=args.C):.4f}")

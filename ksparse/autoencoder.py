@@ -4,17 +4,19 @@
 encoder (top-k, by default on the pre-activations followed by ReLU, as in Gao et
 al. 2024) and reconstructs it with a linear decoder whose rows have unit norm.
 Training follows the recipe of Makhzani & Frey (2013) and Gao et al. (2024): the
+decoder rows start at random (centred, normalised) training samples, the
 encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
 decoder bias) centres the data, k is annealed from a larger value down to the
 target over the first part of training (progressive sparsity), dead units are
 detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
-and by resetting them to badly reconstructed samples, and Adam with a cosine
+and (with ``dead_reset=True``) by resetting them to badly reconstructed samples, and Adam with a cosine
 learning-rate decay does the updates. The default configuration trains through one
 fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import numbers
@@ -27,42 +29,69 @@ import numpy as np
 from ksparse import _model_ops as ops
 from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
-from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, get_activation, make_lr_schedule
+from ksparse._threads import blas_threads
+from ksparse.activations import get_activation
+from ksparse.schedules import make_schedule
+from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep
 
-try:  # scikit-learn is optional; with it the estimator plugs into its tooling
-    from sklearn.base import BaseEstimator as _BaseEstimator  # type: ignore[import-untyped]
-    from sklearn.base import TransformerMixin as _TransformerMixin  # type: ignore[import-untyped]
-    from sklearn.exceptions import NotFittedError  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
-    import inspect
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method needs a fitted estimator (a ValueError and an AttributeError,
+    as scikit-learn's own ``NotFittedError``)."""
 
-    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
-        """Raised when a method needs a fitted estimator."""
 
-    class _BaseEstimator:  # type: ignore[no-redef]
-        @classmethod
-        def _get_param_names(cls):
-            sig = inspect.signature(cls.__init__)
-            return sorted(p for p in sig.parameters if p != "self")
+class _BaseEstimator:
+    """The scikit-learn estimator protocol without importing scikit-learn.
 
-        def get_params(self, deep=True):
-            return {name: getattr(self, name) for name in self._get_param_names()}
+    Importing ``sklearn.base`` takes about a second, so ``import ksparse`` does not:
+    parameters come from the constructor's signature (``get_params`` /
+    ``set_params``), and ``__sklearn_tags__`` imports scikit-learn's tag classes
+    only when scikit-learn's own tooling asks for them (then it is already loaded).
+    ``sklearn.utils.estimator_checks.check_estimator`` passes
+    (tests/test_autoencoder_sklearn.py).
+    """
 
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for key, value in params.items():
-                if key not in valid:
-                    raise ValueError(f"invalid parameter {key!r}; valid parameters are {valid}")
-                setattr(self, key, value)
-            return self
+    @classmethod
+    def _get_param_names(cls) -> List[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
-        def __repr__(self):
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-            return f"{type(self).__name__}({args})"
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """Constructor parameters as a dict (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
 
-    class _TransformerMixin:  # type: ignore[no-redef]
-        def fit_transform(self, X, y=None, **fit_params):
-            return self.fit(X, y, **fit_params).transform(X)
+    def set_params(self, **params: Any):
+        """Set constructor parameters (scikit-learn protocol); returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"Invalid parameter {key!r} for estimator {type(self).__name__}; "
+                                 f"valid parameters are {valid}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        args = []
+        for key, value in self.get_params().items():
+            d = defaults.get(key, inspect.Parameter.empty)
+            try:
+                same = bool(d is value or (type(d) is type(value) and d == value))
+            except Exception:  # noqa: BLE001 - arrays and odd objects: show them
+                same = False
+            if not same:
+                args.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import Tags, TargetTags, TransformerTags  # type: ignore[import-untyped]
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags())
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to X, then transform X."""
+        return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
 
 
 __all__ = ["KSparseAutoencoder", "DivergenceError", "NotFittedError"]
@@ -124,7 +153,23 @@ def _rng_state_from_json(state: dict) -> dict:
     return {k: conv(k, v) for k, v in state.items()}
 
 
-class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
+def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
+    """The learning-rate multiplier of training (:func:`ksparse.schedules.make_schedule`).
+
+    The estimator's ``warmup_fraction`` adds a linear warm-up to any ``lr_schedule``:
+    "constant" with a warm-up is the "warmup" schedule, and "warmup" without one is
+    "constant".
+    """
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if name == "constant" and warmup_steps > 0:
+        name = "warmup"
+    elif name == "warmup" and warmup_steps == 0:
+        name = "constant"
+    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
+
+
+class KSparseAutoencoder(_BaseEstimator):
     """k-sparse (top-k) autoencoder.
 
     Parameters
@@ -141,7 +186,9 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         Keep the k largest activations, or the k largest in absolute value.
     n_epochs : int, default 100
         Full shuffled passes over the training data.
-    batch_size : int, default 64
+    batch_size : int, default 32
+        Samples per optimizer step (small batches: more steps per epoch, better
+        reconstructions on MNIST-sized data for the same time).
     optimizer : str, default "adam"
         "adam" (fused compiled kernel) or one of ``ksparse.optim.make_optimizer``'s names.
     learning_rate : float, default 1e-2
@@ -203,7 +250,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         activation="relu",
         selection="value",
         n_epochs=100,
-        batch_size=64,
+        batch_size=32,
         optimizer="adam",
         learning_rate=1e-2,
         lr_schedule="cosine",
@@ -252,7 +299,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
 
     def __sklearn_tags__(self):
         """scikit-learn tags: the output dtype is the estimator's ``dtype``, not the input's."""
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags = super().__sklearn_tags__()
         try:
             dt = str(check_dtype(self.dtype))
         except TypeError:
@@ -357,13 +404,29 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         raise ValueError(f"random_state={rs!r} must be None, an int or a numpy random generator")
 
     def _init_weights(self, X: np.ndarray, r: dict, rng: np.random.Generator) -> None:
+        """Data-dependent initialisation.
+
+        ``b_dec`` (the pre-encoder bias) starts at the data mean. Each decoder row starts
+        as a randomly chosen training sample minus that mean, plus a small Gaussian jitter
+        (5% of the mean row norm, so repeated picks differ and constant data still gives
+        nonzero rows), scaled to unit norm; the encoder starts as the decoder's transpose.
+        Every unit then starts pointing at real data and fires from the first steps
+        (on MNIST, 784 -> 1000, k=25, it lifts the accuracy of a logistic regression on
+        the codes from 0.924 to 0.948; see bench/features_accuracy.py).
+        """
         m, n, dt = r["m"], X.shape[1], r["dtype"]
-        W = rng.standard_normal((m, n))
+        mu = X.mean(axis=0, dtype=np.float64)
+        sel = rng.choice(X.shape[0], size=m, replace=X.shape[0] < m)
+        W = X[sel].astype(np.float64) - mu
+        scale = float(np.linalg.norm(W, axis=1).mean())
+        if not scale > 0:
+            scale = 1.0
+        W += (0.05 * scale / math.sqrt(n)) * rng.standard_normal((m, n))
         W /= np.linalg.norm(W, axis=1, keepdims=True)
         self.W_dec_ = np.ascontiguousarray(W, dtype=dt)
         self.W_enc_ = self.W_dec_.copy()  # encoder starts as the decoder's transpose
         self.b_enc_ = np.zeros(m, dtype=dt)
-        self.b_dec_ = np.ascontiguousarray(X.mean(axis=0, dtype=np.float64), dtype=dt)
+        self.b_dec_ = np.ascontiguousarray(mu, dtype=dt)
         self.n_features_in_ = n
         self.steps_since_fired_ = np.zeros(m, dtype=np.int64)
         self.n_iter_ = 0
@@ -454,7 +517,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             X = self._check_X(X, reset=False, dtype=r["dtype"])
         else:
             X = self._check_X(X, reset=True, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+        with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             # overflow shows up as a non-finite loss, which stops training with DivergenceError
             return self._fit(X, r, callback, resume)
 
@@ -492,7 +555,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         total_steps = r["n_epochs"] * steps_per_epoch
         warmup = int(round(r["warmup_fraction"] * total_steps))
         anneal_steps = r["k_anneal_fraction"] * total_steps
-        schedule = make_lr_schedule(self.lr_schedule, total_steps, warmup)
+        schedule = _lr_schedule(self.lr_schedule, total_steps, warmup)
         self._build_steps(r, B)
         xbuf = np.empty((B, X_train.shape[1]), dtype=X_train.dtype)
         good = {name: a.copy() for name, a in self._params().items()}
@@ -603,7 +666,7 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
         r = self._check_params()
         first = not hasattr(self, "W_enc_")
         X = self._check_X(X, reset=first, dtype=r["dtype"])
-        with _thread_limit(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
+        with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             if first:
                 rng = np.random.default_rng(self._seed())
                 split_seed = int(rng.integers(0, 2**63 - 1))
@@ -801,36 +864,3 @@ class KSparseAutoencoder(_TransformerMixin, _BaseEstimator):
             sd.update(tr["optimizer"]["scalars"])
             est._opt.load_state_dict(sd)
         return est
-
-
-_CONTROLLER: Any = None
-
-
-class _thread_limit:
-    """Limit BLAS threads to ``n`` inside the block (when threadpoolctl is available).
-
-    The library scan of threadpoolctl is done once per process (it costs milliseconds),
-    so ``partial_fit`` on one batch stays cheap.
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-        self._ctx = None
-
-    def __enter__(self):
-        global _CONTROLLER
-        if _CONTROLLER is None:
-            try:
-                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-            except ImportError:  # pragma: no cover
-                _CONTROLLER = False
-            else:
-                _CONTROLLER = ThreadpoolController()
-        if _CONTROLLER:
-            self._ctx = _CONTROLLER.limit(limits=self.n, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False

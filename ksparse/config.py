@@ -67,30 +67,30 @@ class ModelConfig:
     """Activation applied to the encoder's pre-activations before the top-k selection."""
     selection: Literal["value", "abs"] = "value"
     """Rank units by their value, or by their absolute value (keeping the sign)."""
-    n_epochs: int = 60
+    n_epochs: int = 100
     """Number of full shuffled passes over the training data."""
-    batch_size: int = 64
+    batch_size: int = 32
     """Samples per optimizer step."""
     optimizer: str = "adam"
     """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* variant."""
-    learning_rate: float = 3e-3
-    """Peak learning rate."""
+    learning_rate: float = 1e-2
+    """Peak learning rate (reached after the warm-up)."""
     lr_schedule: Literal["constant", "warmup", "linear", "cosine"] = "cosine"
     """Learning-rate schedule over the whole run."""
-    warmup_fraction: float = 0.0
+    warmup_fraction: float = 0.05
     """Fraction of the steps spent warming the learning rate up from zero."""
     k_start: Optional[int] = None
-    """k at the start of progressive sparsity (annealed down to k); None picks a default curriculum."""
+    """k at the start of progressive sparsity (annealed linearly down to k); None means min(n_hidden, 4 * k)."""
     k_anneal_fraction: float = 0.5
     """Fraction of training over which k is annealed from k_start down to k."""
     auxk_k: Optional[int] = None
-    """Number of dead units used by the AuxK loss; None picks a default."""
+    """Number of dead units used by the AuxK loss per sample; None means min(n_hidden, 2 * k)."""
     auxk_coef: float = 1.0 / 32.0
     """Weight of the AuxK loss (0 turns it off)."""
     dead_samples: int = 5000
     """A unit that has not fired in this many training samples counts as dead."""
-    dead_reset: bool = True
-    """Re-initialise dead units during training."""
+    dead_reset: bool = False
+    """Re-initialise dead units on badly reconstructed samples at the end of each epoch (off: AuxK revives them)."""
     diversity_coef: float = 0.0
     """Weight of the decoder decorrelation (diversity) penalty."""
     normalize_decoder: bool = True
@@ -102,7 +102,7 @@ class ModelConfig:
     patience: int = 5
     """Epochs without improvement before early stopping."""
     n_threads: int = 1
-    """Threads for the compiled kernels (-1 for all cores)."""
+    """Threads for the compiled kernels and BLAS (-1 for all cores)."""
     dtype: Literal["float32", "float64"] = "float32"
     """Floating-point precision of the weights and computations."""
     random_state: Optional[int] = None

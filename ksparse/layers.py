@@ -40,15 +40,15 @@ directly, without their wrappers' per-call checks.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import time
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ksparse import _core
+from ksparse._threads import blas_threads
 from ksparse._validation import (
     check_dtype,
     check_float_array,
@@ -84,33 +84,6 @@ def _check_positive_float(value: Any, name: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name}={value} must be a finite number > 0")
     return value
-
-
-_BLAS_CONTROLLER: Any = None
-
-
-@contextlib.contextmanager
-def _blas_threads(n: int) -> Iterator[None]:
-    """Run the block with at most ``n`` BLAS threads (when threadpoolctl is installed).
-
-    Small products are much slower with more BLAS threads than cores are free
-    (the threads spin waiting for each other), so the network's ``n_threads``
-    applies to BLAS as well. threadpoolctl scans the loaded libraries once per
-    process; without it BLAS keeps its own setting.
-    """
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl is optional
-            _BLAS_CONTROLLER = False
-        else:
-            _BLAS_CONTROLLER = ThreadpoolController()
-    if not _BLAS_CONTROLLER:  # pragma: no cover
-        yield
-        return
-    with _BLAS_CONTROLLER.limit(limits=n, user_api="blas"):
-        yield
 
 
 # ---------------------------------------------------------------------------
@@ -329,7 +302,7 @@ class KSparseLayer(_Layer):
         """
         X = self._check_dense_input(X)
         n_threads = check_n_threads(n_threads)
-        with _blas_threads(n_threads):
+        with blas_threads(n_threads):
             code, _ = self._forward(X, n_threads, keep_cache=False)
         return code
 
@@ -442,7 +415,7 @@ class DenseLayer(_Layer):
         else:
             X = self._check_dense_input(X)
         n_threads = check_n_threads(n_threads)
-        with _blas_threads(n_threads):
+        with blas_threads(n_threads):
             out, _ = self._forward(X, n_threads, keep_cache=False)
         return out
 
@@ -753,7 +726,7 @@ class Network:
         self._require_initialized()
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.n_out), dtype=self.dtype)
-        with _blas_threads(self.n_threads):
+        with blas_threads(self.n_threads):
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
                 stop = min(start + _PREDICT_CHUNK, X.shape[0])
                 out[start:stop] = self._forward(X[start:stop], keep_cache=False)[0]
@@ -765,7 +738,7 @@ class Network:
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
         total = 0.0
-        with _blas_threads(self.n_threads):
+        with blas_threads(self.n_threads):
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
                 stop = min(start + _PREDICT_CHUNK, X.shape[0])
                 diff = self._forward(X[start:stop], keep_cache=False)[0] - Y[start:stop]
@@ -795,7 +768,7 @@ class Network:
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
         _, grads = self._params_and_grads()
-        with _blas_threads(self.n_threads):
+        with blas_threads(self.n_threads):
             loss = self._loss_and_grads(X, Y, grads)
         return loss, grads
 
@@ -991,7 +964,7 @@ class Network:
 
             bar = tqdm(total=(end_epoch - self.epoch_) * n_batches, desc="train", unit="batch")
         try:
-            with _blas_threads(self.n_threads):
+            with blas_threads(self.n_threads):
                 self._run_epochs(X, Y, rng, opt, params, grads, lazy, lr_of_step, batch_size, end_epoch, bar, callback)
         finally:
             if bar is not None:

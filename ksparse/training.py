@@ -25,19 +25,17 @@ The update of one step (shapes: batch B, inputs n, hidden m, kept k)::
 
 from __future__ import annotations
 
-import importlib
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 
 from ksparse import _model_ops as ops
+from ksparse.activations import get_activation
 from ksparse.losses import CombinedLoss, Gradients, Loss, MSELoss, StepContext
 
 __all__ = [
     "AdamState",
-    "make_lr_schedule",
-    "get_activation",
     "reference_step",
     "GeneralStep",
     "FusedStep",
@@ -45,71 +43,6 @@ __all__ = [
 ]
 
 PARAM_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
-
-
-# --------------------------------------------------------------------------- activations
-class _ReLU:
-    name = "relu"
-    params: dict = {}
-
-    def forward(self, Z, out=None):
-        return np.maximum(Z, 0, out=out)
-
-    def derivative(self, Z, A=None):
-        return (Z > 0).astype(Z.dtype)
-
-
-class _Linear:
-    name = "linear"
-    params: dict = {}
-
-    def forward(self, Z, out=None):
-        if out is None:
-            return np.array(Z, copy=True)
-        out[...] = Z
-        return out
-
-    def derivative(self, Z, A=None):
-        return np.ones_like(Z)
-
-
-def get_activation(name: Any):
-    """Return an activation object (``name``, ``forward``, ``derivative``).
-
-    Uses :func:`ksparse.activations.get_activation` when available; ReLU and linear
-    are always available.
-    """
-    try:
-        _get: Any = importlib.import_module("ksparse.activations").get_activation
-    except ImportError:  # the layers engineer's module, once merged
-        _get = None
-    if _get is not None:
-        return _get(name)
-    if name == "relu" or getattr(name, "name", None) == "relu":
-        return _ReLU()
-    if name == "linear" or getattr(name, "name", None) == "linear":
-        return _Linear()
-    raise ValueError(
-        f"activation={name!r} needs ksparse.activations, which is not available; use 'relu' or 'linear'"
-    )
-
-
-# --------------------------------------------------------------------------- schedules
-def make_lr_schedule(name: str, total_steps: int, warmup_steps: int = 0):
-    """The learning-rate multiplier ``step -> float`` of training (``ksparse.schedules``).
-
-    ``warmup_steps`` adds a linear warm-up to any schedule: "constant" with a warm-up is
-    the "warmup" schedule, and "warmup" without one is "constant".
-    """
-    from ksparse.schedules import make_schedule
-
-    total_steps = max(1, int(total_steps))
-    warmup_steps = min(int(warmup_steps), total_steps)
-    if name == "constant" and warmup_steps > 0:
-        name = "warmup"
-    elif name == "warmup" and warmup_steps == 0:
-        name = "constant"
-    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
 
 
 # --------------------------------------------------------------------------- Adam

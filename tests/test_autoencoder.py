@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ksparse import DivergenceError, KSparseAutoencoder
-from ksparse.training import AdamState, FusedStep, GeneralStep, get_activation, reference_step
+from ksparse.activations import get_activation
+from ksparse.training import AdamState, FusedStep, GeneralStep, reference_step
 from ksparse.losses import CombinedLoss, MSELoss
 
 
@@ -346,3 +347,51 @@ def test_pickle():
     back = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(back.transform(X), est.transform(X))
     back.partial_fit(X[:16])
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    from ksparse._threads import blas_threads
+
+    def blas_counts():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_counts()
+    if not before:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    with blas_threads(1):
+        assert all(n == 1 for n in blas_counts())
+    assert blas_counts() == before
+
+
+@pytest.mark.parametrize("name, warmup, first, at_end", [
+    ("constant", 0, 1.0, 1.0), ("constant", 4, 0.25, 1.0), ("warmup", 0, 1.0, 1.0),
+    ("cosine", 0, 1.0, 0.0), ("linear", 2, 0.5, 0.0),
+])
+def test_lr_schedule_of_training(name, warmup, first, at_end):
+    from ksparse.autoencoder import _lr_schedule
+
+    s = _lr_schedule(name, 10, warmup)
+    assert s(0) == pytest.approx(first)
+    assert s(10) == pytest.approx(at_end)
+
+
+def test_decoder_starts_at_centred_training_samples():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 12))
+    est = KSparseAutoencoder(n_hidden=50, k=3, learning_rate=1e-12, batch_size=40, random_state=0)
+    est.partial_fit(X)  # one step with a negligible learning rate: the weights are the initial ones
+    Xc = X - X.mean(axis=0)
+    Xc /= np.linalg.norm(Xc, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.linalg.norm(est.W_dec_, axis=1), 1.0, rtol=1e-5)
+    cos = est.W_dec_.astype(np.float64) @ Xc.T
+    assert (cos.max(axis=1) > 0.99).all()  # every row is one sample (up to the small jitter)
+    np.testing.assert_allclose(est.W_enc_, est.W_dec_, atol=1e-6)
+    np.testing.assert_allclose(est.b_dec_, X.mean(axis=0), atol=1e-5)
+    # n_hidden > n_samples: samples are picked with replacement, the jitter separates repeats
+    assert len(np.unique(np.round(est.W_dec_, 4), axis=0)) == 50
+    # constant data: rows are still finite unit vectors
+    c = KSparseAutoencoder(n_hidden=5, k=2, n_epochs=1, random_state=0).fit(np.ones((10, 4)))
+    assert np.isfinite(c.W_dec_).all()
+    np.testing.assert_allclose(np.linalg.norm(c.W_dec_, axis=1), 1.0, rtol=1e-5)

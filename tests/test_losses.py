@@ -5,7 +5,8 @@ import pytest
 
 from ksparse import _model_ops as ops
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Gradients, MSELoss, StepContext
-from ksparse.training import GeneralStep, AdamState, get_activation
+from ksparse.activations import get_activation
+from ksparse.training import GeneralStep, AdamState
 
 EPS = 1e-6
 
