@@ -9,6 +9,7 @@ from ksparse import DivergenceError, KSparseAutoencoder
 from ksparse.activations import get_activation
 from ksparse.training import AdamState, FusedStep, GeneralStep, reference_step
 from ksparse.losses import CombinedLoss, MSELoss
+from _model_helpers import init_params
 
 
 def small_data(n=120, d=16, seed=0, dtype=np.float32):
@@ -23,17 +24,6 @@ def quick(**kw):
     base = dict(n_hidden=12, k=3, n_epochs=4, batch_size=16, random_state=0)
     base.update(kw)
     return KSparseAutoencoder(**base)
-
-
-def init_params(rng, m, n, dtype):
-    W = rng.standard_normal((m, n))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    return {
-        "W_enc": W.astype(dtype).copy(),
-        "b_enc": (0.05 * rng.standard_normal(m)).astype(dtype),
-        "W_dec": W.astype(dtype),
-        "b_dec": rng.random(n).astype(dtype) * 0.5,
-    }
 
 
 # ------------------------------------------------------------------ step equivalence

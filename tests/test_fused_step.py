@@ -6,17 +6,7 @@ import pytest
 from ksparse import KSparseAutoencoder, _core
 from ksparse.losses import AuxKLoss, CombinedLoss, MSELoss
 from ksparse.training import AdamState, FusedStep, GeneralStep, get_activation
-
-
-def init_params(rng, m, n, dtype):
-    W = rng.standard_normal((m, n))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    return {
-        "W_enc": W.astype(dtype).copy(),
-        "b_enc": (0.05 * rng.standard_normal(m)).astype(dtype),
-        "W_dec": W.astype(dtype),
-        "b_dec": rng.random(n).astype(dtype) * 0.5,
-    }
+from _model_helpers import init_params
 
 
 def copy_params(P):
