@@ -173,6 +173,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask_permissions(fd: int) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the permissions of a plain ``open``."""
+    if os.name == "nt":
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, fsync folder).
 
@@ -185,6 +194,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        _umask_permissions(fd)
         with os.fdopen(fd, "wb") as fh:
             _write_all(fh, data)
             fh.flush()

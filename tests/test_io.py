@@ -393,3 +393,11 @@ def test_network_resume_equals_uninterrupted(tmp_path, small_X):
     for a, b in zip(full.layers, resumed.layers):
         np.testing.assert_array_equal(a.W, b.W)
         np.testing.assert_array_equal(a.b, b.b)
+
+
+def test_saved_file_has_the_permissions_of_a_plain_open(tmp_path):
+    path = tmp_path / "plain.bin"
+    kio.atomic_write_bytes(path, b"abc")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)

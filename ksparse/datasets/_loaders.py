@@ -20,7 +20,7 @@ import numpy as np
 
 from ksparse._validation import check_dtype
 from ksparse.datasets._idx import IDXFormatError, read_idx
-from ksparse.io import _fsync_dir
+from ksparse.io import _fsync_dir, _umask_permissions
 
 __all__ = [
     "Dataset",
@@ -230,6 +230,7 @@ def _download(url: str, dest: Path, fname: str, *, progress: bool, timeout: floa
     fd, tmp_name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
+        _umask_permissions(fd)
         with os.fdopen(fd, "wb") as out:
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
