@@ -79,18 +79,27 @@ def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
     return data
 
 
-def _quality(model: Any, X: np.ndarray, data_range: float = 1.0) -> Dict[str, float]:
-    """Reconstruction and sparsity figures of ``model`` on ``X`` (with :mod:`ksparse.metrics`)."""
+def _quality(model: Any, X: np.ndarray, data_range: float = 1.0, image_shape: Any = None) -> Dict[str, float]:
+    """Reconstruction and sparsity figures of ``model`` on ``X`` (with :mod:`ksparse.metrics`).
+
+    SSIM is added when ``image_shape`` says how a row folds into an image.
+    """
     from ksparse import metrics
 
     rebuild = model.reconstruct if hasattr(model, "reconstruct") else model.predict
     Xh = rebuild(X)
     out = {"mse": metrics.mse(X, Xh), "psnr": metrics.psnr(X, Xh, data_range=data_range)}
+    if image_shape and int(np.prod(image_shape)) == X.shape[1]:
+        out["ssim"] = metrics.ssim(X, Xh, data_range=data_range, image_shape=tuple(image_shape))
+    out["fvu"] = metrics.fraction_of_variance_unexplained(X, Xh)
     if hasattr(model, "encode"):
         indices, values = model.encode(X)
         out["l0"] = metrics.mean_l0((indices, values))
         firing = metrics.firing_frequency(indices, model.W_dec_.shape[0], values=values)
         out["dead_fraction"] = metrics.dead_fraction(firing)
+        out["compression_ratio"] = metrics.compression_ratio(
+            X.shape[1], model.W_dec_.shape[0], out["l0"], value_bits=X.dtype, input_bits=X.dtype
+        )
     return out
 
 
@@ -159,8 +168,9 @@ def _fit_and_write(model, data, out: Path, *, args, checkpoint_every: int = 0, r
     ksparse.save(model, out / "model.safetensors")
     _write_history(out / "history.csv", model.history_)
     data_range = 1.0 if data.X_train.max() <= 1.0 else 255.0
-    train_q = _quality(model, data.X_train, data_range)
-    test_q = _quality(model, data.X_test, data_range)
+    shape = getattr(data, "image_shape", None)
+    train_q = _quality(model, data.X_train, data_range, shape)
+    test_q = _quality(model, data.X_test, data_range, shape)
     history = model.history_
     metrics = {
         "ksparse_version": ksparse.__version__,
@@ -183,7 +193,8 @@ def _fit_and_write(model, data, out: Path, *, args, checkpoint_every: int = 0, r
 
 
 def _print_quality(args, title: str, metrics: Dict[str, Any]) -> None:
-    keys = [("mse", "MSE"), ("psnr", "PSNR (dB)"), ("l0", "mean L0"), ("dead_fraction", "dead units")]
+    keys = [("mse", "MSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("fvu", "FVU"), ("l0", "mean L0"),
+            ("dead_fraction", "dead units"), ("compression_ratio", "compression")]
     rows = [[label, metrics["train"][k], metrics["test"][k]] for k, label in keys if k in metrics["test"]]
     _say(args, title, _table(rows, ["metric", f"train ({metrics['n_train']})", f"test ({metrics['n_test']})"]))
 
@@ -288,7 +299,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     n_in = getattr(model, "n_features_in_", None)
     if n_in is not None and n_in != data.X_test.shape[1]:
         raise CLIError(f"the model takes {n_in} features but {args.data} has {data.X_test.shape[1]}")
-    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0)
+    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0, getattr(data, "image_shape", None))
     rows = [[k, v] for k, v in q.items()]
     _say(args, f"{args.model} on {len(data.X_test)} test samples of {args.data}", _table(rows, ["metric", "value"]))
     if args.json:

@@ -126,8 +126,10 @@ def test_demo_outputs(demo_dir):
     assert metrics["n_train"] == 300 and metrics["n_test"] == 200 and metrics["epochs"] == 2
     assert metrics["params"]["random_state"] == 1 and metrics["params"]["n_epochs"] == 2
     for split in ("train", "test"):
-        assert set(metrics[split]) >= {"mse", "psnr", "l0", "dead_fraction"}
+        assert set(metrics[split]) >= {"mse", "psnr", "ssim", "fvu", "l0", "dead_fraction", "compression_ratio"}
         assert 0 < metrics[split]["mse"] < 1
+        assert -1 <= metrics[split]["ssim"] <= 1 and metrics[split]["fvu"] > 0
+        assert metrics[split]["compression_ratio"] > 1
     assert len(metrics["epoch_seconds"]) == 2 and "peak_rss_mb" in metrics
     lines = (demo_dir / "history.csv").read_text().splitlines()
     assert len(lines) == 3 and lines[0].split(",")[:2] == ["epoch", "loss"]
