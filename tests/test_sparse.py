@@ -27,6 +27,17 @@ def _code(rng, B, m, k, dtype, *, unique=True):
     return idx.astype(np.int64), val
 
 
+def _central_differences(f, x, h=1e-6):
+    """Gradient of the scalar ``f(x)`` w.r.t. every entry of ``x``, by central differences."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    for pos in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[pos] += h
+        xm[pos] -= h
+        grad[pos] = (f(xp) - f(xm)) / (2 * h)
+    return grad
+
+
 def _dense(idx, val, m):
     D = np.zeros((idx.shape[0], m), dtype=val.dtype)
     np.add.at(D, (np.arange(idx.shape[0])[:, None], idx), val)
@@ -158,21 +169,8 @@ def test_sparse_decode_backward_finite_differences(dtype):
     def loss(val_, W_):
         return float(np.sum(G * sparse_decode(idx, val_, W_, backend="numpy")))
 
-    h = 1e-6
-    num_dW = np.zeros_like(W)
-    for i in range(m):
-        for c in range(n):
-            Wp, Wm = W.copy(), W.copy()
-            Wp[i, c] += h
-            Wm[i, c] -= h
-            num_dW[i, c] = (loss(val, Wp) - loss(val, Wm)) / (2 * h)
-    num_dv = np.zeros_like(val)
-    for b in range(B):
-        for j in range(k):
-            vp, vm = val.copy(), val.copy()
-            vp[b, j] += h
-            vm[b, j] -= h
-            num_dv[b, j] = (loss(vp, W) - loss(vm, W)) / (2 * h)
+    num_dW = _central_differences(lambda W_: loss(val, W_), W)
+    num_dv = _central_differences(lambda v_: loss(v_, W), val)
     tol = 1e-4 if dtype == np.float32 else 1e-7
     np.testing.assert_allclose(dW, num_dW, rtol=tol, atol=tol)
     np.testing.assert_allclose(dv, num_dv, rtol=tol, atol=tol)
@@ -232,20 +230,8 @@ def test_sparse_encoder_backward_finite_differences():
         return float(np.sum(C * np.take_along_axis(z, idx, axis=1)))
 
     dW, db = sparse_encoder_backward(idx, C, Xc, m=m)
-    h = 1e-6
-    num_dW = np.zeros_like(W)
-    for i in range(m):
-        for c in range(n):
-            Wp, Wm = W.copy(), W.copy()
-            Wp[i, c] += h
-            Wm[i, c] -= h
-            num_dW[i, c] = (loss(Wp, bias) - loss(Wm, bias)) / (2 * h)
-    num_db = np.zeros(m)
-    for i in range(m):
-        bp, bm = bias.copy(), bias.copy()
-        bp[i] += h
-        bm[i] -= h
-        num_db[i] = (loss(W, bp) - loss(W, bm)) / (2 * h)
+    num_dW = _central_differences(lambda W_: loss(W_, bias), W)
+    num_db = _central_differences(lambda b_: loss(W, b_), bias)
     np.testing.assert_allclose(dW, num_dW, rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(db, num_db, rtol=1e-7, atol=1e-7)
 
