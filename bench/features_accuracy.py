@@ -48,10 +48,16 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=int, default=3, help="encode with alpha * k active units")
     ap.add_argument("--C", type=float, default=0.05, help="inverse regularisation of the logistic regression")
     ap.add_argument("--raw", action="store_true", help="also score raw pixels")
+    ap.add_argument("--set", nargs="*", default=[], help="extra estimator params name=value (for tuning only)")
     args = ap.parse_args(argv)
+    extra = {}
+    for kv in args.set:
+        name, value = kv.split("=", 1)
+        extra[name] = eval(value)  # noqa: S307 - a developer's tuning switch
     Xtr, ytr, Xte, yte = load_mnist_subset()
     t0 = time.perf_counter()
-    est = KSparseAutoencoder(n_hidden=1000, k=25, random_state=args.seed, n_threads=args.threads).fit(Xtr)
+    est = KSparseAutoencoder(n_hidden=1000, k=25, random_state=args.seed, n_threads=args.threads,
+                             **extra).fit(Xtr)
     t_fit = time.perf_counter() - t0
     ke = args.alpha * est.k
     acc = logistic_accuracy(est.transform(Xtr, k=ke), ytr, est.transform(Xte, k=ke), yte, C=args.C)

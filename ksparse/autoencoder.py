@@ -208,9 +208,10 @@ class KSparseAutoencoder(_BaseEstimator):
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
     dead_reset : bool, default False
-        At the end of each epoch, re-initialise dead units on badly reconstructed samples.
-        Off by default: with many units dead at once (large n_hidden) the reset units crowd
-        out the trained ones; the AuxK loss revives dead units without that disruption.
+        At the end of each epoch in the first half of training, re-initialise dead units
+        on badly reconstructed samples (decoder row = the normalised residual, encoder row
+        = the same direction at 0.2x the mean live encoder norm, bias 0, optimizer state
+        cleared). Off by default: the AuxK loss revives dead units without disruption.
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     normalize_decoder : bool, default True
@@ -597,7 +598,9 @@ class KSparseAutoencoder(_BaseEstimator):
                     sum_l0 += l0
                 dead = self._dead_mask(r)
                 dead_fraction = float(dead.mean())
-                if self.dead_reset and dead.any():
+                # resets only in the first half of training, so the reset units are trained
+                # before the end (a unit reset in the last epoch would fire untrained)
+                if self.dead_reset and dead.any() and 2 * (epoch + 1) <= r["n_epochs"]:
                     self._reset_dead(X_train, np.flatnonzero(dead), r)
                 h = self.history_
                 h["epoch"].append(epoch)
@@ -651,7 +654,7 @@ class KSparseAutoencoder(_BaseEstimator):
                 continue
             d = res / nrm
             self.W_dec_[u] = d
-            self.W_enc_[u] = d * enc_norm
+            self.W_enc_[u] = d * (0.2 * enc_norm)  # small, so it does not crowd out trained units
             self.b_enc_[u] = 0
         if isinstance(self._opt, AdamState):
             self._opt.reset_rows(dead_units)

@@ -152,10 +152,14 @@ def test_progressive_sparsity():
 
 def test_dead_unit_reset():
     X = small_data(n=64)
-    kw = dict(n_hidden=40, k=1, k_start=1, batch_size=8, dead_samples=8, n_epochs=2, auxk_coef=0.0)
-    est = quick(dead_reset=True, **kw).fit(X)
+    kw = dict(n_hidden=40, k=1, k_start=1, batch_size=8, dead_samples=8, n_epochs=4, auxk_coef=0.0)
+    since = []
+    est = quick(dead_reset=True, **kw).fit(X, callback=lambda e, epoch: since.append(e.steps_since_fired_.copy()))
     assert est.history_["dead_fraction"][0] > 0
-    assert (est.steps_since_fired_ < 8).all()
+    # resets at the ends of epochs 0 and 1 (the first half of training) ...
+    assert (since[0] < 8).all() and (since[1] < 8).all()
+    # ... and none later, so no unit is left untrained at the end
+    assert est.history_["dead_fraction"][-1] > 0 and (since[-1] >= 8).any()
     no_reset = quick(dead_reset=False, **kw).fit(X)
     assert (no_reset.steps_since_fired_ >= 8).any()
 
