@@ -634,13 +634,13 @@ cdef inline void _st_code_grads(const floating* g, const floating* W, const int6
 
 cdef inline void _st_latent_grads(
     floating* gd, floating* ge, const int64_t* order, Py_ssize_t s, Py_ssize_t e,
-    Py_ssize_t nbk, Py_ssize_t k, Py_ssize_t ka, Py_ssize_t n,
+    int sh, int64_t jmask, Py_ssize_t k, Py_ssize_t ka, Py_ssize_t n,
     const floating* val, const floating* dz, const floating* G,
     const floating* aval, const floating* adz, const floating* Ga, const floating* Xc,
 ) noexcept nogil:
     """gd = sum val G[b] (Ga[b] for AuxK entries), ge = sum dz Xc[b], over one latent's entries
     in their fixed order, four rows per pass (zero coefficients skipped). gd and ge are
-    written whole (their old contents are ignored)."""
+    written whole (their old contents are ignored). An entry is (b << sh) | (j << 1) | aux."""
     cdef const floating* qd[4]
     cdef const floating* qe[4]
     cdef floating ad[4]
@@ -652,16 +652,15 @@ cdef inline void _st_latent_grads(
     cdef const floating* rd
     for p in range(s, e):
         ent = order[p]
-        if ent < nbk:
-            b = ent // k
-            a = val[ent]
-            d = dz[ent]
+        b = ent >> sh
+        j = (ent >> 1) & jmask
+        if (ent & 1) == 0:
+            a = val[b * k + j]
+            d = dz[b * k + j]
             rd = G + b * n
         else:
-            ent = ent - nbk
-            b = ent // ka
-            a = aval[ent]
-            d = adz[ent]
+            a = aval[b * ka + j]
+            d = adz[b * ka + j]
             rd = Ga + b * n
         if a != 0:
             qd[nd] = rd
@@ -797,17 +796,35 @@ cdef inline double _st_row_aux(
 ) noexcept nogil:
     """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
     residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
-    cdef Py_ssize_t i, j, c
+    cdef Py_ssize_t i, j, c, npos = 0
     cdef floating a, r
     cdef double err = 0.0
     for i in range(nd):
-        zb[i] = z[dead[i]]
-    if not _topk_row(zb, nd, ka, 0, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
-        return NAN
-    for j in range(ka):
-        aidx[j] = dead[aidx[j]]
-        if relu and not (aval[j] > 0):
+        a = z[dead[i]]
+        zb[i] = a
+        if a > 0:
+            npos += 1
+    if relu and npos <= ka:
+        # ReLU zeroes all but the positive pre-activations, and all of them are among the
+        # top ka: take them (ascending unit) without a selection; the other slots get
+        # value 0 (they add nothing to the loss or to any gradient)
+        j = 0
+        for i in range(nd):
+            if zb[i] > 0:
+                aidx[j] = dead[i]
+                aval[j] = zb[i]
+                j += 1
+        while j < ka:
+            aidx[j] = dead[0]
             aval[j] = 0
+            j += 1
+    else:
+        if not _topk_row(zb, nd, ka, 0, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
+            return NAN
+        for j in range(ka):
+            aidx[j] = dead[aidx[j]]
+            if relu and not (aval[j] > 0):
+                aval[j] = 0
     for c in range(n):
         ga[c] = 0
     _st_gather_axpy(ga, W_dec, n, 0, aidx, aval, ka, 1, n)
@@ -877,6 +894,12 @@ def _fused_step_adam(
     cdef Py_ssize_t nd = dead_units.shape[0], ka = aidx.shape[1]
     cdef int aux = nd > 0 and ka > 0
     cdef Py_ssize_t nbk = B * k
+    cdef int sh = 1                  # inverse-index entries: (b << sh) | (j << 1) | aux
+    cdef int64_t jmask
+    cdef const floating* pv
+    cdef const floating* pd
+    cdef const int64_t* pi
+    cdef const int64_t* aptr_i = NULL
     cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
     cdef floating gscale = 0
     cdef floating* rp
@@ -894,11 +917,15 @@ def _fused_step_adam(
     cdef const floating* aptr_dz = NULL
     cdef const floating* aptr_G = NULL
     if nd > 0 and ka > 0:
+        aptr_i = &aidx[0, 0]
         aptr_v = &aval[0, 0]
         aptr_dz = &adz[0, 0]
         aptr_G = &Ga[0, 0]
     tk_base = &tkscratch[0]
     tk_base = tk_base + (64 - (<uintptr_t> tk_base) % 64) % 64
+    while (<int64_t>1 << (sh - 1)) < max(k, ka, 1):
+        sh += 1
+    jmask = (<int64_t>1 << (sh - 1)) - 1
     with nogil:
         # 1. forward, per sample
         for b in prange(B, num_threads=nt, schedule="static"):
@@ -958,29 +985,38 @@ def _fused_step_adam(
             for j in range(k):
                 if val[b, j] != 0:
                     since[idx[b, j]] = 0
-        # 3. inverse index: latent -> entries b * k + j, ascending
+        # 3. inverse index: latent -> entries (b << sh) | (j << 1) | aux, main entries
+        #    in ascending b, then the AuxK ones. An entry with value 0 and gradient 0
+        #    (a ReLU-zeroed unit) adds nothing to any gradient and is left out.
         for i in range(m + 1):
             starts[i] = 0
-        for b in range(B):
-            for j in range(k):
-                starts[idx[b, j] + 1] += 1
+        pv = &val[0, 0]
+        pd = &dz[0, 0]
+        pi = &idx[0, 0]
+        for p in range(nbk):
+            if pv[p] != 0 or pd[p] != 0:
+                starts[pi[p] + 1] += 1
         if aux:
-            for b in range(B):
-                for j in range(ka):
-                    starts[aidx[b, j] + 1] += 1
+            for p in range(B * ka):
+                if aptr_v[p] != 0 or aptr_dz[p] != 0:
+                    starts[aptr_i[p] + 1] += 1
         for i in range(m):
             starts[i + 1] += starts[i]
         for b in range(B):
             for j in range(k):
-                i = idx[b, j]
-                order[starts[i]] = b * k + j
-                starts[i] += 1
-        if aux:  # AuxK entries after the main ones: nbk + b * ka + j
+                p = b * k + j
+                if pv[p] != 0 or pd[p] != 0:
+                    i = pi[p]
+                    order[starts[i]] = (b << sh) | (j << 1)
+                    starts[i] += 1
+        if aux:
             for b in range(B):
                 for j in range(ka):
-                    i = aidx[b, j]
-                    order[starts[i]] = nbk + b * ka + j
-                    starts[i] += 1
+                    p = b * ka + j
+                    if aptr_v[p] != 0 or aptr_dz[p] != 0:
+                        i = aptr_i[p]
+                        order[starts[i]] = (b << sh) | (j << 1) | 1
+                        starts[i] += 1
         for i in range(m, 0, -1):
             starts[i] = starts[i - 1]
         starts[0] = 0
@@ -989,11 +1025,12 @@ def _fused_step_adam(
             acc = 0
             for p in range(starts[i], starts[i + 1]):
                 ent = order[p]
-                if ent < nbk:
-                    acc = acc + (&dz[0, 0])[ent]
+                b = ent >> sh
+                j = (ent >> 1) & jmask
+                if (ent & 1) == 0:
+                    acc = acc + pd[b * k + j]
                 else:
-                    ent = ent - nbk
-                    acc = acc + aptr_dz[ent]
+                    acc = acc + aptr_dz[b * ka + j]
             gbe[i] = acc
         for p in prange(nblocks, num_threads=nt, schedule="static"):
             c0 = p * 128
@@ -1013,7 +1050,7 @@ def _fused_step_adam(
             s = starts[i]
             e = starts[i + 1]
             if e > s:
-                _st_latent_grads(gd, ge, &order[0], s, e, nbk, k, ka, n, &val[0, 0], &dz[0, 0], &G[0, 0],
+                _st_latent_grads(gd, ge, &order[0], s, e, sh, jmask, k, ka, n, &val[0, 0], &dz[0, 0], &G[0, 0],
                                  aptr_v, aptr_dz, aptr_G, &Xc[0, 0])
                 if normalize:
                     nrm = _st_dot(&W_dec[i, 0], &W_dec[i, 0], n)
