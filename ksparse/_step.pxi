@@ -384,6 +384,67 @@ cdef extern from *:
         }
         for (; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
     }
+    /* Squared error and scaled difference of one sample: g = scale (g - x), returns
+       sum (g - x)^2 in double (the float differences widened before squaring). */
+    __attribute__((target("avx")))
+    static double ks_sqerr_f_avx(float *restrict g, const float *restrict x, long n, float scale) {
+        const __m256 vs = _mm256_set1_ps(scale);
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(g + c), _mm256_loadu_ps(x + c));
+            __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(d));
+            __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(lo, lo));
+            a1 = _mm256_add_pd(a1, _mm256_mul_pd(hi, hi));
+            _mm256_storeu_ps(g + c, _mm256_mul_ps(vs, d));
+        }
+        double t[4];
+        _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
+        double err = (t[0] + t[1]) + (t[2] + t[3]);
+        for (; c < n; c++) {
+            double d = (double)(g[c] - x[c]);
+            err += d * d;
+            g[c] = scale * (g[c] - x[c]);
+        }
+        return err;
+    }
+    __attribute__((target("avx")))
+    static double ks_sqerr_d_avx(double *restrict g, const double *restrict x, long n, double scale) {
+        const __m256d vs = _mm256_set1_pd(scale);
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(g + c), _mm256_loadu_pd(x + c));
+            __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(g + c + 4), _mm256_loadu_pd(x + c + 4));
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(d0, d0));
+            a1 = _mm256_add_pd(a1, _mm256_mul_pd(d1, d1));
+            _mm256_storeu_pd(g + c, _mm256_mul_pd(vs, d0));
+            _mm256_storeu_pd(g + c + 4, _mm256_mul_pd(vs, d1));
+        }
+        double t[4];
+        _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
+        double err = (t[0] + t[1]) + (t[2] + t[3]);
+        for (; c < n; c++) {
+            double d = g[c] - x[c];
+            err += d * d;
+            g[c] = scale * d;
+        }
+        return err;
+    }
+    __attribute__((target("avx")))
+    static void ks_scale_f_avx(float *restrict y, float a, long n) {
+        const __m256 va = _mm256_set1_ps(a);
+        long c = 0;
+        for (; c + 8 <= n; c += 8) _mm256_storeu_ps(y + c, _mm256_mul_ps(va, _mm256_loadu_ps(y + c)));
+        for (; c < n; c++) y[c] *= a;
+    }
+    __attribute__((target("avx")))
+    static void ks_add_f_avx(float *restrict y, const float *restrict x, long n) {
+        long c = 0;
+        for (; c + 8 <= n; c += 8) _mm256_storeu_ps(y + c, _mm256_add_ps(_mm256_loadu_ps(y + c), _mm256_loadu_ps(x + c)));
+        for (; c < n; c++) y[c] += x[c];
+    }
     static int ks_set_avx(int on) {
         __builtin_cpu_init();
         ks_cpu_avx = (on && __builtin_cpu_supports("avx")) ? 1 : 0;
@@ -395,6 +456,57 @@ cdef extern from *:
     static void ks_detect_cpu(void) {}
     static int ks_set_avx(int on) { (void)on; return 0; }
     #endif
+    static inline double ks_sqerr_f(float *restrict g, const float *restrict x, long n, float scale) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_sqerr_f_avx(g, x, n, scale);
+    #endif
+        /* four partial sums in a fixed order */
+        double e0 = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0;
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            float d0 = g[c] - x[c], d1 = g[c + 1] - x[c + 1], d2 = g[c + 2] - x[c + 2], d3 = g[c + 3] - x[c + 3];
+            e0 += (double)d0 * d0; e1 += (double)d1 * d1; e2 += (double)d2 * d2; e3 += (double)d3 * d3;
+            g[c] = scale * d0; g[c + 1] = scale * d1; g[c + 2] = scale * d2; g[c + 3] = scale * d3;
+        }
+        double err = (e0 + e1) + (e2 + e3);
+        for (; c < n; c++) {
+            float d = g[c] - x[c];
+            err += (double)d * d;
+            g[c] = scale * d;
+        }
+        return err;
+    }
+    static inline double ks_sqerr_d(double *restrict g, const double *restrict x, long n, double scale) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_sqerr_d_avx(g, x, n, scale);
+    #endif
+        double e0 = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0;
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            double d0 = g[c] - x[c], d1 = g[c + 1] - x[c + 1], d2 = g[c + 2] - x[c + 2], d3 = g[c + 3] - x[c + 3];
+            e0 += d0 * d0; e1 += d1 * d1; e2 += d2 * d2; e3 += d3 * d3;
+            g[c] = scale * d0; g[c + 1] = scale * d1; g[c + 2] = scale * d2; g[c + 3] = scale * d3;
+        }
+        double err = (e0 + e1) + (e2 + e3);
+        for (; c < n; c++) {
+            double d = g[c] - x[c];
+            err += d * d;
+            g[c] = scale * d;
+        }
+        return err;
+    }
+    static inline void ks_scale_f_fast(float *restrict y, float a, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_scale_f_avx(y, a, n); return; }
+    #endif
+        ks_scale_f(y, a, n);
+    }
+    static inline void ks_add_f_fast(float *restrict y, const float *restrict x, long n) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) { ks_add_f_avx(y, x, n); return; }
+    #endif
+        ks_add_f(y, x, n);
+    }
     static inline void ks_axpy4_f(float *restrict y, const float *x0, const float *x1, const float *x2,
                                   const float *x3, float a0, float a1, float a2, float a3, long n) {
     #if KS_AVX_DISPATCH
@@ -514,6 +626,10 @@ cdef extern from *:
     void ks_scale_d(double* y, double a, long n) noexcept nogil
     void ks_add_f(float* y, const float* x, long n) noexcept nogil
     void ks_add_d(double* y, const double* x, long n) noexcept nogil
+    double ks_sqerr_f(float* g, const float* x, long n, float scale) noexcept nogil
+    double ks_sqerr_d(double* g, const double* x, long n, double scale) noexcept nogil
+    void ks_scale_f_fast(float* y, float a, long n) noexcept nogil
+    void ks_add_f_fast(float* y, const float* x, long n) noexcept nogil
     void ks_axpy_f(float* y, const float* x, float a, long n) noexcept nogil
     void ks_axpy_d(double* y, const double* x, double a, long n) noexcept nogil
     float ks_dot_f(const float* x, const float* y, long n) noexcept nogil
@@ -568,11 +684,18 @@ cdef inline void _st_flush4(floating* y, const floating** xs, const floating* a,
         _st_axpy4(y, xs, a, n)
 
 
-cdef inline void _st_flush_tail(floating* y, const floating** xs, const floating* a, int nq, Py_ssize_t n,
+cdef inline void _st_flush_tail(floating* y, const floating** xs, floating* a, int nq, Py_ssize_t n,
                                 int fresh) noexcept nogil:
-    """The last (< 4) rows; a row never written is zeroed first."""
+    """The last (< 4) rows; a row never written is zeroed first. Two or three rows go in
+    one 4-row pass (the missing rows repeat row 0 with coefficient 0), not one pass each."""
     cdef Py_ssize_t c
     cdef int t
+    if nq >= 2:
+        for t in range(nq, 4):
+            xs[t] = xs[0]
+            a[t] = 0
+        _st_flush4(y, xs, a, n, &fresh)
+        return
     if fresh:
         for c in range(n):
             y[c] = 0
@@ -600,6 +723,12 @@ cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw,
             if nq == 4:
                 _st_axpy4(y, q, a4, n)
                 nq = 0
+    if nq >= 2:  # one 4-row pass; the missing rows repeat row 0 with coefficient 0
+        for t in range(nq, 4):
+            q[t] = q[0]
+            a4[t] = 0
+        _st_axpy4(y, q, a4, n)
+        return
     for t in range(nq):
         _st_axpy(y, q[t], a4[t], n)
 
@@ -682,14 +811,14 @@ cdef inline void _st_latent_grads(
 
 cdef inline void _st_scale(floating* y, floating a, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        ks_scale_f(y, a, n)
+        ks_scale_f_fast(y, a, n)
     else:
         ks_scale_d(y, a, n)
 
 
 cdef inline void _st_add(floating* y, const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        ks_add_f(y, x, n)
+        ks_add_f_fast(y, x, n)
     else:
         ks_add_d(y, x, n)
 
@@ -762,29 +891,10 @@ cdef inline double _st_row_forward(
     if resid != NULL:
         for c in range(n):
             resid[c] = x[c] - g[c]
-    if True:
-        # four partial sums: a fixed order, no serial dependency on one accumulator
-        c = 0
-        while c + 4 <= n:
-            d = g[c] - x[c]
-            d1 = g[c + 1] - x[c + 1]
-            d2 = g[c + 2] - x[c + 2]
-            d3 = g[c + 3] - x[c + 3]
-            err += d * d
-            e1 += d1 * d1
-            e2 += d2 * d2
-            e3 += d3 * d3
-            g[c] = scale * d
-            g[c + 1] = scale * d1
-            g[c + 2] = scale * d2
-            g[c + 3] = scale * d3
-            c += 4
-        while c < n:
-            d = g[c] - x[c]
-            err += d * d
-            g[c] = scale * d
-            c += 1
-        err = (err + e1) + (e2 + e3)
+    if floating is float:
+        err = ks_sqerr_f(g, x, n, scale)
+    else:
+        err = ks_sqerr_d(g, x, n, scale)
     _st_code_grads(g, W_dec, idx, val, dz, k, relu, n)
     return err
 

@@ -9,7 +9,7 @@ encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
 decoder bias) centres the data, k is annealed from a larger value down to the
 target over the first part of training (progressive sparsity), dead units are
 detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
-and (with ``dead_reset=True``) by resetting them to badly reconstructed samples, and Adam with a cosine
+and, in the first half of training, by resetting them to badly reconstructed samples, and Adam with a cosine
 learning-rate decay does the updates. The default configuration trains through one
 fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
 """
@@ -207,11 +207,14 @@ class KSparseAutoencoder(_BaseEstimator):
     dead_samples : int, default 5000
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
-    dead_reset : bool, default False
+    dead_reset : bool, default True
         At the end of each epoch in the first half of training, re-initialise dead units
         on badly reconstructed samples (decoder row = the normalised residual, encoder row
         = the same direction at 0.2x the mean live encoder norm, bias 0, optimizer state
-        cleared). Off by default: the AuxK loss revives dead units without disruption.
+        cleared). No reset happens in the second half, so reset units are trained before
+        the end. On MNIST 784 -> 1000, k=25 it lifts the accuracy of a logistic regression
+        on the codes from 0.9444 to 0.9464 (mean of 3 seeds; bench/features_accuracy.py)
+        and leaves the 784 -> 100 reconstruction table unchanged.
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     normalize_decoder : bool, default True
@@ -261,7 +264,7 @@ class KSparseAutoencoder(_BaseEstimator):
         auxk_k=None,
         auxk_coef=1.0 / 32.0,
         dead_samples=5000,
-        dead_reset=False,
+        dead_reset=True,
         diversity_coef=0.0,
         normalize_decoder=True,
         validation_fraction=0.0,
