@@ -938,10 +938,10 @@ cdef inline double _st_row_aux(
     for c in range(n):
         ga[c] = 0
     _st_gather_axpy(ga, W_dec, n, 0, aidx, aval, ka, 1, n)
-    for c in range(n):
-        r = ga[c] - resid[c]
-        err += r * r
-        ga[c] = gscale * r
+    if floating is float:
+        err = ks_sqerr_f(ga, resid, n, gscale)
+    else:
+        err = ks_sqerr_d(ga, resid, n, gscale)
     _st_code_grads(ga, W_dec, aidx, aval, adz, ka, relu, n)
     return err
 

@@ -36,5 +36,12 @@ def blas_threads(n: int) -> Iterator[None]:
         Positive thread count, already checked by
         :func:`ksparse._validation.check_n_threads` (-1 resolved to the core count).
     """
-    with _controller().limit(limits=int(n), user_api="blas"):
+    ctl = _controller()
+    n = int(n)
+    if all(lib.num_threads == n for lib in ctl.lib_controllers if lib.user_api == "blas"):
+        # already there (e.g. inside the caller's own threadpool_limits): setting the
+        # count again and restoring it costs more than a small product
+        yield
+        return
+    with ctl.limit(limits=n, user_api="blas"):
         yield
