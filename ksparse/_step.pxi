@@ -969,6 +969,7 @@ def _fused_step_adam(
     floating[::1] gbe,               # WORK (m,) encoder-bias gradient
     floating[::1] gbd,               # WORK (n,) decoder-bias gradient
     floating[:, ::1] rows,           # WORK (n_threads, 2 n) per-thread gradient rows
+    floating[:, ::1] gbdpart,        # WORK (ceil(m / 16), n) per-block parts of the decoder-bias gradient
     double[::1] rowerr,              # WORK (>= B,) per-sample squared errors
     int64_t[::1] since,              # IN/OUT (m,) samples since each unit last fired
     double c1,                       # lr / (1 - beta1^t)
@@ -1004,6 +1005,8 @@ def _fused_step_adam(
     cdef Py_ssize_t nd = dead_units.shape[0], ka = aidx.shape[1]
     cdef int aux = nd > 0 and ka > 0
     cdef Py_ssize_t nbk = B * k
+    cdef Py_ssize_t nlb = (m + 15) // 16, lb, i1
+    cdef floating* part
     cdef int sh = 1                  # inverse-index entries: (b << sh) | (j << 1) | aux
     cdef int64_t jmask
     cdef const floating* pv
@@ -1019,6 +1022,8 @@ def _fused_step_adam(
     cdef Py_ssize_t tk_groups = _n_groups(m, k)
     cdef int tk_level = ksp_simd_get_level()
     cdef char* tk_base
+    if gbdpart.shape[0] < nlb or gbdpart.shape[1] != n:
+        raise ValueError("gbdpart must have shape (ceil(m / 16), n)")
     if aux and auxerr.shape[0] < max(B, 2 * n):
         raise ValueError("auxerr must hold max(B, 2 n) doubles")
     if tkscratch.shape[0] < nt * tk_per + 64:
@@ -1151,12 +1156,22 @@ def _fused_step_adam(
                 gbd[c] = 0
             for b in range(B):
                 _st_add(&gbd[c0], &G[b, c0], c1b - c0)
-            _st_gather_axpy(&gbd[c0], &W_enc[0, 0], n, c0, <int64_t*>NULL, &gbe[0], m, -1, c1b - c0)
-        # 5. latent by latent: gradient rows, projection, Adam, renormalisation
-        for i in prange(m, num_threads=nt, schedule="dynamic", chunksize=16):
-            tid = threadid()
-            gd = &rows[tid, 0]
-            ge = &rows[tid, n]
+        # 5. latent by latent (blocks of 16): gradient rows, projection, Adam,
+        #    renormalisation; each block also sums -gbe[i] W_enc[i] (read before its
+        #    update) into its own row of gbdpart, so W_enc is streamed once
+        for lb in prange(nlb, num_threads=nt, schedule="dynamic", chunksize=1):
+          tid = threadid()
+          gd = &rows[tid, 0]
+          ge = &rows[tid, n]
+          part = &gbdpart[lb, 0]
+          for c in range(n):
+              part[c] = 0
+          i1 = lb * 16 + 16
+          if i1 > m:
+              i1 = m
+          for i in range(lb * 16, i1):
+            if gbe[i] != 0:
+                _st_axpy(part, &W_enc[i, 0], -gbe[i], n)
             s = starts[i]
             e = starts[i + 1]
             if e > s:
@@ -1178,6 +1193,14 @@ def _fused_step_adam(
                 nrm = _st_sqrt(_st_dot(&W_dec[i, 0], &W_dec[i, 0], n))
                 if nrm > 0:
                     _st_scale(&W_dec[i, 0], 1 / nrm, n)
+        # the W_enc part of the decoder-bias gradient, block rows added in order
+        for p in prange(nblocks, num_threads=nt, schedule="static"):
+            c0 = p * 128
+            c1b = c0 + 128
+            if c1b > n:
+                c1b = n
+            for lb in range(nlb):
+                _st_add(&gbd[c0], &gbdpart[lb, c0], c1b - c0)
         # 6. decoder bias
         _st_adam(&b_dec[0], &mbd[0], &vbd[0], &gbd[0], n, fb1, fb2, fc1, fs2, feps)
     return total, mse, auxv

@@ -275,6 +275,7 @@ class FusedStep:
         self._gbe = np.empty(m, dt)
         self._gbd = np.empty(n, dt)
         self._rows = np.empty((nt, 2 * n), dt)
+        self._gbdpart = np.empty(((m + 15) // 16, n), dt)
         self._rowerr = np.empty(B, np.float64)
         # AuxK workspaces (empty when AuxK is off)
         aux_rows = B if ka > 0 else 0
@@ -328,7 +329,7 @@ class FusedStep:
             a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
             a.m["W_dec"], a.v["W_dec"], a.m["b_dec"], a.v["b_dec"],
             idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * (k + ka)],
-            self._gbe, self._gbd, self._rows, self._rowerr, self.since,
+            self._gbe, self._gbd, self._rows, self._gbdpart, self._rowerr, self.since,
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads,
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
