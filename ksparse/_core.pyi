@@ -48,7 +48,7 @@ def _fused_step_adam(
     mWe: Any, vWe: Any, mbe: Any, vbe: Any, mWd: Any, vWd: Any, mbd: Any, vbd: Any,
     idx: Any, val: Any, G: Any, dz: Any, starts: Any, order: Any, gbe: Any, gbd: Any,
     rows: Any, gbdpart: Any, rowerr: Any, since: Any, c1: float, s2: float, beta1: float, beta2: float, eps: float,
-    relu: int, normalize: int, n_threads: int,
+    relu: int, normalize: int, n_threads: int, by_abs: int,
     dead_units: Any, aidx: Any, aval: Any, adz: Any, resid: Any, Ga: Any, zbuf: Any, auxerr: Any,
     auxk_coef: float, tkscratch: Any,
 ) -> tuple[float, float, float]: ...

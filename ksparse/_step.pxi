@@ -867,7 +867,7 @@ cdef inline floating _st_sqrt(floating x) noexcept nogil:
 cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
     const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
-    Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, floating scale,
+    Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, int by_abs, floating scale,
     Py_ssize_t tk_groups, int tk_level, char* tk_scratch,
 ) noexcept nogil:
     """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache).
@@ -879,7 +879,7 @@ cdef inline double _st_row_forward(
     cdef floating a, d, d1, d2, d3
     cdef double err = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0
     _st_add(z, b_enc, m)
-    if not _topk_row(z, m, k, 0, tk_groups, tk_level, tk_scratch, val, idx):
+    if not _topk_row(z, m, k, by_abs, tk_groups, tk_level, tk_scratch, val, idx):
         return NAN
     if relu:
         for j in range(k):
@@ -901,7 +901,7 @@ cdef inline double _st_row_forward(
 cdef inline double _st_row_aux(
     const floating* resid, const floating* z, const int64_t* dead, Py_ssize_t nd,
     const floating* W_dec, int64_t* aidx, floating* aval, floating* adz, floating* ga, floating* zb,
-    Py_ssize_t n, Py_ssize_t ka, int relu, floating gscale,
+    Py_ssize_t n, Py_ssize_t ka, int relu, int by_abs, floating gscale,
     int tk_level, char* tk_scratch,
 ) noexcept nogil:
     """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
@@ -929,7 +929,7 @@ cdef inline double _st_row_aux(
             aval[j] = 0
             j += 1
     else:
-        if not _topk_row(zb, nd, ka, 0, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
+        if not _topk_row(zb, nd, ka, by_abs, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
             return NAN
         for j in range(ka):
             aidx[j] = dead[aidx[j]]
@@ -976,6 +976,7 @@ def _fused_step_adam(
     double s2,                       # 1 / sqrt(1 - beta2^t)
     double beta1, double beta2, double eps,
     int relu, int normalize, int n_threads,
+    int by_abs,                      # top-k by absolute value (with the linear activation)
     const int64_t[::1] dead_units,   # IN  (n_dead,) ascending dead units (AuxK); empty: no AuxK
     int64_t[:, ::1] aidx,            # OUT (B, ka) AuxK units (ka = min(auxk_k, n_dead); 0: no AuxK)
     floating[:, ::1] aval,           # OUT (B, ka) their activations
@@ -1050,7 +1051,7 @@ def _fused_step_adam(
                 rp = NULL
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
-                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, scale,
+                &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, by_abs, scale,
                 tk_groups, tk_level, tk_base + threadid() * tk_per)
         for b in range(B):
             total += rowerr[b]
@@ -1083,7 +1084,7 @@ def _fused_step_adam(
                     auxerr[b] = _st_row_aux(
                         &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &W_dec[0, 0],
                         &aidx[b, 0], &aval[b, 0], &adz[b, 0], &Ga[b, 0], &zbuf[tid, 0],
-                        n, ka, relu, gscale, tk_level, tk_base + tid * tk_per)
+                        n, ka, relu, by_abs, gscale, tk_level, tk_base + tid * tk_per)
                 for b in range(B):
                     auxv += auxerr[b]
                 auxv = auxv / denom

@@ -462,13 +462,16 @@ class KSparseAutoencoder(_BaseEstimator):
         self._general = GeneralStep(params, opt, self._make_loss(r), r["act"], self.selection,
                                     bool(self.normalize_decoder), batch_size, r["n_threads"])
         self._fused = None
-        if (isinstance(opt, AdamState) and r["act"].name in ("relu", "linear") and self.selection == "value"
+        act_name = r["act"].name
+        fusable_selection = self.selection == "value" or (self.selection == "abs" and act_name == "linear")
+        if (isinstance(opt, AdamState) and act_name in ("relu", "linear") and fusable_selection
                 and r["diversity_coef"] == 0.0):
             try:
                 self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
                                         max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
                                         steps_since_fired=self.steps_since_fired_,
-                                        auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"])
+                                        auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"],
+                                        by_abs=self.selection == "abs")
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)

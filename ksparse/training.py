@@ -240,15 +240,16 @@ class GeneralStep:
 class FusedStep:
     """The default configuration's step: BLAS encoder product + one compiled kernel.
 
-    ReLU or linear activation, selection by value, Adam, MSE loss plus optionally the
-    AuxK loss (``auxk_coef > 0``: when a ``dead`` mask is passed, the ``auxk_k`` dead
-    units with the largest pre-activation reconstruct the residual, exactly as
+    ReLU or linear activation, selection by value (or, with the linear activation and
+    ``by_abs=True``, by absolute value), Adam, MSE loss plus optionally the AuxK loss
+    (``auxk_coef > 0``: when a ``dead`` mask is passed, the ``auxk_k`` dead units with
+    the largest pre-activation (or |pre-activation|) reconstruct the residual, exactly as
     :class:`ksparse.losses.AuxKLoss`). Every workspace is allocated once here; a call
     allocates nothing of size (B, .) or (m, .).
     """
 
     def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
-                 steps_since_fired=None, auxk_k=0, auxk_coef=0.0):
+                 steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False):
         from ksparse import _core
 
         self._kernel = _core._fused_step_adam
@@ -257,6 +258,9 @@ class FusedStep:
         self.normalize_decoder = bool(normalize_decoder)
         self.n_threads = int(n_threads)
         self.relu = bool(relu)
+        self.by_abs = bool(by_abs)
+        if self.relu and self.by_abs:
+            raise ValueError("the fused step selects by absolute value only with the linear activation (relu=False)")
         self.auxk_coef = float(auxk_coef)
         self.auxk_k = int(auxk_k) if self.auxk_coef > 0 else 0
         m, n = params["W_enc"].shape
@@ -331,7 +335,7 @@ class FusedStep:
             idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * (k + ka)],
             self._gbe, self._gbd, self._rows, self._gbdpart, self._rowerr, self.since,
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
-            int(self.relu), int(self.normalize_decoder), self.n_threads,
+            int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
             self._tkscratch,
         )

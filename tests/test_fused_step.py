@@ -13,18 +13,20 @@ def copy_params(P):
     return {key: v.copy() for key, v in P.items()}
 
 
-@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
 @pytest.mark.parametrize("n_dead", [1, 3, 17])
-def test_fused_auxk_equals_general_step(relu, n_dead):
+def test_fused_auxk_equals_general_step(mode, n_dead):
     """Loss value, MSE and every updated parameter match GeneralStep with MSE + AuxK (float64)."""
     rng = np.random.default_rng(10 + n_dead)
     m, n, B, k, auxk_k, coef = 30, 20, 12, 4, 6, 0.25
+    relu, by_abs = mode == "relu", mode == "linear-abs"
     P = init_params(rng, m, n, np.float64)
     Q = copy_params(P)
-    fused = FusedStep(P, AdamState(P), True, B, k, n_threads=1, relu=relu, auxk_k=auxk_k, auxk_coef=coef)
+    fused = FusedStep(P, AdamState(P), True, B, k, n_threads=1, relu=relu, auxk_k=auxk_k, auxk_coef=coef,
+                      by_abs=by_abs)
     loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(auxk_k))])
     act = get_activation("relu" if relu else "linear")
-    gen = GeneralStep(Q, AdamState(Q), loss, act, "value", True, B)
+    gen = GeneralStep(Q, AdamState(Q), loss, act, "abs" if by_abs else "value", True, B)
     for step in range(4):
         X = rng.random((B, n))
         dead = np.zeros(m, bool)
@@ -173,3 +175,19 @@ def test_fused_auxk_float32_and_short_batch_match_general_step():
         np.testing.assert_array_equal(i1, i2)
         for name in P:
             np.testing.assert_allclose(P[name], Q[name], rtol=2e-4, atol=2e-5, err_msg=name)
+
+
+def test_fused_abs_selection_needs_the_linear_activation():
+    rng = np.random.default_rng(0)
+    P = init_params(rng, 10, 6, np.float64)
+    with pytest.raises(ValueError, match="absolute value only with the linear activation"):
+        FusedStep(P, AdamState(P), True, 4, 2, relu=True, by_abs=True)
+
+
+def test_estimator_uses_the_fused_step_for_linear_abs():
+    X = np.random.default_rng(1).random((64, 12)).astype(np.float32)
+    est = KSparseAutoencoder(n_hidden=16, k=3, activation="linear", selection="abs", n_epochs=2,
+                             batch_size=16, random_state=0).fit(X)
+    assert est._fused is not None and est._fused.by_abs
+    idx, val = est.encode(X)
+    assert (val < 0).any()  # signed codes
