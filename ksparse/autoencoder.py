@@ -101,6 +101,7 @@ class DivergenceError(RuntimeError):
     """Training produced a non-finite loss; the estimator keeps the last good weights."""
 
 
+_PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
 _OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad",
                "sparse_adam", "sparse_sgd")
 _SCHEDULES = ("constant", "warmup", "linear", "cosine")
@@ -372,6 +373,26 @@ class KSparseAutoencoder(_BaseEstimator):
         r["act"] = get_activation(self.activation)
         r["n_threads"] = check_n_threads(self.n_threads)
         r["dtype"] = check_dtype(self.dtype)
+        return r
+
+    def _checked_params(self) -> dict:
+        """:meth:`_check_params`, reused while no parameter has changed.
+
+        ``partial_fit`` on one batch is called in a loop; validating ~25 parameters each
+        time is measurable there (the step's own work leaves Python's data out of cache).
+        The key is the parameters' current values, so ``set_params`` and plain attribute
+        assignment are both seen.
+        """
+        names = _PARAM_NAMES.get(type(self))
+        if names is None:
+            names = _PARAM_NAMES[type(self)] = tuple(self._get_param_names())
+        key = tuple(self.__dict__.get(name) for name in names)
+        cached = self.__dict__.get("_params_cache")
+        if cached is not None and len(cached[0]) == len(key) and all(a is b or (type(a) is type(b) and a == b)
+                                                                      for a, b in zip(cached[0], key)):
+            return cached[1]
+        r = self._check_params()
+        self._params_cache = (key, r)
         return r
 
     def _check_fitted(self) -> None:
@@ -672,7 +693,7 @@ class KSparseAutoencoder(_BaseEstimator):
         A call with ``len(X) == batch_size`` is exactly one optimizer step. The target
         ``k`` and the constant ``learning_rate`` are used (no curriculum or schedule).
         """
-        r = self._check_params()
+        r = self._checked_params()
         first = not hasattr(self, "W_enc_")
         X = self._check_X(X, reset=first, dtype=r["dtype"])
         with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
