@@ -9,7 +9,7 @@ encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
 decoder bias) centres the data, k is annealed from a larger value down to the
 target over the first part of training (progressive sparsity), dead units are
 detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
-and, in the first half of training, by resetting them to badly reconstructed samples, and Adam with a cosine
+and, in the first 80% of training, by resetting them to badly reconstructed samples, and Adam with a cosine
 learning-rate decay does the updates. The default configuration trains through one
 fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
 """
@@ -102,6 +102,8 @@ class DivergenceError(RuntimeError):
 
 
 _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
+#: dead units are reset (``dead_reset=True``) only in this first fraction of the epochs
+_RESET_FRACTION = 0.8
 _OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad",
                "sparse_adam", "sparse_sgd")
 _SCHEDULES = ("constant", "warmup", "linear", "cosine")
@@ -209,13 +211,15 @@ class KSparseAutoencoder(_BaseEstimator):
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
     dead_reset : bool, default True
-        At the end of each epoch in the first half of training, re-initialise dead units
+        At the end of each epoch in the first 80% of training, re-initialise dead units
         on badly reconstructed samples (decoder row = the normalised residual, encoder row
         = the same direction at 0.2x the mean live encoder norm, bias 0, optimizer state
-        cleared). No reset happens in the second half, so reset units are trained before
-        the end. On MNIST 784 -> 1000, k=25 it lifts the accuracy of a logistic regression
-        on the codes from 0.9444 to 0.9464 (mean of 3 seeds; bench/features_accuracy.py)
-        and leaves the 784 -> 100 reconstruction table unchanged.
+        cleared). No reset happens in the last 20%, so reset units are trained before the
+        end. On MNIST 784 -> 1000, k=25 (bench/features_accuracy.py, seeds 0-2) it lifts
+        the accuracy of a logistic regression on the codes to 0.9482 on average and lowers
+        the test MSE to 0.0098 (the figures without resets are in that script's
+        docstring); the 784 -> 100 reconstruction table is unchanged. Units that fire
+        rarely still count as dead at the end (``history_["dead_fraction"]``).
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     normalize_decoder : bool, default True
@@ -625,9 +629,9 @@ class KSparseAutoencoder(_BaseEstimator):
                     sum_l0 += l0
                 dead = self._dead_mask(r)
                 dead_fraction = float(dead.mean())
-                # resets only in the first half of training, so the reset units are trained
+                # resets only in the first 80% of training, so the reset units are trained
                 # before the end (a unit reset in the last epoch would fire untrained)
-                if self.dead_reset and dead.any() and 2 * (epoch + 1) <= r["n_epochs"]:
+                if self.dead_reset and dead.any() and epoch + 1 <= _RESET_FRACTION * r["n_epochs"]:
                     self._reset_dead(X_train, np.flatnonzero(dead), r)
                 h = self.history_
                 h["epoch"].append(epoch)

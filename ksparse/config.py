@@ -90,7 +90,7 @@ class ModelConfig:
     dead_samples: int = 5000
     """A unit that has not fired in this many training samples counts as dead."""
     dead_reset: bool = True
-    """Re-initialise dead units on badly reconstructed samples at the end of each epoch in the first half of training."""
+    """Re-initialise dead units on badly reconstructed samples at the end of each epoch in the first 80% of training."""
     diversity_coef: float = 0.0
     """Weight of the decoder decorrelation (diversity) penalty."""
     normalize_decoder: bool = True
