@@ -875,9 +875,8 @@ cdef inline double _st_row_forward(
     When ``resid`` is not NULL it receives the residual x - xh (for AuxK). Top-k is the
     top-k engineer's threshold kernel (``_topk_row``). Returns NaN when z is not finite.
     """
-    cdef Py_ssize_t i, j, c
-    cdef floating a, d, d1, d2, d3
-    cdef double err = 0.0, e1 = 0.0, e2 = 0.0, e3 = 0.0
+    cdef Py_ssize_t j, c
+    cdef double err
     _st_add(z, b_enc, m)
     if not _topk_row(z, m, k, by_abs, tk_groups, tk_level, tk_scratch, val, idx):
         return NAN
@@ -907,8 +906,8 @@ cdef inline double _st_row_aux(
     """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
     residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
     cdef Py_ssize_t i, j, c, npos = 0
-    cdef floating a, r
-    cdef double err = 0.0
+    cdef floating a
+    cdef double err
     for i in range(nd):
         a = z[dead[i]]
         zb[i] = a
