@@ -31,11 +31,16 @@ from ksparse.training import AdamState, reference_step  # noqa: E402
 B, N, M, K = 256, 784, 1000, 25
 
 
-def make_estimator(m=M, k=K, seed=0):
-    """An estimator after one partial_fit (workspaces allocated), and a batch."""
+def make_estimator(m=M, k=K, seed=0, auxk_coef=None):
+    """An estimator after one partial_fit (workspaces allocated), and a batch.
+
+    ``auxk_coef=None`` keeps the default (AuxK on, as users train); 0 gives exactly the
+    model of the PyTorch and numpy reference steps (top-k, ReLU, MSE, Adam, unit-norm decoder).
+    """
     rng = np.random.default_rng(seed)
     X = rng.random((B, N), dtype=np.float32)
-    est = KSparseAutoencoder(n_hidden=m, k=k, batch_size=B, random_state=seed, n_threads=1)
+    extra = {} if auxk_coef is None else {"auxk_coef": auxk_coef}
+    est = KSparseAutoencoder(n_hidden=m, k=k, batch_size=B, random_state=seed, n_threads=1, **extra)
     est.partial_fit(X)
     return est, X
 
@@ -111,9 +116,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="ksparse training-step benchmark")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--scaling", action="store_true", help="also time m = 1000, 4000, 16000")
+    ap.add_argument("--no-auxk", action="store_true",
+                    help="auxk_coef=0: exactly the model of the PyTorch and numpy steps (default: AuxK on)")
     args = ap.parse_args(argv)
+    aux = 0.0 if args.no_auxk else None
     with threadpool_limits(limits=1):
-        est, X = make_estimator()
+        est, X = make_estimator(auxk_coef=aux)
         Xc = X - est.b_dec_
         Z = np.empty((B, M), dtype=np.float32)
         funcs = {
@@ -131,8 +139,11 @@ def main(argv=None) -> int:
         for name, t in med.items():
             print(f"  {name:<32} {t * 1e3:8.2f} ms")
         n_dead = int((est.steps_since_fired_ >= est.dead_samples).sum())
-        print(f"  dead units after the run: {n_dead} of {M} (the fused step runs AuxK on them: "
-              f"auxk_k={min(M, 2 * K)} more units per sample)")
+        if args.no_auxk:
+            print(f"  dead units after the run: {n_dead} of {M} (AuxK off: the same model as the other steps)")
+        else:
+            print(f"  dead units after the run: {n_dead} of {M} (the fused step runs AuxK on them: "
+                  f"auxk_k={min(M, 2 * K)} more units per sample; --no-auxk times the peers' exact model)")
         step, gemm, ref = "ksparse partial_fit step", "encoder product X @ W_enc.T", "dense numpy reference step"
         print("  ratios: median over rounds of the per-round ratio")
         print(f"  step / encoder product          {ratio(times, step, gemm):8.2f}x   (target <= 2.0)")
@@ -143,7 +154,7 @@ def main(argv=None) -> int:
             print("scaling with m at k=25 (medians):")
             print(f"  {'m':>6} {'step ms':>9} {'product ms':>11} {'step - product':>15} {'ratio':>6}")
             for m in (1000, 4000, 16000):
-                e, Xm = make_estimator(m=m)
+                e, Xm = make_estimator(m=m, auxk_coef=aux)
                 Xcm = Xm - e.b_dec_
                 Zm = np.empty((B, m), dtype=np.float32)
                 r = max(5, args.rounds // (m // 1000))
