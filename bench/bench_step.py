@@ -101,9 +101,9 @@ def timed_rounds(funcs: dict, rounds: int) -> dict:
     return {name: np.asarray(t) for name, t in times.items()}
 
 
-def timed_medians(funcs: dict, rounds: int) -> dict:
-    """Median seconds of each function, calls interleaved round by round."""
-    return {name: float(np.median(t)) for name, t in timed_rounds(funcs, rounds).items()}
+def medians(times: dict) -> dict:
+    """Median seconds of each function from :func:`timed_rounds`."""
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def ratio(times: dict, num: str, den: str) -> float:
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
         except ImportError:
             print("torch is not importable: skipping the PyTorch comparison")
         times = timed_rounds(funcs, args.rounds)
-        med = {name: float(np.median(t)) for name, t in times.items()}
+        med = medians(times)
         print(f"B={B}, {N} -> {M}, k={K}, float32, 1 thread, {args.rounds} interleaved rounds (medians)")
         for name, t in med.items():
             print(f"  {name:<32} {t * 1e3:8.2f} ms")
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
                 r = max(5, args.rounds // (m // 1000))
                 tm = timed_rounds({"step": lambda: e.partial_fit(Xm),
                                    "gemm": lambda: np.matmul(Xcm, e.W_enc_.T, out=Zm)}, r)
-                md = {name: float(np.median(t)) for name, t in tm.items()}
+                md = medians(tm)
                 print(f"  {m:>6} {md['step'] * 1e3:>9.2f} {md['gemm'] * 1e3:>11.2f} "
                       f"{float(np.median(tm['step'] - tm['gemm'])) * 1e3:>15.2f} {ratio(tm, 'step', 'gemm'):>6.2f}")
                 del e

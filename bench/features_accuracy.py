@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from quality_table import load_mnist_subset  # noqa: E402
+from quality_table import load_mnist_subset, tuning_params  # noqa: E402
 
 from ksparse import KSparseAutoencoder  # noqa: E402
 
@@ -52,10 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--raw", action="store_true", help="also score raw pixels")
     ap.add_argument("--set", nargs="*", default=[], help="extra estimator params name=value (for tuning only)")
     args = ap.parse_args(argv)
-    extra = {}
-    for kv in args.set:
-        name, value = kv.split("=", 1)
-        extra[name] = eval(value)  # noqa: S307 - a developer's tuning switch
+    extra = tuning_params(args.set)
     Xtr, ytr, Xte, yte = load_mnist_subset()
     t0 = time.perf_counter()
     est = KSparseAutoencoder(n_hidden=1000, k=25, random_state=args.seed, n_threads=args.threads,

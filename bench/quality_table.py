@@ -40,6 +40,15 @@ def load_mnist_subset():
     return tuple(load_mnist())
 
 
+def tuning_params(pairs) -> dict:
+    """Estimator parameters from ``--set name=value`` pairs (values are Python literals)."""
+    extra = {}
+    for kv in pairs:
+        name, value = kv.split("=", 1)
+        extra[name] = eval(value)  # noqa: S307 - a developer's tuning switch
+    return extra
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[5, 10, 20, 30, 50])
@@ -48,10 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-mse", action="store_true", help="also print the training-set MSE")
     ap.add_argument("--set", nargs="*", default=[], help="extra estimator params name=value (for tuning only)")
     args = ap.parse_args(argv)
-    extra = {}
-    for kv in args.set:
-        name, value = kv.split("=", 1)
-        extra[name] = eval(value)  # noqa: S307 - a developer's tuning switch
+    extra = tuning_params(args.set)
     Xtr, _, Xte, _ = load_mnist_subset()
     Xte = Xte[:1000]
     print(f"{'k':>3} {'ksparse MSE':>12} {'target':>8} {'original':>9} {'PCA-k':>8} {'seconds':>8} {'ok':>3}")

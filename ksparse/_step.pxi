@@ -707,10 +707,11 @@ cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw,
                                  const int64_t* rows, const floating* coef, Py_ssize_t cnt,
                                  floating sign, Py_ssize_t n) noexcept nogil:
     """y[0:n] += sum_j sign * coef[j] * W[rows[j] * ldw + off : ... + n] (rows NULL: row j),
-    zero coefficients skipped, four rows per pass, in a fixed order."""
+    zero coefficients skipped, four rows per pass (the last 2-3 in one padded pass, as
+    _st_flush_tail), in a fixed order."""
     cdef const floating* q[4]
     cdef floating a4[4]
-    cdef int nq = 0, t
+    cdef int nq = 0
     cdef Py_ssize_t j, r
     cdef floating a
     for j in range(cnt):
@@ -723,14 +724,7 @@ cdef inline void _st_gather_axpy(floating* y, const floating* W, Py_ssize_t ldw,
             if nq == 4:
                 _st_axpy4(y, q, a4, n)
                 nq = 0
-    if nq >= 2:  # one 4-row pass; the missing rows repeat row 0 with coefficient 0
-        for t in range(nq, 4):
-            q[t] = q[0]
-            a4[t] = 0
-        _st_axpy4(y, q, a4, n)
-        return
-    for t in range(nq):
-        _st_axpy(y, q[t], a4[t], n)
+    _st_flush_tail(y, q, a4, nq, n, 0)
 
 
 cdef inline void _st_code_grads(const floating* g, const floating* W, const int64_t* rows,
