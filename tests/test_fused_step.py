@@ -14,7 +14,7 @@ def copy_params(P):
 
 
 @pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
-@pytest.mark.parametrize("n_dead", [1, 3, 17])
+@pytest.mark.parametrize("n_dead", [1, 3, 17, 28])
 def test_fused_auxk_equals_general_step(mode, n_dead):
     """Loss value, MSE and every updated parameter match GeneralStep with MSE + AuxK (float64)."""
     rng = np.random.default_rng(10 + n_dead)
@@ -41,6 +41,75 @@ def test_fused_auxk_equals_general_step(mode, n_dead):
         np.testing.assert_allclose(v1, v2, rtol=1e-10)
         for name in P:
             np.testing.assert_allclose(P[name], Q[name], rtol=1e-10, atol=1e-12, err_msg=f"{name} step {step}")
+
+
+@pytest.mark.parametrize("avx", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+def test_fused_auxk_relu_positive_dead_counts(avx, dtype, tol):
+    """Under ReLU the kernel finds the positive dead pre-activations with a masked scan:
+    samples with none (the AuxK error is then the main error), with a few (taken as they
+    are) and with more than auxk_k (a selection) all match GeneralStep, AVX on and off."""
+    had = _core._step_uses_avx()
+    rng = np.random.default_rng(21)
+    m, n, B, k, auxk_k, coef = 37, 19, 12, 3, 4, 0.5
+    P = init_params(rng, m, n, dtype)
+    dead = np.zeros(m, bool)
+    dead[rng.choice(m, 20, replace=False)] = True
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, k, auxk_k=auxk_k, auxk_coef=coef)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(auxk_k))])
+    gen = GeneralStep(Q, AdamState(Q), loss, get_activation("relu"), "value", True, B)
+    counts = []
+    try:
+        _core._step_set_avx(avx)
+        # the dead units' biases set how many of them have a positive pre-activation:
+        # none (all very negative), a few (0 to 4 <= auxk_k) and many (up to all 20)
+        for top, scale in ((-40.0, 1.0), (-0.6, 1.0), (3.0, 30.0)):
+            for p in (P, Q):
+                p["b_enc"][dead] = np.linspace(-50, top, 20).astype(dtype)
+            X = (scale * rng.random((B, n))).astype(dtype)
+            Z = (X - P["b_dec"]) @ P["W_enc"].T + P["b_enc"]
+            counts.append((Z[:, dead] > 0).sum(axis=1))
+            l1, mse1, i1, _ = fused(X, k, 1e-3, dead)
+            l2, mse2, i2, _ = gen(X, k, 1e-3, dead)
+            assert fused.last_values["auxk"] == pytest.approx(gen.last_values["auxk"], rel=tol)
+            assert l1 == pytest.approx(l2, rel=tol)
+            np.testing.assert_array_equal(i1, i2)
+            for name in P:
+                np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=name)
+    finally:
+        _core._step_set_avx(had)
+    counts = np.concatenate(counts)
+    assert counts.min() == 0 and ((counts > 0) & (counts <= auxk_k)).any() and counts.max() > auxk_k
+
+
+def test_fused_auxk_without_positive_dead_units_is_the_main_error():
+    """No dead unit with a positive pre-activation: e_hat = 0, so AuxK = sum e^2 / sum
+    (e - mean_b e)^2 with e = X - Xh, and the update equals the MSE-only step's."""
+    rng = np.random.default_rng(22)
+    m, n, B, k = 24, 16, 10, 3
+    P = init_params(rng, m, n, np.float64)
+    dead = np.zeros(m, bool)
+    dead[:8] = True
+    P["b_enc"][:8] = -100.0
+    before = copy_params(P)
+    Q = copy_params(P)
+    with_aux = FusedStep(P, AdamState(P), True, B, k, auxk_k=4, auxk_coef=0.5)
+    without = FusedStep(Q, AdamState(Q), True, B, k)
+    X = rng.random((B, n))
+    la, msea, _, _ = with_aux(X, k, 1e-2, dead)
+    lb, mseb, _, _ = without(X, k, 1e-2, dead)
+    assert msea == mseb
+    Z = (X - before["b_dec"]) @ before["W_enc"].T + before["b_enc"]
+    top = np.argsort(-Z, axis=1, kind="stable")[:, :k]
+    codes = np.zeros_like(Z)
+    np.put_along_axis(codes, top, np.maximum(np.take_along_axis(Z, top, axis=1), 0), axis=1)
+    E = X - (codes @ before["W_dec"] + before["b_dec"])
+    expected = (E * E).sum() / ((E - E.mean(axis=0)) ** 2).sum()
+    assert with_aux.last_values["auxk"] == pytest.approx(expected, rel=1e-10)
+    assert la == pytest.approx(msea + 0.5 * expected, rel=1e-10)
+    for name in P:
+        np.testing.assert_array_equal(P[name], Q[name])
 
 
 def test_fused_auxk_changes_the_update():
