@@ -11,12 +11,9 @@
 #      and G = 2 (Xh - X) / (B n) written over Xh;
 #      and dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
 #   1b. AuxK (when dead units are given): the residual e = X - Xh, the denominator
-#      sum((e - mean_b e)^2) (columns split between threads), then per sample the top
-#      auxk_k dead units by pre-activation reconstruct e (no bias); their decoder/encoder
-#      gradients become extra entries of the inverse index below (the same math as
-#      ksparse.losses.AuxKLoss). Under ReLU only dead units with a positive
-#      pre-activation count: one masked pass over z finds them, and a sample with none
-#      costs nothing more (its AuxK error is its main error);
+#      sum((e - mean_b e)^2), then per sample the top auxk_k dead units by pre-activation
+#      reconstruct e (no bias); their decoder/encoder gradients become extra entries of
+#      the inverse index below (the same math as ksparse.losses.AuxKLoss);
 #   2. if the loss is finite: the firing counters (samples since each unit fired);
 #   3. an inverse index latent -> (b, j) entries (counting sort, ascending);
 #   4. the bias gradients: g_benc[i] = sum of dz over latent i, and
@@ -32,7 +29,7 @@
 # use AVX when the CPU has it (run-time dispatch, no FMA) and SSE2/scalar otherwise;
 # the Adam rows are bit-identical either way.
 
-from libc.math cimport sqrt, sqrtf, NAN, INFINITY
+from libc.math cimport sqrt, sqrtf, NAN
 from libc.stdint cimport int64_t
 from cython.parallel cimport threadid
 
@@ -609,130 +606,6 @@ cdef extern from *:
     #endif
         for (long c = 0; c < n; c++) y[c] = (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]);
     }
-
-    /* AuxK denominator passes: acc[c] += x[c] and acc[c] += (x[c] - mu[c])^2 in double,
-       the same IEEE operations per element with AVX or without. */
-    #if KS_AVX_DISPATCH
-    __attribute__((target("avx")))
-    static void ks_colsum_f_avx(double *restrict acc, const float *restrict x, long n) {
-        long c = 0;
-        for (; c + 4 <= n; c += 4)
-            _mm256_storeu_pd(acc + c, _mm256_add_pd(_mm256_loadu_pd(acc + c), _mm256_cvtps_pd(_mm_loadu_ps(x + c))));
-        for (; c < n; c++) acc[c] += x[c];
-    }
-    __attribute__((target("avx")))
-    static void ks_colsqdev_f_avx(double *restrict acc, const float *restrict x, const double *restrict mu, long n) {
-        long c = 0;
-        for (; c + 4 <= n; c += 4) {
-            __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + c)), _mm256_loadu_pd(mu + c));
-            _mm256_storeu_pd(acc + c, _mm256_add_pd(_mm256_loadu_pd(acc + c), _mm256_mul_pd(d, d)));
-        }
-        for (; c < n; c++) { double d = x[c] - mu[c]; acc[c] += d * d; }
-    }
-    __attribute__((target("avx")))
-    static void ks_colsum_d_avx(double *restrict acc, const double *restrict x, long n) {
-        long c = 0;
-        for (; c + 4 <= n; c += 4)
-            _mm256_storeu_pd(acc + c, _mm256_add_pd(_mm256_loadu_pd(acc + c), _mm256_loadu_pd(x + c)));
-        for (; c < n; c++) acc[c] += x[c];
-    }
-    __attribute__((target("avx")))
-    static void ks_colsqdev_d_avx(double *restrict acc, const double *restrict x, const double *restrict mu, long n) {
-        long c = 0;
-        for (; c + 4 <= n; c += 4) {
-            __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + c), _mm256_loadu_pd(mu + c));
-            _mm256_storeu_pd(acc + c, _mm256_add_pd(_mm256_loadu_pd(acc + c), _mm256_mul_pd(d, d)));
-        }
-        for (; c < n; c++) { double d = x[c] - mu[c]; acc[c] += d * d; }
-    }
-    #endif
-    static inline void ks_colsum_f(double *restrict acc, const float *restrict x, long n) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) { ks_colsum_f_avx(acc, x, n); return; }
-    #endif
-        for (long c = 0; c < n; c++) acc[c] += x[c];
-    }
-    static inline void ks_colsqdev_f(double *restrict acc, const float *restrict x, const double *restrict mu, long n) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) { ks_colsqdev_f_avx(acc, x, mu, n); return; }
-    #endif
-        for (long c = 0; c < n; c++) { double d = x[c] - mu[c]; acc[c] += d * d; }
-    }
-    static inline void ks_colsum_d(double *restrict acc, const double *restrict x, long n) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) { ks_colsum_d_avx(acc, x, n); return; }
-    #endif
-        for (long c = 0; c < n; c++) acc[c] += x[c];
-    }
-    static inline void ks_colsqdev_d(double *restrict acc, const double *restrict x, const double *restrict mu, long n) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) { ks_colsqdev_d_avx(acc, x, mu, n); return; }
-    #endif
-        for (long c = 0; c < n; c++) { double d = x[c] - mu[c]; acc[c] += d * d; }
-    }
-    /* AuxK under ReLU: the units i with z[i] + mask[i] > 0 (mask 0 for a dead unit,
-       -inf for a live one), ascending; the first `cap` go to idx/val (val = z), and the
-       return value is how many there are. One contiguous pass instead of a gather. */
-    #if KS_AVX_DISPATCH
-    __attribute__((target("avx")))
-    static long ks_pos_masked_f_avx(const float *z, const float *mask, long m, int64_t *idx,
-                                    float *val, long cap) {
-        const __m256 zero = _mm256_setzero_ps();
-        long cnt = 0, c = 0;
-        for (; c + 8 <= m; c += 8) {
-            __m256 s = _mm256_add_ps(_mm256_loadu_ps(z + c), _mm256_loadu_ps(mask + c));
-            unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s, zero, _CMP_GT_OQ));
-            while (bits) {
-                long i = c + __builtin_ctz(bits);
-                bits &= bits - 1;
-                if (cnt < cap) { idx[cnt] = i; val[cnt] = z[i]; }
-                cnt++;
-            }
-        }
-        for (; c < m; c++)
-            if (z[c] + mask[c] > 0) { if (cnt < cap) { idx[cnt] = c; val[cnt] = z[c]; } cnt++; }
-        return cnt;
-    }
-    __attribute__((target("avx")))
-    static long ks_pos_masked_d_avx(const double *z, const double *mask, long m, int64_t *idx,
-                                    double *val, long cap) {
-        const __m256d zero = _mm256_setzero_pd();
-        long cnt = 0, c = 0;
-        for (; c + 4 <= m; c += 4) {
-            __m256d s = _mm256_add_pd(_mm256_loadu_pd(z + c), _mm256_loadu_pd(mask + c));
-            unsigned bits = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(s, zero, _CMP_GT_OQ));
-            while (bits) {
-                long i = c + __builtin_ctz(bits);
-                bits &= bits - 1;
-                if (cnt < cap) { idx[cnt] = i; val[cnt] = z[i]; }
-                cnt++;
-            }
-        }
-        for (; c < m; c++)
-            if (z[c] + mask[c] > 0) { if (cnt < cap) { idx[cnt] = c; val[cnt] = z[c]; } cnt++; }
-        return cnt;
-    }
-    #endif
-    static inline long ks_pos_masked_f(const float *z, const float *mask, long m, int64_t *idx,
-                                       float *val, long cap) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) return ks_pos_masked_f_avx(z, mask, m, idx, val, cap);
-    #endif
-        long cnt = 0;
-        for (long c = 0; c < m; c++)
-            if (z[c] + mask[c] > 0) { if (cnt < cap) { idx[cnt] = c; val[cnt] = z[c]; } cnt++; }
-        return cnt;
-    }
-    static inline long ks_pos_masked_d(const double *z, const double *mask, long m, int64_t *idx,
-                                       double *val, long cap) {
-    #if KS_AVX_DISPATCH
-        if (ks_cpu_avx) return ks_pos_masked_d_avx(z, mask, m, idx, val, cap);
-    #endif
-        long cnt = 0;
-        for (long c = 0; c < m; c++)
-            if (z[c] + mask[c] > 0) { if (cnt < cap) { idx[cnt] = c; val[cnt] = z[c]; } cnt++; }
-        return cnt;
-    }
     """
     void ks_adam_row_f(float* w, float* m, float* v, const float* g, long n, float b1, float b2, float c1, float s2, float eps) noexcept nogil
     void ks_adam_row_d(double* w, double* m, double* v, const double* g, long n, double b1, double b2, double c1, double s2, double eps) noexcept nogil
@@ -761,12 +634,6 @@ cdef extern from *:
     void ks_axpy_d(double* y, const double* x, double a, long n) noexcept nogil
     float ks_dot_f(const float* x, const float* y, long n) noexcept nogil
     double ks_dot_d(const double* x, const double* y, long n) noexcept nogil
-    void ks_colsum_f(double* acc, const float* x, long n) noexcept nogil
-    void ks_colsum_d(double* acc, const double* x, long n) noexcept nogil
-    void ks_colsqdev_f(double* acc, const float* x, const double* mu, long n) noexcept nogil
-    void ks_colsqdev_d(double* acc, const double* x, const double* mu, long n) noexcept nogil
-    long ks_pos_masked_f(const float* z, const float* mask, long m, int64_t* idx, float* val, long cap) noexcept nogil
-    long ks_pos_masked_d(const double* z, const double* mask, long m, int64_t* idx, double* val, long cap) noexcept nogil
 
 
 cdef inline void _st_axpy(floating* y, const floating* x, floating a, Py_ssize_t n) noexcept nogil:
@@ -1026,41 +893,35 @@ cdef inline double _st_row_forward(
 
 cdef inline double _st_row_aux(
     const floating* resid, const floating* z, const int64_t* dead, Py_ssize_t nd,
-    const floating* dmask, Py_ssize_t m, double rowerr,
     const floating* W_dec, int64_t* aidx, floating* aval, floating* adz, floating* ga, floating* zb,
     Py_ssize_t n, Py_ssize_t ka, int relu, int by_abs, floating gscale,
     int tk_level, char* tk_scratch,
 ) noexcept nogil:
     """AuxK for one sample: the ka dead units with the largest pre-activation reconstruct the
-    residual; ga = gscale (e_hat - resid); adz = dLoss/dz; returns sum (e_hat - resid)^2.
-
-    Under ReLU ``dmask`` (m,) is 0 at the dead units and -inf elsewhere, and ``rowerr`` is
-    the sample's main squared error, sum (x - xh)^2 as ``ks_sqerr`` sums it.
-    """
+    residual; ga = gscale (e_hat - resid); adz = dLoss_aux/dz; returns sum (e_hat - resid)^2."""
     cdef Py_ssize_t i, j, c, npos = 0
     cdef floating a
     cdef double err
-    if relu:
-        # ReLU zeroes all but the positive pre-activations. When they all fit in the ka
-        # slots, take them (ascending unit) without a selection; the other slots get value
-        # 0 (they add nothing to the loss or to any gradient)
-        if floating is float:
-            npos = ks_pos_masked_f(z, dmask, m, aidx, aval, ka)
-        else:
-            npos = ks_pos_masked_d(z, dmask, m, aidx, aval, ka)
-        if npos <= ka:
-            for j in range(npos, ka):
-                aidx[j] = dead[0]
-                aval[j] = 0
-            if npos == 0:
-                # e_hat = 0: the AuxK error is the main error, summed the same way
-                # (0 - (x - xh) equals xh - x exactly), and ga is never read
-                for j in range(ka):
-                    adz[j] = 0
-                return rowerr
-    if not relu or npos > ka:
+    for i in range(nd):
+        a = z[dead[i]]
+        zb[i] = a
+        if a > 0:
+            npos += 1
+    if relu and npos <= ka:
+        # ReLU zeroes all but the positive pre-activations, and all of them are among the
+        # top ka: take them (ascending unit) without a selection; the other slots get
+        # value 0 (they add nothing to the loss or to any gradient)
+        j = 0
         for i in range(nd):
-            zb[i] = z[dead[i]]
+            if zb[i] > 0:
+                aidx[j] = dead[i]
+                aval[j] = zb[i]
+                j += 1
+        while j < ka:
+            aidx[j] = dead[0]
+            aval[j] = 0
+            j += 1
+    else:
         if not _topk_row(zb, nd, ka, by_abs, _n_groups(nd, ka), tk_level, tk_scratch, aval, aidx):
             return NAN
         for j in range(ka):
@@ -1146,7 +1007,7 @@ def _fused_step_adam(
     cdef const floating* pd
     cdef const int64_t* pi
     cdef const int64_t* aptr_i = NULL
-    cdef double mse, auxv = 0.0, denom = 0.0
+    cdef double mse, auxv = 0.0, denom = 0.0, mu, dd
     cdef floating gscale = 0
     cdef floating* rp
     cdef double* musum
@@ -1190,45 +1051,31 @@ def _fused_step_adam(
         mse = total / (<double>B * <double>n)
         # 1b. AuxK: denominator sum((e - mean_b e)^2), then per sample the dead units' reconstruction
         if aux:
-            # per column (blocks of 128 split between threads, so the block's B x 128
-            # residuals stay in cache for the second pass): the mean over the batch, then
-            # the sum of squared deviations, each summed in ascending b, in auxerr[0:2n]
+            # column sums row by row (independent accumulators per column, in auxerr[0:2n])
             musum = &auxerr[0]
             dsum = &auxerr[n]
-            for p in prange(nblocks, num_threads=nt, schedule="static"):
-                c0 = p * 128
-                c1b = c0 + 128
-                if c1b > n:
-                    c1b = n
-                for c in range(c0, c1b):
-                    musum[c] = 0.0
-                    dsum[c] = 0.0
-                for b in range(B):
-                    if floating is float:
-                        ks_colsum_f(&musum[c0], &resid[b, c0], c1b - c0)
-                    else:
-                        ks_colsum_d(&musum[c0], &resid[b, c0], c1b - c0)
-                for c in range(c0, c1b):
-                    musum[c] = musum[c] / B
-                for b in range(B):
-                    if floating is float:
-                        ks_colsqdev_f(&dsum[c0], &resid[b, c0], &musum[c0], c1b - c0)
-                    else:
-                        ks_colsqdev_d(&dsum[c0], &resid[b, c0], &musum[c0], c1b - c0)
+            for c in range(n):
+                musum[c] = 0.0
+                dsum[c] = 0.0
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    musum[c] += rp[c]
+            for c in range(n):
+                musum[c] = musum[c] / B
+            for b in range(B):
+                rp = &resid[b, 0]
+                for c in range(n):
+                    dd = rp[c] - musum[c]
+                    dsum[c] += dd * dd
             for c in range(n):
                 denom += dsum[c]
             if denom > 0.0:
                 gscale = <floating>(2.0 * auxk_coef / denom)
-                if relu:
-                    # gbe is free until step 4: the dead-unit mask of _st_row_aux
-                    for i in range(m):
-                        gbe[i] = -INFINITY
-                    for i in range(nd):
-                        gbe[dead_units[i]] = 0
                 for b in prange(B, num_threads=nt, schedule="static"):
                     tid = threadid()
                     auxerr[b] = _st_row_aux(
-                        &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &gbe[0], m, rowerr[b], &W_dec[0, 0],
+                        &resid[b, 0], &Z[b, 0], &dead_units[0], nd, &W_dec[0, 0],
                         &aidx[b, 0], &aval[b, 0], &adz[b, 0], &Ga[b, 0], &zbuf[tid, 0],
                         n, ka, relu, by_abs, gscale, tk_level, tk_base + tid * tk_per)
                 for b in range(B):
