@@ -1070,7 +1070,9 @@ def _fused_step_adam(
                     dsum[c] += dd * dd
             for c in range(n):
                 denom += dsum[c]
-            if denom > 0.0:
+            # residuals that (nearly) do not vary across the batch carry nothing for AuxK
+            # and would blow its normalised loss up: skip it (as ksparse.losses.AuxKLoss)
+            if denom > 1e-6 * total:
                 gscale = <floating>(2.0 * auxk_coef / denom)
                 for b in prange(B, num_threads=nt, schedule="static"):
                     tid = threadid()

@@ -28,6 +28,9 @@ import numpy as np
 
 from ksparse import _model_ops as ops
 
+#: AuxK needs residuals that vary across the batch: sum((e - mean e)**2) > this * sum(e**2)
+_AUXK_MIN_SPREAD = 1e-6
+
 __all__ = [
     "StepContext",
     "Gradients",
@@ -156,7 +159,10 @@ class AuxKLoss(Loss):
 
     With ``e = X - Xh`` (held fixed), the ``k_aux`` dead units with the largest
     activation give ``e_hat = sum_j a_j W_dec[i_j]`` (no bias); the loss is
-    ``sum((e_hat - e)**2) / sum((e - mean_b e)**2)`` (zero when no unit is dead).
+    ``sum((e_hat - e)**2) / sum((e - mean_b e)**2)``. It is zero when no unit is dead,
+    and when the residuals hardly vary across the batch (the denominator at most 1e-6 of
+    ``sum(e**2)``: identical samples, a batch of one), where the ratio would only amplify
+    rounding.
 
     Parameters
     ----------
@@ -177,9 +183,14 @@ class AuxKLoss(Loss):
         W_dec = p["W_dec"]
         act = ctx.activation
         e = ctx.X - ctx.Xh
-        ec = e - e.mean(axis=0)
-        denom = float(np.einsum("ij,ij->", ec, ec, dtype=np.float64))
-        if denom <= 0.0:
+        # In float64, as the fused kernel. Residuals that (nearly) do not vary across the
+        # batch (identical samples; one sample) carry nothing for AuxK, and rounding alone
+        # would make the normalised loss ~1e14: below 1e-6 of sum(e**2) there is no AuxK.
+        ec = e.astype(np.float64)
+        energy = float(np.einsum("ij,ij->", ec, ec))
+        ec -= ec.mean(axis=0)
+        denom = float(np.einsum("ij,ij->", ec, ec))
+        if not denom > _AUXK_MIN_SPREAD * energy:
             return 0.0
         ka = min(self.k_aux, int(dead.sum()))
         Z = ctx.Z

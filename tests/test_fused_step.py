@@ -112,6 +112,30 @@ def test_fused_auxk_without_positive_dead_units_is_the_main_error():
         np.testing.assert_array_equal(P[name], Q[name])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auxk_batch_of_identical_samples_adds_nothing(dtype):
+    """Identical samples leave identical residuals: the AuxK denominator is exactly 0, so
+    both steps add no AuxK (a float32 mean once left rounding noise and a loss of 1e14)."""
+    rng = np.random.default_rng(23)
+    m, n, B, k, coef = 30, 20, 12, 4, 0.25
+    P = init_params(rng, m, n, dtype)
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, k, auxk_k=6, auxk_coef=coef)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(6))])
+    gen = GeneralStep(Q, AdamState(Q), loss, get_activation("relu"), "value", True, B)
+    X = np.tile(rng.random(n), (B, 1)).astype(dtype)
+    dead = np.zeros(m, bool)
+    dead[:10] = True
+    l1, mse1, _, _ = fused(X, k, 1e-3, dead)
+    l2, mse2, _, _ = gen(X, k, 1e-3, dead)
+    assert fused.last_values["auxk"] == 0.0
+    assert gen.last_values["auxk"] == 0.0
+    assert l1 == pytest.approx(mse1) and l2 == pytest.approx(mse2)
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    for name in P:
+        np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=name)
+
+
 def test_fused_auxk_changes_the_update():
     """AuxK is not ignored: with dead units the update differs from the MSE-only step."""
     rng = np.random.default_rng(5)
