@@ -22,6 +22,7 @@ import math
 import numbers
 import resource
 import time
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -94,11 +95,41 @@ class _BaseEstimator:
         return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
 
 
-__all__ = ["KSparseAutoencoder", "DivergenceError", "NotFittedError"]
+__all__ = ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "NotFittedError"]
 
 
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss; the estimator keeps the last good weights."""
+
+
+class DataScaleWarning(UserWarning):
+    """The training data's values are so small that Adam's updates stall (see ``fit``)."""
+
+
+#: below this standard deviation of X (and above 0), fit warns with DataScaleWarning
+_MIN_DATA_STD = 5e-3
+
+
+def _warn_small_scale(X: np.ndarray) -> None:
+    """Warn when X's values are so small that training stalls.
+
+    The MSE gradients scale with the square of the data, and below a standard deviation
+    of about 5e-3 they fall under Adam's eps (1e-8). Measured on MNIST, 784 -> 100, k=30,
+    30 epochs, MSE in the original units: 0.0110 as is (standard deviation 0.31), 0.0108
+    scaled to 0.009, 0.020 to 0.003 (0.023 with learning_rate=1e-4), 0.064 to 0.0009;
+    large values train well (0.0113 at 1e6 times). One pass over at most 10,000 rows.
+    """
+    sub = X[: min(X.shape[0], 10_000)]
+    std = float(np.std(sub, dtype=np.float64))
+    if 0.0 < std < _MIN_DATA_STD:
+        warnings.warn(
+            f"X has a standard deviation of {std:.3g}: with values this small the gradients fall "
+            "below Adam's eps and training stalls (MNIST scaled to a standard deviation of 0.003 "
+            "reaches twice the error). Scale X to about unit range first, e.g. X / X.std() or "
+            "sklearn.preprocessing.StandardScaler; the model works in the scaled units.",
+            DataScaleWarning,
+            stacklevel=3,
+        )
 
 
 _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
@@ -541,6 +572,12 @@ class KSparseAutoencoder(_BaseEstimator):
             On bad parameters or data (before any training).
         DivergenceError
             When the loss becomes non-finite; the weights of the last good epoch are kept.
+
+        Warns
+        -----
+        DataScaleWarning
+            When X's standard deviation is below 5e-3 (and not 0): training then stalls
+            under Adam's eps; scale X to about unit range first.
         """
         r = self._check_params()
         if resume:
@@ -549,6 +586,7 @@ class KSparseAutoencoder(_BaseEstimator):
             X = self._check_X(X, reset=False, dtype=r["dtype"])
         else:
             X = self._check_X(X, reset=True, dtype=r["dtype"])
+            _warn_small_scale(X)
         with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             # overflow shows up as a non-finite loss, which stops training with DivergenceError
             return self._fit(X, r, callback, resume)
@@ -700,6 +738,8 @@ class KSparseAutoencoder(_BaseEstimator):
         r = self._checked_params()
         first = not hasattr(self, "W_enc_")
         X = self._check_X(X, reset=first, dtype=r["dtype"])
+        if first:
+            _warn_small_scale(X)
         with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             if first:
                 rng = np.random.default_rng(self._seed())

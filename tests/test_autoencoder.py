@@ -389,3 +389,24 @@ def test_decoder_starts_at_centred_training_samples():
     c = KSparseAutoencoder(n_hidden=5, k=2, n_epochs=1, random_state=0).fit(np.ones((10, 4)))
     assert np.isfinite(c.W_dec_).all()
     np.testing.assert_allclose(np.linalg.norm(c.W_dec_, axis=1), 1.0, rtol=1e-5)
+
+
+def test_small_scale_data_warns_once_and_normal_data_does_not():
+    import warnings
+
+    from ksparse import DataScaleWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 12))
+    with pytest.warns(DataScaleWarning, match=r"standard deviation of 0\.000\d+.*StandardScaler"):
+        KSparseAutoencoder(n_hidden=8, k=2, n_epochs=1, random_state=0).fit(1e-3 * X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        for data in (X, 1e6 * X, np.zeros((40, 12)), 0.05 * X):  # normal, large, constant, smallish
+            KSparseAutoencoder(n_hidden=8, k=2, n_epochs=1, random_state=0).fit(data)
+    est = KSparseAutoencoder(n_hidden=8, k=2, batch_size=8, random_state=0)
+    with pytest.warns(DataScaleWarning):
+        est.partial_fit(1e-3 * X[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        est.partial_fit(1e-3 * X[8:16])  # only the first call checks
