@@ -222,9 +222,13 @@ def ssim(
     radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
     win = 2 * radius + 1
     if min(A.shape[1:]) < win:
+        hint = ""
+        if image_shape is None and np.ndim(X) == 2:
+            hint = (f"; a 2-D array is read as one image: for {np.shape(X)[0]} flattened images pass "
+                    f"image_shape=(H, W), e.g. image_shape=(28, 28) for MNIST")
         raise ValueError(
             f"images of shape {A.shape[1:]} are smaller than the {win}x{win} Gaussian SSIM window; "
-            f"SSIM needs images of at least {win}x{win} pixels"
+            f"SSIM needs images of at least {win}x{win} pixels{hint}"
         )
 
     c1 = (SSIM_K1 * data_range) ** 2

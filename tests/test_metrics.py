@@ -130,6 +130,8 @@ def test_ssim_lower_for_worse_reconstruction(images):
 def test_ssim_errors():
     with pytest.raises(ValueError, match="smaller than the 11x11"):
         ssim(np.zeros((8, 8)), np.zeros((8, 8)))
+    with pytest.raises(ValueError, match=r"for 4 flattened images pass image_shape=\(H, W\)"):
+        ssim(np.zeros((4, 784)), np.zeros((4, 784)))  # flattened rows without image_shape
     with pytest.raises(ValueError, match="cannot be read as images"):
         ssim(np.zeros((2, 100)), np.zeros((2, 100)), image_shape=(28, 28))
     with pytest.raises(ValueError, match="image_shape"):
