@@ -144,7 +144,12 @@ def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
     """Validate a data matrix: 2-D, real, finite, non-empty, dense."""
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix, which is not supported; pass a dense array (X.toarray())")
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"{name} cannot be read as a 2-D array of numbers (do all rows have the same length?): {exc}"
+        ) from exc
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}; pass real numbers")
     if arr.dtype == object:

@@ -250,6 +250,7 @@ def test_transform_with_larger_k_and_round_trip():
         (np.zeros((0, 4)), "0 sample"),
         (np.zeros(5), "2-D"),
         (np.zeros((4, 0)), "0 feature"),
+        ([[1.0, 2.0], [3.0]], "same length"),
     ],
 )
 def test_bad_input_raises_before_training(X, match):
