@@ -21,7 +21,8 @@
 #   5. latent by latent (latents split between threads, each thread a private
 #      pair of gradient rows): dW_dec[i] = sum val G[b], dW_enc[i] = sum dz Xc[b],
 #      decoder gradient projected orthogonal to W_dec[i], Adam on the decoder row,
-#      encoder row and encoder bias, decoder row scaled back to unit norm;
+#      encoder row (first scaled by enc_decay when unit i fired in the batch: decoupled
+#      weight decay) and encoder bias, decoder row scaled back to unit norm;
 #   6. Adam on b_dec.
 #
 # Every output element is computed by one thread in a fixed order, so results do
@@ -980,6 +981,7 @@ def _fused_step_adam(
     double[::1] auxerr,              # WORK (>= max(B, 2 n),) column sums, then per-sample AuxK errors
     double auxk_coef,                # weight of the AuxK loss
     char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
+    double enc_decay=1.0,            # W_enc rows of the units that fired in this batch are scaled by this
 ):
     """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
 
@@ -990,6 +992,8 @@ def _fused_step_adam(
     cdef floating scale = <floating>(2.0 / (<double>B * <double>n))
     cdef floating fb1 = <floating>beta1, fb2 = <floating>beta2, fc1 = <floating>c1
     cdef floating fs2 = <floating>s2, feps = <floating>eps
+    cdef floating fdecay = <floating>enc_decay
+    cdef int decay = enc_decay != 1.0
     cdef floating a, d, acc, proj, nrm
     cdef floating* gd
     cdef floating* ge
@@ -1179,6 +1183,10 @@ def _fused_step_adam(
                         proj = _st_dot(gd, &W_dec[i, 0], n) / nrm
                         _st_axpy(gd, &W_dec[i, 0], -proj, n)
                 _st_adam(&W_dec[i, 0], &mWd[i, 0], &vWd[i, 0], gd, n, fb1, fb2, fc1, fs2, feps)
+                if decay and since[i] == 0:
+                    # decoupled weight decay of a unit that fired (AdamW): the Adam step
+                    # does not depend on W_enc, so scaling first gives w d - step
+                    _st_scale(&W_enc[i, 0], fdecay, n)
                 _st_adam(&W_enc[i, 0], &mWe[i, 0], &vWe[i, 0], ge, n, fb1, fb2, fc1, fs2, feps)
                 _st_adam(&b_enc[i], &mbe[i], &vbe[i], &gbe[i], 1, fb1, fb2, fc1, fs2, feps)
             else:

@@ -258,6 +258,13 @@ class KSparseAutoencoder(_BaseEstimator):
         fire rarely still count as dead at the end (``history_["dead_fraction"]``).
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
+    encoder_decay : float, default 0.5
+        Decoupled weight decay (as in AdamW) of the encoder rows of the units that fire:
+        each step, the encoder row of every unit selected (with a nonzero value) by some
+        sample of the batch is scaled by ``1 - lr * encoder_decay`` before the optimizer
+        update. Units that do not fire are left alone, so the rarely used units of a wide
+        model are not shrunk away between their uses. It curbs overfitting: MEASURED.
+        0 turns it off.
     normalize_decoder : bool, default True
         Keep decoder rows at unit norm (the gradient's parallel component is removed).
     validation_fraction : float, default 0.0
@@ -307,6 +314,7 @@ class KSparseAutoencoder(_BaseEstimator):
         dead_samples=5000,
         dead_reset=True,
         diversity_coef=0.0,
+        encoder_decay=0.5,
         normalize_decoder=True,
         validation_fraction=0.0,
         early_stopping=False,
@@ -333,6 +341,7 @@ class KSparseAutoencoder(_BaseEstimator):
         self.dead_samples = dead_samples
         self.dead_reset = dead_reset
         self.diversity_coef = diversity_coef
+        self.encoder_decay = encoder_decay
         self.normalize_decoder = normalize_decoder
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -392,6 +401,7 @@ class KSparseAutoencoder(_BaseEstimator):
             r["auxk_k"] = check_k(self.auxk_k, m, name="auxk_k", m_name="n_hidden")
         r["auxk_coef"] = nonneg("auxk_coef", self.auxk_coef)
         r["diversity_coef"] = nonneg("diversity_coef", self.diversity_coef)
+        r["encoder_decay"] = nonneg("encoder_decay", self.encoder_decay)
         r["n_epochs"] = pos_int("n_epochs", self.n_epochs)
         r["batch_size"] = pos_int("batch_size", self.batch_size)
         r["dead_samples"] = pos_int("dead_samples", self.dead_samples)
@@ -521,7 +531,8 @@ class KSparseAutoencoder(_BaseEstimator):
         params = self._params()
         opt = self._opt
         self._general = GeneralStep(params, opt, self._make_loss(r), r["act"], self.selection,
-                                    bool(self.normalize_decoder), batch_size, r["n_threads"])
+                                    bool(self.normalize_decoder), batch_size, r["n_threads"],
+                                    encoder_decay=r["encoder_decay"])
         self._fused = None
         act_name = r["act"].name
         fusable_selection = self.selection == "value" or (self.selection == "abs" and act_name == "linear")
@@ -532,7 +543,7 @@ class KSparseAutoencoder(_BaseEstimator):
                                         max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
                                         steps_since_fired=self.steps_since_fired_,
                                         auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"],
-                                        by_abs=self.selection == "abs")
+                                        by_abs=self.selection == "abs", encoder_decay=r["encoder_decay"])
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)

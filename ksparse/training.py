@@ -97,12 +97,38 @@ class AdamState:
             self.v[k][...] = d[f"v.{k}"]
 
 
+# --------------------------------------------------------------------------- encoder decay
+def encoder_decay_factor(lr: float, encoder_decay: float) -> float:
+    """The factor ``1 - lr * encoder_decay`` (computed in double, as the fused kernel gets it)."""
+    return 1.0 - float(lr) * float(encoder_decay)
+
+
+def apply_encoder_decay(W_enc: np.ndarray, idx: np.ndarray, val: np.ndarray, lr: float,
+                        encoder_decay: float) -> None:
+    """Decoupled weight decay (as AdamW) of the encoder rows of the units that fired.
+
+    Every unit selected with a nonzero value by at least one sample of the batch has its
+    encoder row scaled by ``1 - lr * encoder_decay``; call it before the optimizer step
+    (whose update does not depend on ``W_enc``), so the row becomes
+    ``w (1 - lr decay) - step``. Units that did not fire are left alone, so a rarely used
+    unit of a wide model is not shrunk away between its uses.
+    """
+    if encoder_decay == 0.0:
+        return
+    fired = np.unique(idx[val != 0])
+    if fired.size:
+        W_enc[fired] *= W_enc.dtype.type(encoder_decay_factor(lr, encoder_decay))
+
+
 # --------------------------------------------------------------------------- reference step
-def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", normalize_decoder=True):
+def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", normalize_decoder=True,
+                   encoder_decay=0.0):
     """One training step (MSE loss, Adam), dense numpy, in place on ``params`` and ``adam``.
 
     This is the plain reference: the code is densified to (B, m) and every product is a
-    dense GEMM. Returns ``(mse, indices, values)``.
+    dense GEMM. ``encoder_decay`` is the decoupled weight decay of the encoder rows of
+    the units that fired in the batch (see :func:`apply_encoder_decay`). Returns
+    ``(mse, indices, values)``.
     """
     act = get_activation(activation) if isinstance(activation, str) else activation
     W_enc, b_enc, W_dec, b_dec = (params[n] for n in PARAM_NAMES)
@@ -129,6 +155,7 @@ def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", norm
     db_dec = G.sum(axis=0) - db_enc @ W_enc
     if normalize_decoder:
         ops.remove_parallel_component(W_dec, dW_dec)
+    apply_encoder_decay(W_enc, idx, val, lr, encoder_decay)
     adam.t += 1
     adam.step_numpy(params, {"W_enc": dW_enc, "b_enc": db_enc, "W_dec": dW_dec, "b_dec": db_dec}, lr, adam.t)
     if normalize_decoder:
@@ -152,10 +179,15 @@ class GeneralStep:
     batch_size : int
         Workspaces are allocated for this batch size (smaller batches use views).
     n_threads : int
+    encoder_decay : float, default 0
+        Decoupled weight decay of the encoder rows of the units that fire (see
+        :func:`apply_encoder_decay`).
     """
 
-    def __init__(self, params, optimizer, loss: Loss, activation, selection, normalize_decoder, batch_size, n_threads=1):
+    def __init__(self, params, optimizer, loss: Loss, activation, selection, normalize_decoder, batch_size, n_threads=1,
+                 encoder_decay=0.0):
         self.params = params
+        self.encoder_decay = float(encoder_decay)
         self.optimizer = optimizer
         self.loss = loss
         self.act = activation
@@ -225,6 +257,7 @@ class GeneralStep:
         if self.normalize_decoder:
             ops.remove_parallel_component(p["W_dec"], grads.W_dec)
         gd = {"W_enc": grads.W_enc, "b_enc": grads.b_enc, "W_dec": grads.W_dec, "b_dec": grads.b_dec}
+        apply_encoder_decay(p["W_enc"], ctx.indices, ctx.values, lr, self.encoder_decay)
         if isinstance(self.optimizer, AdamState):
             self.optimizer.t += 1
             self.optimizer.step_numpy(p, gd, lr, self.optimizer.t)
@@ -244,15 +277,17 @@ class FusedStep:
     ``by_abs=True``, by absolute value), Adam, MSE loss plus optionally the AuxK loss
     (``auxk_coef > 0``: when a ``dead`` mask is passed, the ``auxk_k`` dead units with
     the largest pre-activation (or |pre-activation|) reconstruct the residual, exactly as
-    :class:`ksparse.losses.AuxKLoss`). Every workspace is allocated once here; a call
-    allocates nothing of size (B, .) or (m, .).
+    :class:`ksparse.losses.AuxKLoss`), and optionally the decoupled weight decay of the
+    encoder rows of the units that fire (``encoder_decay``, as :func:`apply_encoder_decay`).
+    Every workspace is allocated once here; a call allocates nothing of size (B, .) or (m, .).
     """
 
     def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
-                 steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False):
+                 steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False, encoder_decay=0.0):
         from ksparse import _core
 
         self._kernel = _core._fused_step_adam
+        self.encoder_decay = float(encoder_decay)
         self.params = params
         self.adam = adam
         self.normalize_decoder = bool(normalize_decoder)
@@ -337,7 +372,7 @@ class FusedStep:
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
-            self._tkscratch,
+            self._tkscratch, encoder_decay_factor(lr, self.encoder_decay),
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):

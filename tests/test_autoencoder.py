@@ -216,7 +216,8 @@ def test_partial_fit_one_batch_is_one_step():
     rng.integers(0, 2**63 - 1)
     ref._init_weights(X, r, rng)
     P = ref._params()
-    reference_step(P, AdamState(P), X, 3, lr=1e-2)
+    reference_step(P, AdamState(P), X, 3, lr=1e-2, encoder_decay=est.encoder_decay)
+    assert est.encoder_decay > 0  # the default decays the encoder rows that fired
     for name in P:
         np.testing.assert_allclose(est._params()[name], P[name], rtol=1e-10, atol=1e-12)
     est.partial_fit(X)

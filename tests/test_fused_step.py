@@ -136,6 +136,59 @@ def test_auxk_batch_of_identical_samples_adds_nothing(dtype):
         np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=name)
 
 
+@pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+def test_encoder_decay_fused_equals_general_step(mode, dtype, tol):
+    """Decoupled encoder decay of the units that fired: FusedStep and GeneralStep agree,
+    with AuxK on and a k that changes between steps."""
+    rng = np.random.default_rng(31)
+    m, n, B, k, coef, decay = 30, 20, 12, 4, 0.25, 0.7
+    relu, by_abs = mode == "relu", mode == "linear-abs"
+    P = init_params(rng, m, n, dtype)
+    Q = copy_params(P)
+    fused = FusedStep(P, AdamState(P), True, B, 6, relu=relu, auxk_k=6, auxk_coef=coef, by_abs=by_abs,
+                      encoder_decay=decay)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(6))])
+    gen = GeneralStep(Q, AdamState(Q), loss, get_activation("relu" if relu else "linear"),
+                      "abs" if by_abs else "value", True, B, encoder_decay=decay)
+    for step, kk in enumerate((6, 5, 4, 4)):
+        X = rng.random((B, n)).astype(dtype)
+        dead = rng.random(m) < 0.3
+        l1, _, i1, _ = fused(X, kk, 2e-2, dead)
+        l2, _, i2, _ = gen(X, kk, 2e-2, dead)
+        assert l1 == pytest.approx(l2, rel=tol)
+        np.testing.assert_array_equal(i1, i2)
+        for name in P:
+            np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_encoder_decay_scales_only_the_rows_of_units_that_fired(dtype):
+    """From the same state, the step with decay d differs from the step without it by
+    exactly lr d W_enc[i] on the units that fired, and not at all elsewhere."""
+    rng = np.random.default_rng(32)
+    m, n, B, k, lr, decay = 40, 16, 6, 2, 1e-2, 0.5
+    P = init_params(rng, m, n, dtype)
+    P["b_enc"][:10] = -50.0  # these ten never fire
+    before = copy_params(P)
+    Q = copy_params(P)
+    with_decay = FusedStep(P, AdamState(P), True, B, k, encoder_decay=decay)
+    without = FusedStep(Q, AdamState(Q), True, B, k)
+    X = rng.random((B, n)).astype(dtype)
+    _, _, idx, val = with_decay(X, k, lr)
+    without(X, k, lr)
+    fired = np.zeros(m, bool)
+    fired[idx[val != 0]] = True
+    assert 0 < fired.sum() < m and not fired[:10].any()
+    np.testing.assert_array_equal(P["W_enc"][~fired], Q["W_enc"][~fired])
+    factor = dtype(1.0 - lr * decay)
+    expected = before["W_enc"][fired] * factor - (before["W_enc"][fired] - Q["W_enc"][fired])
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(P["W_enc"][fired], expected, rtol=tol, atol=tol)
+    for name in ("b_enc", "W_dec", "b_dec"):
+        np.testing.assert_array_equal(P[name], Q[name])
+
+
 def test_fused_auxk_changes_the_update():
     """AuxK is not ignored: with dead units the update differs from the MSE-only step."""
     rng = np.random.default_rng(5)
