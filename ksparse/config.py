@@ -93,7 +93,7 @@ class ModelConfig:
     """Re-initialise dead units on badly reconstructed samples at the end of each epoch in the first 80% of training."""
     diversity_coef: float = 0.0
     """Weight of the decoder decorrelation (diversity) penalty."""
-    encoder_decay: float = 0.5
+    encoder_decay: float = 0.3
     """Decoupled weight decay of the encoder rows of the units that fire in a batch (0 turns it off)."""
     normalize_decoder: bool = True
     """Keep decoder rows at unit L2 norm (with the parallel gradient component removed)."""
