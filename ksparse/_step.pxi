@@ -981,6 +981,7 @@ def _fused_step_adam(
     double[::1] auxerr,              # WORK (>= max(B, 2 n),) column sums, then per-sample AuxK errors
     double auxk_coef,                # weight of the AuxK loss
     char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
+    double auxk_min_spread,          # no AuxK unless the denominator > this * sum(e^2) (losses._AUXK_MIN_SPREAD)
     double enc_decay=1.0,            # W_enc rows of the units that fired in this batch are scaled by this
 ):
     """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
@@ -1076,7 +1077,7 @@ def _fused_step_adam(
                 denom += dsum[c]
             # residuals that (nearly) do not vary across the batch carry nothing for AuxK
             # and would blow its normalised loss up: skip it (as ksparse.losses.AuxKLoss)
-            if denom > 1e-6 * total:
+            if denom > auxk_min_spread * total:
                 gscale = <floating>(2.0 * auxk_coef / denom)
                 for b in prange(B, num_threads=nt, schedule="static"):
                     tid = threadid()

@@ -29,6 +29,7 @@ import numpy as np
 from ksparse import _model_ops as ops
 
 #: AuxK needs residuals that vary across the batch: sum((e - mean e)**2) > this * sum(e**2)
+#: (AuxKLoss here; training.FusedStep passes it to the compiled step)
 _AUXK_MIN_SPREAD = 1e-6
 
 __all__ = [

@@ -32,7 +32,7 @@ import numpy as np
 
 from ksparse import _model_ops as ops
 from ksparse.activations import get_activation
-from ksparse.losses import CombinedLoss, Gradients, Loss, MSELoss, StepContext
+from ksparse.losses import _AUXK_MIN_SPREAD, CombinedLoss, Gradients, Loss, MSELoss, StepContext
 
 __all__ = [
     "AdamState",
@@ -372,7 +372,7 @@ class FusedStep:
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
-            self._tkscratch, encoder_decay_factor(lr, self.encoder_decay),
+            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay),
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):
