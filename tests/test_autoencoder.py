@@ -273,6 +273,12 @@ def test_bad_params():
         quick(early_stopping=True).fit(X)
     with pytest.raises(ValueError, match="optimizer"):
         quick(optimizer="nope").fit(X)
+    with pytest.raises(ValueError, match="encoder_decay=-1 must be a finite number >= 0"):
+        quick(encoder_decay=-1).fit(X)
+    # the fired encoder rows are scaled by 1 - lr * decay: a factor <= 0 flips or zeroes them
+    with pytest.raises(ValueError, match="learning_rate \\* encoder_decay well below 1"):
+        quick(encoder_decay=200.0, learning_rate=0.01).fit(X)
+    quick(encoder_decay=50.0, learning_rate=0.01, n_epochs=1).fit(X)
 
 
 def test_wrong_width_and_unfitted():
