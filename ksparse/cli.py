@@ -88,13 +88,13 @@ def _quality(model: Any, X: np.ndarray, data_range: float = 1.0, image_shape: An
 
     rebuild = model.reconstruct if hasattr(model, "reconstruct") else model.predict
     Xh = rebuild(X)
-    out = {"mse": metrics.mse(X, Xh), "psnr": metrics.psnr(X, Xh, data_range=data_range)}
+    out = {"mse": float(metrics.mse(X, Xh)), "psnr": float(metrics.psnr(X, Xh, data_range=data_range))}
     if image_shape and int(np.prod(image_shape)) == X.shape[1]:
-        out["ssim"] = metrics.ssim(X, Xh, data_range=data_range, image_shape=tuple(image_shape))
+        out["ssim"] = float(metrics.ssim(X, Xh, data_range=data_range, image_shape=tuple(image_shape)))
     out["fvu"] = metrics.fraction_of_variance_unexplained(X, Xh)
     if hasattr(model, "encode"):
         indices, values = model.encode(X)
-        out["l0"] = metrics.mean_l0((indices, values))
+        out["l0"] = float(metrics.mean_l0((indices, values)))
         firing = metrics.firing_frequency(indices, model.W_dec_.shape[0], values=values)
         out["dead_fraction"] = metrics.dead_fraction(firing)
         out["compression_ratio"] = metrics.compression_ratio(

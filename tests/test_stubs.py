@@ -1,4 +1,4 @@
-"""The type stub of the compiled module matches it (mypy.stubtest)."""
+"""Types: the stub of the compiled module matches it (mypy.stubtest), and the package type-checks (mypy)."""
 
 import os
 import pathlib
@@ -31,3 +31,17 @@ def test_core_stub_matches_the_compiled_module(tmp_path):
     assert proc.returncode == 0, (
         "ksparse/_core.pyi disagrees with the compiled module; fix the stub:\n" + proc.stdout + proc.stderr
     )
+
+
+def test_package_type_checks(tmp_path):
+    # The annotations users' type checkers read (py.typed ships) agree with the code.
+    package_dir = pathlib.Path(ksparse.__file__).resolve().parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", str(package_dir), "--ignore-missing-imports",
+         "--cache-dir", str(tmp_path / "mypy-cache")],
+        cwd=package_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, "mypy finds type errors in ksparse:\n" + proc.stdout + proc.stderr
