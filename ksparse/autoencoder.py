@@ -422,7 +422,8 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError(
                 f"encoder_decay={self.encoder_decay!r} with learning_rate={lr!r} would scale the encoder rows "
                 f"by 1 - lr * encoder_decay = {1.0 - r['learning_rate'] * r['encoder_decay']:.3g} <= 0 each step; "
-                f"keep learning_rate * encoder_decay well below 1 (the default is 0.01 * 0.3)")
+                f"keep learning_rate * encoder_decay well below 1 (the default is 0.01 * 0.3), or set "
+                f"encoder_decay=0 to turn the decay off")
         if self.lr_schedule not in _SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r} is not known; use one of {_SCHEDULES}")
         r["warmup_fraction"] = frac("warmup_fraction", self.warmup_fraction, hi_open=True)
