@@ -422,6 +422,19 @@ def _maybe_log(ax: Any, *arrays: np.ndarray) -> None:
         ax.set_yscale("log")
 
 
+def _auxiliary_part(h: Mapping[str, np.ndarray]) -> Optional[np.ndarray]:
+    """``loss - mse`` per epoch (the AuxK and diversity terms), NaN where it is zero;
+    None when the history has no such terms (or no ``mse`` to subtract)."""
+    if "mse" not in h:
+        return None
+    aux = np.asarray(h["loss"], dtype=np.float64) - np.asarray(h["mse"], dtype=np.float64)
+    scale = np.abs(np.asarray(h["loss"], dtype=np.float64))
+    present = np.isfinite(aux) & (aux > 1e-9 * np.where(np.isfinite(scale), scale, 0.0))
+    if not present.any():
+        return None
+    return np.where(present, aux, np.nan)
+
+
 @_styled
 def plot_training_curves(
     history: Mapping[str, Sequence[float]],
@@ -478,8 +491,15 @@ def plot_training_curves(
         ax.plot(ep, h["loss"], color=COLORS["ours"], label="train", **style)
         if "val_loss" in h:
             ax.plot(ep, h["val_loss"], color=COLORS["val"], label="validation", **style)
+        aux = _auxiliary_part(h)
+        if aux is not None:
+            # the objective can rise while the MSE falls (AuxK joins in once units die): show why
+            ax.plot(ep, aux, color=COLORS["dead"], linewidth=1.2, label="auxiliary terms (loss - MSE)")
+            ax.plot(ep, h["mse"], color=COLORS["muted"], linewidth=1.0, linestyle=":", label="MSE part")
         _maybe_log(ax, h["loss"], h.get("val_loss", h["loss"]))
-        ax.set(title="Loss", ylabel="training objective")
+        ax.set(title="Loss" if aux is None else "Loss = MSE + auxiliary terms", ylabel="training objective")
+        if aux is not None:
+            ax.legend()
 
     if "mse" in axes:
         ax = axes["mse"]

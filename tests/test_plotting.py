@@ -146,17 +146,34 @@ def test_training_curves(history, tmp_path):
     check_figure(fig, size_inches=(12.0, 6.6))
     assert png_size(path) == (480, 264)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["Loss", "Reconstruction MSE", "Active units per sample", "Dead units",
+    assert titles == ["Loss = MSE + auxiliary terms", "Reconstruction MSE", "Active units per sample", "Dead units",
                       "Time per epoch (total 6.2 s)", "Peak memory (RSS)"]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train", "k annealing"]
-    assert len(fig.axes[0].get_lines()) == 1
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "train", "auxiliary terms (loss - MSE)", "MSE part", "k annealing"]
+    total, aux, mse_part = fig.axes[0].get_lines()
+    np.testing.assert_allclose(aux.get_ydata(), np.subtract(history["loss"], history["mse"]))
+    np.testing.assert_allclose(mse_part.get_ydata(), history["mse"])
+
+
+def test_training_curves_loss_breakdown_only_where_there_are_auxiliary_terms(history):
+    # the objective is the MSE alone: one line, plain title
+    h = dict(history, loss=list(history["mse"]))
+    fig = P.plot_training_curves(h, dpi=DPI)
+    assert fig.axes[0].get_title() == "Loss" and len(fig.axes[0].get_lines()) == 1
+    # AuxK joins in at epoch 4 (units die): the auxiliary line starts there
+    loss = list(history["mse"][:3]) + [m + 0.02 for m in history["mse"][3:]]
+    fig = P.plot_training_curves(dict(history, loss=loss), dpi=DPI)
+    aux = np.asarray(fig.axes[0].get_lines()[1].get_ydata(), dtype=float)
+    assert np.isnan(aux[:3]).all()
+    np.testing.assert_allclose(aux[3:], 0.02)
 
 
 def test_training_curves_with_validation_and_one_epoch(history):
     h = dict(history, val_loss=[x * 1.1 for x in history["loss"]], val_mse=[x * 1.1 for x in history["mse"]])
     fig = P.plot_training_curves(h, dpi=DPI)
     check_figure(fig)
-    assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[1].get_lines()) == 2
+    # loss panel: train, validation, and the breakdown of train (loss > mse in the fixture)
+    assert len(fig.axes[0].get_lines()) == 4 and len(fig.axes[1].get_lines()) == 2
     one = {key: values[:1] for key, values in history.items()}
     check_figure(P.plot_training_curves(one, dpi=DPI))
 
