@@ -32,6 +32,8 @@ from ksparse._validation import check_dtype, check_float_array, check_k, check_n
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
+from ksparse.optim import OPTIMIZERS as OPTIMIZER_RULES
+from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
 from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep
 
@@ -135,8 +137,8 @@ def _warn_small_scale(X: np.ndarray) -> None:
 _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
 #: dead units are reset (``dead_reset=True``) only in this first fraction of the epochs
 _RESET_FRACTION = 0.8
-_OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adagrad",
-               "sparse_adam", "sparse_sgd")
+# every name make_optimizer takes: the dense rules, then their lazy (row-sparse) variants
+_OPTIMIZERS = tuple(OPTIMIZER_RULES) + tuple("sparse_" + name for name in OPTIMIZER_RULES)
 _SCHEDULES = ("constant", "warmup", "linear", "cosine")
 
 
@@ -229,7 +231,10 @@ class KSparseAutoencoder(_BaseEstimator):
         Samples per optimizer step (small batches: more steps per epoch, better
         reconstructions on MNIST-sized data for the same time).
     optimizer : str, default "adam"
-        "adam" (fused compiled kernel) or one of ``ksparse.optim.make_optimizer``'s names.
+        "adam" (the fused compiled step), "sgd", "momentum", "nesterov", "rmsprop",
+        "adagrad", or a lazy variant of one of them ("sparse_adam", "sparse_sgd",
+        "sparse_momentum", ...), which updates only the rows of the units whose gradient
+        is not zero (see :func:`ksparse.optim.make_optimizer`).
     learning_rate : float, default 1e-2
     lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
     warmup_fraction : float, default 0.05
@@ -526,10 +531,6 @@ class KSparseAutoencoder(_BaseEstimator):
     def _make_optimizer(self, r: dict):
         if self.optimizer == "adam":
             return AdamState(self._params())
-        try:
-            from ksparse.optim import make_optimizer
-        except ImportError as exc:  # pragma: no cover - depends on merge state
-            raise ValueError(f"optimizer={self.optimizer!r} needs ksparse.optim; use 'adam'") from exc
         return make_optimizer(self.optimizer, lr=r["learning_rate"])
 
     def _make_loss(self, r: dict):

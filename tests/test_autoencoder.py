@@ -282,6 +282,39 @@ def test_bad_params():
     quick(encoder_decay=50.0, learning_rate=0.01, n_epochs=1).fit(X)
 
 
+ALL_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "sparse_sgd", "sparse_momentum",
+                  "sparse_nesterov", "sparse_adam", "sparse_rmsprop", "sparse_adagrad"]
+
+
+@pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
+def test_every_optimizer_trains_the_estimator(optimizer):
+    X = small_data()
+    lr = 0.1 if optimizer.endswith(("sgd", "momentum", "nesterov", "adagrad")) else 1e-2
+    est = quick(optimizer=optimizer, learning_rate=lr, n_epochs=8, lr_schedule="constant").fit(X)
+    mse = est.history_["mse"]
+    assert np.isfinite(est.W_enc_).all() and np.isfinite(est.W_dec_).all()
+    assert mse[-1] < 0.7 * mse[0], (optimizer, mse)
+
+
+@pytest.mark.parametrize("base", ["momentum", "nesterov", "adam"])
+def test_lazy_optimizers_leave_the_rows_of_silent_units_alone(base):
+    # two steps: units that fire in the first batch but not in the second carry optimizer
+    # state; the dense rule still moves their encoder rows, the lazy one does not
+    X = small_data(n=32)
+    moved = {}
+    for name in (base, "sparse_" + base):
+        est = quick(optimizer=name, batch_size=16, k=2, auxk_coef=0.0, encoder_decay=0.0)
+        est.partial_fit(X[:16])
+        idx, val = est.encode(X[16:])
+        quiet = np.setdiff1d(np.arange(12), idx[val != 0])
+        before = est.W_enc_.copy()
+        est.partial_fit(X[16:])
+        assert quiet.size, "the test needs units that stay silent on the second batch"
+        moved[name] = np.abs(est.W_enc_[quiet] - before[quiet]).max(axis=1)
+    assert (moved[base] > 0).any()
+    np.testing.assert_array_equal(moved["sparse_" + base], 0.0)
+
+
 def test_wrong_width_and_unfitted():
     X = small_data()
     est = quick()
