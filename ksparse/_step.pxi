@@ -983,6 +983,8 @@ def _fused_step_adam(
     char[::1] tkscratch,             # WORK top-k scratch: _step_topk_scratch_bytes(m, itemsize, n_threads)
     double auxk_min_spread,          # no AuxK unless the denominator > this * sum(e^2) (losses._AUXK_MIN_SPREAD)
     double enc_decay=1.0,            # W_enc rows of the units that fired in this batch are scaled by this
+    int lazy=0,                      # lazy Adam: a unit that is not in the batch's code keeps its rows,
+                                     # bias and moments (no update, no renormalisation)
 ):
     """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
 
@@ -1190,11 +1192,11 @@ def _fused_step_adam(
                     _st_scale(&W_enc[i, 0], fdecay, n)
                 _st_adam(&W_enc[i, 0], &mWe[i, 0], &vWe[i, 0], ge, n, fb1, fb2, fc1, fs2, feps)
                 _st_adam(&b_enc[i], &mbe[i], &vbe[i], &gbe[i], 1, fb1, fb2, fc1, fs2, feps)
-            else:
+            elif not lazy:
                 _st_adam(&W_dec[i, 0], &mWd[i, 0], &vWd[i, 0], <floating*>NULL, n, fb1, fb2, fc1, fs2, feps)
                 _st_adam(&W_enc[i, 0], &mWe[i, 0], &vWe[i, 0], <floating*>NULL, n, fb1, fb2, fc1, fs2, feps)
                 _st_adam(&b_enc[i], &mbe[i], &vbe[i], <floating*>NULL, 1, fb1, fb2, fc1, fs2, feps)
-            if normalize:
+            if normalize and (e > s or not lazy):
                 nrm = _st_sqrt(_st_dot(&W_dec[i, 0], &W_dec[i, 0], n))
                 if nrm > 0:
                     _st_scale(&W_dec[i, 0], 1 / nrm, n)

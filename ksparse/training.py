@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 PARAM_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
+#: the parameters with one row (or entry) per hidden unit
+_UNIT_PARAMS = ("W_enc", "b_enc", "W_dec")
 
 
 # --------------------------------------------------------------------------- Adam
@@ -53,10 +55,18 @@ class AdamState:
 
         m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
         p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+
+    With ``lazy=True`` (the estimator's ``"sparse_adam"``) a hidden unit whose gradients
+    are all zero in a step (it is not in the batch's code) keeps its ``W_enc`` and
+    ``W_dec`` rows, its ``b_enc`` entry and their moments; the step count ``t`` and the
+    bias correction stay global, as in ``torch.optim.SparseAdam``. ``b_dec`` is updated
+    every step.
     """
 
-    def __init__(self, params: Dict[str, np.ndarray], beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, params: Dict[str, np.ndarray], beta1=0.9, beta2=0.999, eps=1e-8, lazy=False):
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.lazy = bool(lazy)
         self.t = 0
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
@@ -66,13 +76,29 @@ class AdamState:
         b1, b2 = self.beta1, self.beta2
         c1 = lr / (1.0 - b1**t)
         s2 = 1.0 / math.sqrt(1.0 - b2**t)
+        units = self._units_in_step(grads) if self.lazy else None
         for name, g in grads.items():
             m, v, p = self.m[name], self.v[name], params[name]
+            if units is not None and name in _UNIT_PARAMS:
+                m, v, pr, g = m[units], v[units], p[units], g[units]
+            else:
+                pr = p
             m *= b1
             m += (1.0 - b1) * g
             v *= b2
             v += (1.0 - b2) * (g * g)
-            p -= c1 * m / (np.sqrt(v) * s2 + self.eps)
+            pr -= c1 * m / (np.sqrt(v) * s2 + self.eps)
+            if pr is not p:
+                p[units], self.m[name][units], self.v[name][units] = pr, m, v
+
+    @staticmethod
+    def _units_in_step(grads: Dict[str, np.ndarray]) -> np.ndarray:
+        """The hidden units with a nonzero gradient in any of their parameters."""
+        any_row = np.zeros(grads["b_enc"].shape[0], dtype=bool)
+        for name in _UNIT_PARAMS:
+            g = grads[name]
+            any_row |= (g != 0).any(axis=1) if g.ndim == 2 else (g != 0)
+        return np.flatnonzero(any_row)
 
     def reset_rows(self, rows: np.ndarray) -> None:
         """Zero the moments of the given hidden units (rows of the (m, .) parameters)."""
@@ -274,7 +300,8 @@ class FusedStep:
     """The default configuration's step: BLAS encoder product + one compiled kernel.
 
     ReLU or linear activation, selection by value (or, with the linear activation and
-    ``by_abs=True``, by absolute value), Adam, MSE loss plus optionally the AuxK loss
+    ``by_abs=True``, by absolute value), Adam (lazy when ``adam.lazy``: the units that are
+    not in the batch's code keep their rows and moments), MSE loss plus optionally the AuxK loss
     (``auxk_coef > 0``: when a ``dead`` mask is passed, the ``auxk_k`` dead units with
     the largest pre-activation (or |pre-activation|) reconstruct the residual, exactly as
     :class:`ksparse.losses.AuxKLoss`), and optionally the decoupled weight decay of the
@@ -285,6 +312,8 @@ class FusedStep:
     def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
                  steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False, encoder_decay=0.0):
         from ksparse import _core
+
+        self.lazy = bool(getattr(adam, "lazy", False))
 
         self._kernel = _core._fused_step_adam
         self.encoder_decay = float(encoder_decay)
@@ -372,7 +401,7 @@ class FusedStep:
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
-            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay),
+            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay), int(self.lazy),
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):

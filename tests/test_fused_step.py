@@ -162,6 +162,52 @@ def test_encoder_decay_fused_equals_general_step(mode, dtype, tol):
             np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
 
 
+@pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+def test_lazy_adam_fused_equals_general_step(mode, dtype, tol):
+    """Lazy Adam ("sparse_adam"): FusedStep and GeneralStep (AdamState.step_numpy) agree,
+    with AuxK, encoder decay and k changing between steps; the units outside the code of
+    a step keep their rows, biases and moments exactly."""
+    rng = np.random.default_rng(33)
+    m, n, B, k, coef = 40, 20, 6, 3, 0.25
+    relu, by_abs = mode == "relu", mode == "linear-abs"
+    P = init_params(rng, m, n, dtype)
+    Q = copy_params(P)
+    adam_f, adam_g = AdamState(P, lazy=True), AdamState(Q, lazy=True)
+    fused = FusedStep(P, adam_f, True, B, 5, relu=relu, auxk_k=4, auxk_coef=coef, by_abs=by_abs,
+                      encoder_decay=0.5)
+    loss = CombinedLoss([(1.0, MSELoss()), (coef, AuxKLoss(4))])
+    gen = GeneralStep(Q, adam_g, loss, get_activation("relu" if relu else "linear"),
+                      "abs" if by_abs else "value", True, B, encoder_decay=0.5)
+    silent_steps = 0
+    for step, kk in enumerate((5, 4, 3, 3, 3)):
+        X = rng.random((B, n)).astype(dtype)
+        dead = rng.random(m) < 0.2 if step % 2 else None
+        before = copy_params(P)
+        m_before = {name: adam_f.m[name].copy() for name in ("W_enc", "W_dec")}
+        l1, _, i1, v1 = fused(X, kk, 2e-2, dead)
+        l2, _, i2, _ = gen(X, kk, 2e-2, dead)
+        assert l1 == pytest.approx(l2, rel=tol)
+        np.testing.assert_array_equal(i1, i2)
+        for name in P:
+            np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
+        for name in ("W_enc", "W_dec"):
+            np.testing.assert_allclose(adam_f.m[name], adam_g.m[name], rtol=tol, atol=tol * 1e-3)
+            np.testing.assert_allclose(adam_f.v[name], adam_g.v[name], rtol=tol, atol=tol * 1e-6)
+        if dead is None:  # without AuxK, the code is exactly the units (i1, v1) selects
+            in_code = np.zeros(m, bool)
+            in_code[i1[v1 != 0]] = True
+            silent = ~in_code
+            silent_steps += int(silent.any())
+            for name in ("W_enc", "W_dec", "b_enc"):
+                np.testing.assert_array_equal(P[name][silent], before[name][silent], err_msg=name)
+            for name in ("W_enc", "W_dec"):
+                np.testing.assert_array_equal(adam_f.m[name][silent], m_before[name][silent])
+            # the dense rule would have moved the silent units that carry momentum
+            assert not np.array_equal(P["b_dec"], before["b_dec"])
+    assert silent_steps >= 2
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_encoder_decay_scales_only_the_rows_of_units_that_fired(dtype):
     """From the same state, the step with decay d differs from the step without it by
