@@ -13,6 +13,17 @@ def copy_params(P):
     return {key: v.copy() for key, v in P.items()}
 
 
+def step_both_and_compare(fused, gen, X, k, lr, dead, P, Q, tol, step):
+    """One step of each; the losses, selections and parameters agree. Returns the fused code."""
+    l1, _, i1, v1 = fused(X, k, lr, dead)
+    l2, _, i2, _ = gen(X, k, lr, dead)
+    assert l1 == pytest.approx(l2, rel=tol)
+    np.testing.assert_array_equal(i1, i2)
+    for name in P:
+        np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
+    return i1, v1
+
+
 @pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
 @pytest.mark.parametrize("n_dead", [1, 3, 17, 28])
 def test_fused_auxk_equals_general_step(mode, n_dead):
@@ -154,12 +165,7 @@ def test_encoder_decay_fused_equals_general_step(mode, dtype, tol):
     for step, kk in enumerate((6, 5, 4, 4)):
         X = rng.random((B, n)).astype(dtype)
         dead = rng.random(m) < 0.3
-        l1, _, i1, _ = fused(X, kk, 2e-2, dead)
-        l2, _, i2, _ = gen(X, kk, 2e-2, dead)
-        assert l1 == pytest.approx(l2, rel=tol)
-        np.testing.assert_array_equal(i1, i2)
-        for name in P:
-            np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
+        step_both_and_compare(fused, gen, X, kk, 2e-2, dead, P, Q, tol, step)
 
 
 @pytest.mark.parametrize("mode", ["relu", "linear", "linear-abs"])
@@ -185,12 +191,7 @@ def test_lazy_adam_fused_equals_general_step(mode, dtype, tol):
         dead = rng.random(m) < 0.2 if step % 2 else None
         before = copy_params(P)
         m_before = {name: adam_f.m[name].copy() for name in ("W_enc", "W_dec")}
-        l1, _, i1, v1 = fused(X, kk, 2e-2, dead)
-        l2, _, i2, _ = gen(X, kk, 2e-2, dead)
-        assert l1 == pytest.approx(l2, rel=tol)
-        np.testing.assert_array_equal(i1, i2)
-        for name in P:
-            np.testing.assert_allclose(P[name], Q[name], rtol=tol, atol=tol * 0.1, err_msg=f"{name} step {step}")
+        i1, v1 = step_both_and_compare(fused, gen, X, kk, 2e-2, dead, P, Q, tol, step)
         for name in ("W_enc", "W_dec"):
             np.testing.assert_allclose(adam_f.m[name], adam_g.m[name], rtol=tol, atol=tol * 1e-3)
             np.testing.assert_allclose(adam_f.v[name], adam_g.v[name], rtol=tol, atol=tol * 1e-6)
