@@ -328,10 +328,11 @@ def test_estimator_round_trip(tmp_path, small_X, dtype, checkpoint):
         assert any(k.startswith("optim.") for k in md["sha256"])
 
 
-def test_estimator_resume_equals_uninterrupted(tmp_path, small_X):
+@pytest.mark.parametrize("optimizer", ["adam", "sparse_adam", "nesterov", "sparse_rmsprop"])
+def test_estimator_resume_equals_uninterrupted(tmp_path, small_X, optimizer):
     est_cls = pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
     X, _ = small_X
-    params = dict(n_hidden=32, k=5, n_epochs=4, batch_size=64, random_state=3, n_threads=1)
+    params = dict(n_hidden=32, k=5, n_epochs=4, batch_size=64, random_state=3, n_threads=1, optimizer=optimizer)
     full = est_cls(**params).fit(X)
 
     ckpt = tmp_path / "ckpt.safetensors"
