@@ -230,13 +230,18 @@ class KSparseAutoencoder(_BaseEstimator):
     batch_size : int, default 32
         Samples per optimizer step (small batches: more steps per epoch, better
         reconstructions on MNIST-sized data for the same time).
-    optimizer : str, default "adam"
-        "adam" (the fused compiled step), "sgd", "momentum", "nesterov", "rmsprop",
-        "adagrad", or a lazy variant of one of them ("sparse_adam", "sparse_sgd",
-        "sparse_momentum", ...), which updates only the rows of the units whose gradient
-        is not zero (see :func:`ksparse.optim.make_optimizer`). "sparse_adam" also runs
-        in the fused step; as only the units in a batch's code are touched, the step's
-        time beyond the encoder product then hardly grows with ``n_hidden``.
+    optimizer : str, default "sparse_adam"
+        "sparse_adam" (lazy Adam) or "adam" (both run in the fused compiled step), "sgd",
+        "momentum", "nesterov", "rmsprop", "adagrad", or a lazy variant of one of them
+        ("sparse_sgd", "sparse_momentum", ...). A lazy optimizer updates only the units
+        whose gradient is not zero, i.e. the units in the batch's code (see
+        :func:`ksparse.optim.make_optimizer`). Lazy Adam is the default because dense
+        Adam keeps moving a unit that has stopped firing along its stale momentum, and
+        that drift kills units: 784 -> 1000 units, k=25 on 20,000 Fashion-MNIST images
+        (20 epochs) ended with 92% dead units and test MSE 0.0132 under "adam", 43% and
+        0.0091 under "sparse_adam". Only on very little data for the model's size does the
+        dense rule's pruning help the MSE (784 -> 1000 on the 5,000 bundled MNIST images:
+        0.0092 against 0.0113), and even there the lazy rule's codes make better features.
     learning_rate : float, default 1e-2
     lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
     warmup_fraction : float, default 0.05
@@ -317,7 +322,7 @@ class KSparseAutoencoder(_BaseEstimator):
         selection="value",
         n_epochs=100,
         batch_size=32,
-        optimizer="adam",
+        optimizer="sparse_adam",
         learning_rate=1e-2,
         lr_schedule="cosine",
         warmup_fraction=0.05,

@@ -71,7 +71,7 @@ class ModelConfig:
     """Number of full shuffled passes over the training data."""
     batch_size: int = 32
     """Samples per optimizer step."""
-    optimizer: str = "adam"
+    optimizer: str = "sparse_adam"
     """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* variant."""
     learning_rate: float = 1e-2
     """Peak learning rate (reached after the warm-up)."""
