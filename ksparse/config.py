@@ -72,7 +72,8 @@ class ModelConfig:
     batch_size: int = 32
     """Samples per optimizer step."""
     optimizer: str = "sparse_adam"
-    """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* variant."""
+    """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* (lazy)
+    variant; the default lazy Adam leaves the units outside a batch's code untouched."""
     learning_rate: float = 1e-2
     """Peak learning rate (reached after the warm-up)."""
     lr_schedule: Literal["constant", "warmup", "linear", "cosine"] = "cosine"
