@@ -253,14 +253,15 @@ def test_fused_auxk_changes_the_update():
     assert not np.array_equal(P["W_dec"], Q["W_dec"])
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_auxk_two_threads_equal_one(dtype):
+def test_fused_auxk_two_threads_equal_one(dtype, lazy):
     rng = np.random.default_rng(6)
     m, n, B, k = 64, 40, 32, 6
     P1 = init_params(rng, m, n, dtype)
     P2 = copy_params(P1)
-    s1 = FusedStep(P1, AdamState(P1), True, B, k, n_threads=1, auxk_k=8, auxk_coef=1 / 32)
-    s2 = FusedStep(P2, AdamState(P2), True, B, k, n_threads=2, auxk_k=8, auxk_coef=1 / 32)
+    s1 = FusedStep(P1, AdamState(P1, lazy=lazy), True, B, k, n_threads=1, auxk_k=8, auxk_coef=1 / 32)
+    s2 = FusedStep(P2, AdamState(P2, lazy=lazy), True, B, k, n_threads=2, auxk_k=8, auxk_coef=1 / 32)
     for _ in range(3):
         X = rng.random((B, n)).astype(dtype)
         dead = rng.random(m) < 0.4
