@@ -56,7 +56,6 @@ class AdamState:
         m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
         p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 
-
     With ``lazy=True`` (the estimator's ``"sparse_adam"``) a hidden unit whose gradients
     are all zero in a step (it is not in the batch's code) keeps its ``W_enc`` and
     ``W_dec`` rows, its ``b_enc`` entry and their moments; the step count ``t`` and the
