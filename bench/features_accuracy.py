@@ -43,33 +43,33 @@ from quality_table import load_mnist_subset, tuning_params  # noqa: E402
 from ksparse import KSparseAutoencoder  # noqa: E402
 
 
-def logistic_accuracy(Ftr, ytr, Fte, yte, C=1.0) -> float:
+def probe(C):
+    """The linear probe: standardised codes, then a logistic regression."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(Ftr)
-    clf = LogisticRegression(C=C, max_iter=2000)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+
+
+def logistic_accuracy(Ftr, ytr, Fte, yte, C=1.0) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.fit(scaler.transform(Ftr), ytr)
-    return float(clf.score(scaler.transform(Fte), yte))
+        clf = probe(C).fit(Ftr, ytr)
+    return float(clf.score(Fte, yte))
 
 
 def cv_choose_C(Ftr, ytr, grid=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5), folds=5) -> dict:
     """Mean 5-fold cross-validated accuracy on the TRAINING codes for each C of ``grid``
     (the test images play no part in the choice)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     scores = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for C in grid:
-            pipe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
             split = StratifiedKFold(folds, shuffle=True, random_state=0)
-            scores[C] = float(cross_val_score(pipe, Ftr, ytr, cv=split).mean())
+            scores[C] = float(cross_val_score(probe(C), Ftr, ytr, cv=split).mean())
     return scores
 
 

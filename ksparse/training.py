@@ -312,8 +312,6 @@ class FusedStep:
                  steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False, encoder_decay=0.0):
         from ksparse import _core
 
-        self.lazy = bool(getattr(adam, "lazy", False))
-
         self._kernel = _core._fused_step_adam
         self.encoder_decay = float(encoder_decay)
         self.params = params
@@ -400,7 +398,7 @@ class FusedStep:
             lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
             int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
-            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay), int(self.lazy),
+            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay), int(a.lazy),
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):
