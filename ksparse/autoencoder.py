@@ -242,7 +242,9 @@ class KSparseAutoencoder(_BaseEstimator):
         seeds 0, 1) and 62% on 20,000 Fashion-MNIST images (20 epochs, seed 0), against
         0-0.2% and 8-11% under "sparse_adam". The dead units act as pruning, so "adam"
         reconstructs these overcomplete models better (test MSE 0.0088-0.0089 against
-        0.0113 on MNIST, 0.0087 against 0.0089 on Fashion-MNIST). But the lazy rule meets
+        0.0113 on MNIST, 0.0087 against 0.0089 on Fashion-MNIST), but a smaller model
+        does as well with every unit alive: 784 -> 350 under "sparse_adam" gives 0.0087 on
+        MNIST (seed 0), with the same probe accuracy as 1000 units (0.960). The lazy rule meets
         the k=5 target of bench/quality_table.py (0.0238 against 0.0241), and its codes
         make better MNIST features (logistic-regression accuracy 0.959 against 0.955);
         on Fashion-MNIST the dense rule's codes scored higher (0.868 against 0.860).
