@@ -19,6 +19,7 @@ defaults (AuxK at 1/8, no resets)                 0.0089 0.0089 0.0089   11%, 9%
 ``auxk_coef=0.0``                                 0.0089 0.0088 0.0089   16%, 13%, 15%
 ``auxk_coef=1/32``                                0.0089 0.0088 0.0089   24%, 25%, 26%
 ``auxk_coef=1/16`` (seed 0); ``1/4`` (seed 1)     0.0089; 0.0089         13%; 24%
+``auxk_coef=1/4`` (seed 0); ``1/2`` (seed 0)      0.0089; 0.0089         25%; 36%
 ``dead_reset=True auxk_coef=1/32`` (the defaults
 before)                                           0.0093 0.0092          43%, 47%
 ``dead_reset=True auxk_coef=0.0`` (seed 0)        0.0091                 28%

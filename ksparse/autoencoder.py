@@ -10,8 +10,9 @@ decoder bias) centres the data, k is annealed from a larger value down to the
 target over the first part of training (progressive sparsity), dead units are
 detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
 (optionally also, in the first 80% of training, by resetting them to badly
-reconstructed samples), and Adam with a cosine learning-rate decay does the updates. The default configuration trains through one
-fused compiled kernel per step (:class:`ksparse.training.FusedStep`).
+reconstructed samples), and Adam with a cosine learning-rate decay does the updates.
+The default configuration trains through one fused compiled kernel per step
+(:class:`ksparse.training.FusedStep`).
 """
 
 from __future__ import annotations
@@ -243,11 +244,12 @@ class KSparseAutoencoder(_BaseEstimator):
         0-0.2% and 8-11% under "sparse_adam". The dead units act as pruning, so "adam"
         reconstructs these overcomplete models better (test MSE 0.0088-0.0089 against
         0.0113 on MNIST, 0.0087 against 0.0089 on Fashion-MNIST), but a smaller model
-        does as well with every unit alive: 784 -> 350 under "sparse_adam" gives 0.0087 on
-        MNIST (seed 0), with the same probe accuracy as 1000 units (0.960). The lazy rule meets
-        the k=5 target of bench/quality_table.py (0.0238 against 0.0241), and its codes
-        make better MNIST features (logistic-regression accuracy 0.959 against 0.955);
-        on Fashion-MNIST the dense rule's codes scored higher (0.868 against 0.860).
+        does as well with every unit alive: 784 -> 350 under "sparse_adam" gives 0.0087
+        on MNIST (seed 0), with the same probe accuracy as 1000 units (0.960). The lazy
+        rule meets the k=5 target of bench/quality_table.py (0.0238 against 0.0241), and
+        its codes make better MNIST features (logistic-regression accuracy 0.959 against
+        0.955); on Fashion-MNIST the dense rule's codes scored higher (0.868 against
+        0.860; bench/dead_units.py).
     learning_rate : float, default 1e-2
     lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
     warmup_fraction : float, default 0.05
@@ -262,8 +264,9 @@ class KSparseAutoencoder(_BaseEstimator):
     auxk_coef : float, default 1/8
         Weight of the AuxK loss (0 disables it). On 20,000 Fashion-MNIST images, 784 ->
         1000 units, k=25, 20 epochs (seeds 0-2, no resets), the share of units dead at the
-        end was 13-16% with no AuxK, 24-26% at 1/32, 13% at 1/16 (seed 0), 8-11% at 1/8 and
-        24-25% at 1/4 (seeds 0, 1); the test MSE was 0.0088-0.0089 in every case.
+        end was 13-16% with no AuxK, 24-26% at 1/32, 13% at 1/16 (seed 0), 8-11% at 1/8,
+        24-25% at 1/4 (seeds 0, 1) and 36% at 1/2 (seed 0); the test MSE was
+        0.0088-0.0089 in every case (bench/dead_units.py).
     dead_samples : int, default 5000
         A unit that has not fired (been selected with a nonzero value) in this many
         training samples counts as dead.
@@ -278,9 +281,10 @@ class KSparseAutoencoder(_BaseEstimator):
         from 0.0089 to 0.0091 without AuxK (seed 0), and from 62% to 93% and from 0.0087
         to 0.0139 with ``optimizer="adam"`` (AuxK at 1/8, seed 0). A reset unit starts
         again from one sample with its moments cleared, while a dead unit left alone
-        often fires again as the other units change. It did help dense Adam on MNIST 784 -> 1000, k=25
-        without ``encoder_decay`` (bench/features_accuracy.py, seeds 0-2): test MSE 0.0098
-        against 0.0108, with the probe accuracy about where it was (0.9482 against 0.9469).
+        often fires again as the other units change. It did help dense Adam on MNIST,
+        784 -> 1000, k=25, without ``encoder_decay`` (bench/features_accuracy.py, seeds
+        0-2): test MSE 0.0098 against 0.0108, with the probe accuracy about where it was
+        (0.9482 against 0.9469).
     diversity_coef : float, default 0.0
         Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
     encoder_decay : float, default 0.3
