@@ -48,9 +48,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from features_accuracy import logistic_accuracy  # noqa: E402
-from quality_table import tuning_params  # noqa: E402
+from quality_table import describe_setting, tuning_params  # noqa: E402
 
-from ksparse import KSparseAutoencoder  # noqa: E402
+from ksparse import KSparseAutoencoder, metrics  # noqa: E402
 from ksparse.datasets import load_idx_folder  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -78,14 +78,13 @@ def main(argv=None) -> int:
     est = KSparseAutoencoder(n_hidden=1000, k=25, n_epochs=args.epochs, random_state=args.seed,
                              n_threads=args.threads, **extra).fit(Xtr)
     secs = time.perf_counter() - t0
-    setting = "defaults" + "".join(f", {name}={value!r}" for name, value in extra.items())
-    print(f"784 -> 1000, k=25, {args.epochs} epochs on {len(Xtr)} images ({setting}), seed {args.seed}: "
+    print(f"784 -> 1000, k=25, {args.epochs} epochs on {len(Xtr)} images ({describe_setting(extra)}), seed {args.seed}: "
           f"trained in {secs:.0f} s")
     print("dead share after each epoch: " + " ".join(f"{d:.2f}" for d in est.history_["dead_fraction"]))
     idx, val = est.encode(Xte)
-    fired = np.bincount(idx[val != 0].ravel(), minlength=est.n_hidden)
+    silent = metrics.dead_fraction(metrics.firing_frequency(idx, est.n_hidden, values=val))
     print(f"test MSE {-est.score(Xte):.4f}; dead at the end {est.history_['dead_fraction'][-1]:.3f}; "
-          f"units that never fire on the {len(Xte)} test images {(fired == 0).mean():.3f}")
+          f"units that never fire on the {len(Xte)} test images {silent:.3f}")
     if args.probe:
         ke = 3 * est.k
         acc = logistic_accuracy(est.transform(Xtr, k=ke), ytr, est.transform(Xte, k=ke), yte, C=0.05)

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from quality_table import load_mnist_subset, tuning_params  # noqa: E402
+from quality_table import describe_setting, load_mnist_subset, tuning_params  # noqa: E402
 
 from ksparse import KSparseAutoencoder  # noqa: E402
 
@@ -102,8 +102,7 @@ def main(argv=None) -> int:
         print("5-fold cross-validated accuracy on the training codes: "
               + ", ".join(f"C={c:g} {a:.4f}" for c, a in scores.items()) + f"; chosen C={C:g}")
     acc = logistic_accuracy(Ftr, ytr, Fte, yte, C=C)
-    setting = "defaults" + "".join(f", {name}={value!r}" for name, value in extra.items())
-    print(f"784 -> 1000, k=25 ({setting}), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}; "
+    print(f"784 -> 1000, k=25 ({describe_setting(extra)}), trained in {t_fit:.1f} s; test MSE {-est.score(Xte[:1000]):.4f}; "
           f"dead units at the end {est.history_['dead_fraction'][-1]:.3f}")
     print(f"logistic regression (C={C:g}) on codes with {ke} active: accuracy {acc:.4f} (target >= 0.945)")
     if args.raw:

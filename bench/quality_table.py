@@ -57,6 +57,11 @@ def tuning_params(pairs) -> dict:
     return extra
 
 
+def describe_setting(extra: dict) -> str:
+    """"defaults" plus the ``--set`` overrides, for the scripts' output lines."""
+    return "defaults" + "".join(f", {name}={value!r}" for name, value in extra.items())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[5, 10, 20, 30, 50])

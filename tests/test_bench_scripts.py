@@ -43,4 +43,3 @@ def test_dead_units_missing_folder_says_how_to_get_it(dead_units, tmp_path, caps
     assert dead_units.main(["--data", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "dataset-fashion-mnist" in err and "--data FOLDER" in err
-
