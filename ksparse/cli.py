@@ -230,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       dtype=model.get_params().get("dtype", "float32"), quiet=args.quiet)
     p = model.get_params()
     _say(args, f"ksparse demo: {data.X_train.shape[1]} -> {p['n_hidden']} hidden units, k={p['k']}, "
-               f"{p['n_epochs']} epochs on {len(data.X_train)} MNIST training images")
+               f"{model.epochs_for(len(data.X_train))} epochs on {len(data.X_train)} MNIST training images")
     metrics = _fit_and_write(model, data, out, args=args)
     _print_quality(args, f"trained in {metrics['fit_seconds']:.1f} s; results in {out}", metrics)
     report = _report("demo", out, args, model=model, data=data, metrics=metrics)
