@@ -116,6 +116,42 @@ def test_fit_reduces_error_and_history():
     assert -est.score(X) < ((X - X.mean(0)) ** 2).mean()
 
 
+@pytest.mark.parametrize("steps,epochs", [(1, 200), (150, 200), (151, 199), (157, 192), (625, 48), (1875, 16),
+                                          (30_000, 1), (10**6, 1)])
+def test_auto_epochs_is_a_step_budget(steps, epochs):
+    from ksparse.autoencoder import AUTO_MAX_EPOCHS, AUTO_STEPS, auto_epochs
+
+    assert auto_epochs(steps) == epochs
+    # the budget is met: enough steps, unless capped at AUTO_MAX_EPOCHS passes
+    assert epochs * steps >= AUTO_STEPS or epochs == AUTO_MAX_EPOCHS
+    assert (epochs - 1) * steps < AUTO_STEPS
+    with pytest.raises(ValueError, match="steps_per_epoch=0 must be at least 1"):
+        auto_epochs(0)
+
+
+def test_fit_with_auto_epochs_trains_the_resolved_number_of_passes():
+    X = small_data(n=40)
+    est = KSparseAutoencoder(n_hidden=6, k=2, batch_size=16, random_state=0, n_epochs="auto")
+    assert est.get_params()["n_epochs"] == "auto" and KSparseAutoencoder().n_epochs == "auto"
+    # 40 samples in batches of 16: 3 steps per epoch, capped at 200 epochs (600 steps)
+    assert est.epochs_for(40) == 200
+    est.fit(X)
+    assert est.n_iter_ == 200 and len(est.history_["epoch"]) == 200
+    assert est.n_epochs == "auto"  # the parameter is left as given
+    # an integer is used as it is; a validation split leaves fewer samples per epoch
+    assert quick(n_epochs=7).epochs_for(10**6) == 7
+    assert KSparseAutoencoder(batch_size=32).epochs_for(5000) == 192
+    assert KSparseAutoencoder(batch_size=32, validation_fraction=0.5).epochs_for(120_000) == 16
+    with pytest.raises(ValueError, match="n_samples=0 must be at least 1"):
+        est.epochs_for(0)
+
+
+@pytest.mark.parametrize("bad", ["Auto", "100", 0, -3, 2.5, True, None])
+def test_bad_n_epochs_names_the_choices(bad):
+    with pytest.raises(ValueError, match="must be an integer >= 1 or 'auto'"):
+        quick(n_epochs=bad).fit(small_data())
+
+
 def test_reproducible_with_random_state():
     X = small_data()
     a = quick().fit(X)

@@ -69,6 +69,8 @@ def test_yaml_file_and_defaults(tmp_path):
         ({"model": {"dtype": "float16"}}, "model.dtype"),
         ({"model": {"k": 300}}, "model.k=300 is not allowed: must be at most n_hidden=256"),
         ({"model": {"k": 0}}, "must be a positive integer"),
+        ({"model": {"n_epochs": 0}}, "model.n_epochs=0 is not allowed: must be a positive integer or 'auto'"),
+        ({"model": {"n_epochs": "many"}}, "model.n_epochs='many' is not allowed: expected an integer or one of 'auto'"),
         ({"model": {"learning_rate": -1}}, "model.learning_rate"),
         ({"model": {"validation_fraction": 1.0}}, "model.validation_fraction"),
         ({"model": {"early_stopping": True}}, "needs validation_fraction"),
@@ -86,6 +88,11 @@ def test_errors_name_the_key(data, message):
     with pytest.raises(ConfigError) as info:
         RunConfig.from_dict(data)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["auto", 3])
+def test_n_epochs_auto_or_integer(value):
+    assert RunConfig.from_dict({"model": {"n_epochs": value}}).model.n_epochs == value
 
 
 def test_file_errors(tmp_path):
