@@ -9,7 +9,7 @@ and how the step time grows with m = 1000, 4000, 16000 at fixed k.
 
 Two modes::
 
-    python bench/bench_step.py [--rounds 30] [--scaling]     # medians and ratios, one process, interleaved
+    python bench/bench_step.py [--rounds 30] [--scaling] [--auxk 0.125]   # medians and ratios, interleaved
     python -m pytest bench/bench_step.py --benchmark-only     # pytest-benchmark
 """
 
@@ -35,8 +35,9 @@ B, N, M, K = 256, 784, 1000, 25
 def make_estimator(m=M, k=K, seed=0, auxk_coef=None, optimizer="adam"):
     """An estimator after one partial_fit (workspaces allocated), and a batch.
 
-    ``auxk_coef=None`` keeps the default (AuxK on, as users train); 0 gives exactly the
-    model of the PyTorch and numpy reference steps (top-k, ReLU, MSE, Adam, unit-norm decoder).
+    ``auxk_coef=None`` keeps the estimator's default (0 since n_epochs="auto": no AuxK),
+    which is exactly the model of the PyTorch and numpy reference steps (top-k, ReLU, MSE,
+    Adam, unit-norm decoder); ``--auxk 0.125`` times the fused step with AuxK as well.
     """
     rng = np.random.default_rng(seed)
     X = rng.random((B, N), dtype=np.float32)
@@ -118,10 +119,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="ksparse training-step benchmark")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--scaling", action="store_true", help="also time m = 1000, 4000, 16000")
-    ap.add_argument("--no-auxk", action="store_true",
-                    help="auxk_coef=0: exactly the model of the PyTorch and numpy steps (default: AuxK on)")
+    ap.add_argument("--auxk", type=float, default=None, metavar="COEF",
+                    help="auxk_coef of the ksparse steps (default: the estimator's, 0: exactly the model of "
+                         "the PyTorch and numpy steps); e.g. 0.125 times the AuxK pass on the units that die")
+    ap.add_argument("--no-auxk", action="store_true", help="the same as --auxk 0")
     args = ap.parse_args(argv)
-    aux = 0.0 if args.no_auxk else None
+    aux = 0.0 if args.no_auxk else args.auxk
     with threadpool_limits(limits=1):
         est, X = make_estimator(auxk_coef=aux)
         lazy, _ = make_estimator(auxk_coef=aux, optimizer="sparse_adam")
@@ -143,11 +146,11 @@ def main(argv=None) -> int:
         for name, t in med.items():
             print(f"  {name:<32} {t * 1e3:8.2f} ms")
         n_dead = int((est.steps_since_fired_ >= est.dead_samples).sum())
-        if args.no_auxk:
+        if est.auxk_coef == 0:
             print(f"  dead units after the run: {n_dead} of {M} (AuxK off: the same model as the other steps)")
         else:
             print(f"  dead units after the run: {n_dead} of {M} (the fused step runs AuxK on them: "
-                  f"auxk_k={min(M, 2 * K)} more units per sample; --no-auxk times the peers' exact model)")
+                  f"auxk_k={min(M, 2 * K)} more units per sample; without --auxk the peers' exact model is timed)")
         step, gemm, ref = "ksparse partial_fit step", "encoder product X @ W_enc.T", "dense numpy reference step"
         print("  ratios: median over rounds of the per-round ratio")
         print(f"  step / encoder product          {ratio(times, step, gemm):8.2f}x   (target <= 2.0)")

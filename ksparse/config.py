@@ -87,7 +87,7 @@ class ModelConfig:
     """Fraction of training over which k is annealed from k_start down to k."""
     auxk_k: Optional[int] = None
     """Number of dead units used by the AuxK loss per sample; None means min(n_hidden, 2 * k)."""
-    auxk_coef: float = 1.0 / 8.0
+    auxk_coef: float = 0.0
     """Weight of the AuxK loss (0 turns it off)."""
     dead_samples: int = 5000
     """A unit that has not fired in this many training samples counts as dead."""
