@@ -8,9 +8,10 @@ decoder rows start at random (centred, normalised) training samples, the
 encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
 decoder bias) centres the data, k is annealed from a larger value down to the
 target over the first part of training (progressive sparsity), dead units are
-detected (no firing in ``dead_samples`` samples) and brought back by the AuxK loss
-(optionally also, in the first 80% of training, by resetting them to badly
-reconstructed samples), and Adam with a cosine learning-rate decay does the updates.
+detected (no firing in ``dead_samples`` samples) and can be trained by the AuxK loss
+(``auxk_coef``) or reset to badly reconstructed samples in the first 80% of training
+(``dead_reset``; both off by default, see their parameters), and lazy Adam with a
+cosine learning-rate decay does the updates for about 30,000 steps (``n_epochs="auto"``).
 The default configuration trains through one fused compiled kernel per step
 (:class:`ksparse.training.FusedStep`).
 """
