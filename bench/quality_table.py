@@ -12,8 +12,8 @@ batch_size 32, n_epochs "auto" = 192 epochs here, lr 1e-2, lazy Adam, decoder
 initialised from training samples, no AuxK (auxk_coef 0; the same figures with the
 earlier 1/8: no unit dies at this size), no dead-unit resets, encoder_decay 0.3): MSE 0.0239 0.0174 0.0117 0.0092 0.0069 for k = 5 10 20 30 50
 (targets 0.024 0.018 0.012 0.009 0.007), 14-31 s per model; k=5 with seeds 1 and 2:
-0.0239 and 0.0238; with 200 epochs, seeds 1 and 2: 0.00691 and 0.00695 at k=50, 0.0093
-at k=30 (seed 1). With ``--set n_epochs=100``, the default before "auto": 0.0238 0.0173 0.0118
+0.0239 and 0.0238; seeds 0, 1, 2 to five places: 0.00920, 0.00921, 0.00927 at k=30,
+0.00695, 0.00697, 0.00691 at k=50. With ``--set n_epochs=100``, the default before "auto": 0.0238 0.0173 0.0118
 0.0094 0.0071; with 400 epochs, k=30 stays at 0.0092. The other figures here were
 measured with n_epochs=100.
 With ``--set encoder_decay=0.0``: 0.0247 0.0179 0.0124 0.0096 0.0073 (training MSE
