@@ -110,14 +110,13 @@ def main(argv=None) -> int:
     sel = np.random.default_rng(0).permutation(len(Xtr))[: args.n_train]
     Xtr, ytr = Xtr[sel], ytr[sel]
     t0 = time.perf_counter()
-    if args.epochs is not None:
-        extra = {"n_epochs": args.epochs, **extra}
-    est = KSparseAutoencoder(n_hidden=1000, k=25, random_state=args.seed, n_threads=args.threads, **extra)
-    n_epochs = est.epochs_for(len(Xtr))
-    extra.pop("n_epochs", None)
+    params = {} if args.epochs is None else {"n_epochs": args.epochs}
+    params.update(extra)  # --set n_epochs=... wins over --epochs
+    est = KSparseAutoencoder(n_hidden=1000, k=25, random_state=args.seed, n_threads=args.threads, **params)
     est.fit(Xtr)
     secs = time.perf_counter() - t0
-    print(f"784 -> 1000, k=25, {n_epochs} epochs on {len(Xtr)} images ({describe_setting(extra)}), seed {args.seed}: "
+    label = describe_setting({name: value for name, value in extra.items() if name != "n_epochs"})
+    print(f"784 -> 1000, k=25, {est.n_iter_} epochs on {len(Xtr)} images ({label}), seed {args.seed}: "
           f"trained in {secs:.0f} s")
     print("dead share after each epoch: " + " ".join(f"{d:.2f}" for d in est.history_["dead_fraction"]))
     idx, val = est.encode(Xte)

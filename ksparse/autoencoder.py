@@ -149,8 +149,19 @@ AUTO_MAX_EPOCHS = 200
 
 
 def _n_validation(n_samples: int, validation_fraction: float) -> int:
-    """Samples held out by ``validation_fraction`` (at least 1 when the fraction is > 0)."""
-    return max(1, int(round(validation_fraction * n_samples))) if validation_fraction > 0 else 0
+    """Samples held out by ``validation_fraction`` (at least 1 when the fraction is > 0).
+
+    Raises ValueError when nothing would be left to train on.
+    """
+    n_val = max(1, int(round(validation_fraction * n_samples))) if validation_fraction > 0 else 0
+    if n_val >= n_samples:
+        raise ValueError(f"validation_fraction={validation_fraction} leaves no training samples out of {n_samples}")
+    return n_val
+
+
+def _steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``n_train`` samples (the last batch may be short)."""
+    return -(-n_train // min(batch_size, n_train))
 
 
 def auto_epochs(steps_per_epoch: int) -> int:
@@ -483,9 +494,7 @@ class KSparseAutoencoder(_BaseEstimator):
         r["encoder_decay"] = nonneg("encoder_decay", self.encoder_decay)
         if isinstance(self.n_epochs, str) and self.n_epochs == "auto":
             r["n_epochs"] = "auto"  # resolved in fit, from the steps per epoch
-        elif isinstance(self.n_epochs, str):
-            raise ValueError(f"n_epochs={self.n_epochs!r} must be an integer >= 1 or 'auto'")
-        else:
+        else:  # pos_int refuses any other string too
             try:
                 r["n_epochs"] = pos_int("n_epochs", self.n_epochs)
             except ValueError:
@@ -656,9 +665,7 @@ class KSparseAutoencoder(_BaseEstimator):
         if r["n_epochs"] != "auto":
             return r["n_epochs"]
         n = n_samples - _n_validation(n_samples, r["validation_fraction"])
-        if n < 1:
-            raise ValueError(f"validation_fraction={r['validation_fraction']} leaves no training samples out of {n_samples}")
-        return auto_epochs(-(-n // min(r["batch_size"], n)))
+        return auto_epochs(_steps_per_epoch(n, r["batch_size"]))
 
     def _dead_mask(self, r: dict) -> np.ndarray:
         return self.steps_since_fired_ >= r["dead_samples"]
@@ -741,15 +748,13 @@ class KSparseAutoencoder(_BaseEstimator):
         if r["validation_fraction"] > 0:
             perm = np.random.default_rng(ts["split_seed"]).permutation(n_total)
             n_val = _n_validation(n_total, r["validation_fraction"])
-            if n_val >= n_total:
-                raise ValueError(f"validation_fraction={r['validation_fraction']} leaves no training samples out of {n_total}")
             X_val = X[np.sort(perm[:n_val])]
             X_train = np.ascontiguousarray(X[np.sort(perm[n_val:])])
         else:
             X_val, X_train = None, X
         n = X_train.shape[0]
         B = min(r["batch_size"], n)
-        steps_per_epoch = -(-n // B)
+        steps_per_epoch = _steps_per_epoch(n, B)
         if r["n_epochs"] == "auto":
             r["n_epochs"] = auto_epochs(steps_per_epoch)
         total_steps = r["n_epochs"] * steps_per_epoch
