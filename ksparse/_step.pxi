@@ -30,7 +30,7 @@
 # use AVX when the CPU has it (run-time dispatch, no FMA) and SSE2/scalar otherwise;
 # the Adam rows are bit-identical either way.
 
-from libc.math cimport sqrt, sqrtf, NAN
+from libc.math cimport sqrt, sqrtf, NAN, INFINITY
 from libc.stdint cimport int64_t
 from cython.parallel cimport threadid
 
@@ -433,6 +433,71 @@ cdef extern from *:
         }
         return err;
     }
+    /* The same with the reconstruction clipped to [lo, hi] (the estimator's output_bounds):
+       h = min(hi, max(lo, g)) (a NaN g stays NaN), err = sum (h - x)^2, g = scale (h - x)
+       where lo <= g <= hi and 0 where the clip is active (its derivative), and, when resid
+       is not NULL, resid = x - h. */
+    __attribute__((target("avx")))
+    static double ks_sqerr_clip_f_avx(float *restrict g, const float *restrict x, float *restrict resid,
+                                      long n, float scale, float lo, float hi) {
+        const __m256 vs = _mm256_set1_ps(scale), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 8 <= n; c += 8) {
+            __m256 h = _mm256_loadu_ps(g + c);
+            __m256 hc = _mm256_min_ps(vhi, _mm256_max_ps(vlo, h));   /* NaN h passes through */
+            __m256 xc = _mm256_loadu_ps(x + c);
+            __m256 d = _mm256_sub_ps(hc, xc);
+            __m256d dl = _mm256_cvtps_pd(_mm256_castps256_ps128(d));
+            __m256d dh = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(dl, dl));
+            a1 = _mm256_add_pd(a1, _mm256_mul_pd(dh, dh));
+            __m256 inside = _mm256_cmp_ps(h, hc, _CMP_EQ_OQ);
+            _mm256_storeu_ps(g + c, _mm256_and_ps(inside, _mm256_mul_ps(vs, d)));
+            if (resid) _mm256_storeu_ps(resid + c, _mm256_sub_ps(xc, hc));
+        }
+        double t[4];
+        _mm256_storeu_pd(t, _mm256_add_pd(a0, a1));
+        double err = (t[0] + t[1]) + (t[2] + t[3]);
+        for (; c < n; c++) {
+            float h = g[c];
+            float hc = h < lo ? lo : (h > hi ? hi : h);
+            float d = hc - x[c];
+            err += (double)d * d;
+            g[c] = (h == hc) ? scale * d : 0.0f;
+            if (resid) resid[c] = x[c] - hc;
+        }
+        return err;
+    }
+    __attribute__((target("avx")))
+    static double ks_sqerr_clip_d_avx(double *restrict g, const double *restrict x, double *restrict resid,
+                                      long n, double scale, double lo, double hi) {
+        const __m256d vs = _mm256_set1_pd(scale), vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
+        __m256d a0 = _mm256_setzero_pd();
+        long c = 0;
+        for (; c + 4 <= n; c += 4) {
+            __m256d h = _mm256_loadu_pd(g + c);
+            __m256d hc = _mm256_min_pd(vhi, _mm256_max_pd(vlo, h));
+            __m256d xc = _mm256_loadu_pd(x + c);
+            __m256d d = _mm256_sub_pd(hc, xc);
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(d, d));
+            __m256d inside = _mm256_cmp_pd(h, hc, _CMP_EQ_OQ);
+            _mm256_storeu_pd(g + c, _mm256_and_pd(inside, _mm256_mul_pd(vs, d)));
+            if (resid) _mm256_storeu_pd(resid + c, _mm256_sub_pd(xc, hc));
+        }
+        double t[4];
+        _mm256_storeu_pd(t, a0);
+        double err = (t[0] + t[1]) + (t[2] + t[3]);
+        for (; c < n; c++) {
+            double h = g[c];
+            double hc = h < lo ? lo : (h > hi ? hi : h);
+            double d = hc - x[c];
+            err += d * d;
+            g[c] = (h == hc) ? scale * d : 0.0;
+            if (resid) resid[c] = x[c] - hc;
+        }
+        return err;
+    }
     __attribute__((target("avx")))
     static void ks_scale_f_avx(float *restrict y, float a, long n) {
         const __m256 va = _mm256_set1_ps(a);
@@ -495,6 +560,32 @@ cdef extern from *:
             g[c] = scale * d;
         }
         return err;
+    }
+    /* Portable clipped squared error (see ks_sqerr_clip_f_avx). */
+    #define KS_SQERR_CLIP_BODY(T)                                                   \
+        double err = 0.0;                                                           \
+        for (long c = 0; c < n; c++) {                                              \
+            T h = g[c];                                                             \
+            T hc = h < lo ? lo : (h > hi ? hi : h);                                 \
+            T d = hc - x[c];                                                        \
+            err += (double)d * d;                                                   \
+            g[c] = (h == hc) ? scale * d : (T)0;                                    \
+            if (resid) resid[c] = x[c] - hc;                                        \
+        }                                                                           \
+        return err;
+    static inline double ks_sqerr_clip_f(float *restrict g, const float *restrict x, float *restrict resid,
+                                         long n, float scale, float lo, float hi) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_sqerr_clip_f_avx(g, x, resid, n, scale, lo, hi);
+    #endif
+        KS_SQERR_CLIP_BODY(float)
+    }
+    static inline double ks_sqerr_clip_d(double *restrict g, const double *restrict x, double *restrict resid,
+                                         long n, double scale, double lo, double hi) {
+    #if KS_AVX_DISPATCH
+        if (ks_cpu_avx) return ks_sqerr_clip_d_avx(g, x, resid, n, scale, lo, hi);
+    #endif
+        KS_SQERR_CLIP_BODY(double)
     }
     static inline void ks_scale_f_fast(float *restrict y, float a, long n) {
     #if KS_AVX_DISPATCH
@@ -629,6 +720,8 @@ cdef extern from *:
     void ks_add_d(double* y, const double* x, long n) noexcept nogil
     double ks_sqerr_f(float* g, const float* x, long n, float scale) noexcept nogil
     double ks_sqerr_d(double* g, const double* x, long n, double scale) noexcept nogil
+    double ks_sqerr_clip_f(float* g, const float* x, float* resid, long n, float scale, float lo, float hi) noexcept nogil
+    double ks_sqerr_clip_d(double* g, const double* x, double* resid, long n, double scale, double lo, double hi) noexcept nogil
     void ks_scale_f_fast(float* y, float a, long n) noexcept nogil
     void ks_add_f_fast(float* y, const float* x, long n) noexcept nogil
     void ks_axpy_f(float* y, const float* x, float a, long n) noexcept nogil
@@ -863,12 +956,14 @@ cdef inline double _st_row_forward(
     const floating* x, floating* z, const floating* b_enc, const floating* W_dec,
     const floating* b_dec, int64_t* idx, floating* val, floating* g, floating* dz, floating* resid,
     Py_ssize_t n, Py_ssize_t m, Py_ssize_t k, int relu, int by_abs, floating scale,
-    Py_ssize_t tk_groups, int tk_level, char* tk_scratch,
+    Py_ssize_t tk_groups, int tk_level, char* tk_scratch, int clip, floating lo, floating hi,
 ) noexcept nogil:
     """Forward pass of one sample, then dLoss/dz of its k units (while W_dec rows are in cache).
 
-    When ``resid`` is not NULL it receives the residual x - xh (for AuxK). Top-k is the
-    top-k engineer's threshold kernel (``_topk_row``). Returns NaN when z is not finite.
+    When ``resid`` is not NULL it receives the residual x - xh (for AuxK). With ``clip``
+    the reconstruction is xh = min(hi, max(lo, b_dec + code @ W_dec)) and its gradient is
+    zero where the clip is active. Top-k is the top-k engineer's threshold kernel
+    (``_topk_row``). Returns NaN when z is not finite.
     """
     cdef Py_ssize_t j, c
     cdef double err
@@ -882,13 +977,19 @@ cdef inline double _st_row_forward(
     for c in range(n):
         g[c] = b_dec[c]
     _st_gather_axpy(g, W_dec, n, 0, idx, val, k, 1, n)
-    if resid != NULL:
-        for c in range(n):
-            resid[c] = x[c] - g[c]
-    if floating is float:
-        err = ks_sqerr_f(g, x, n, scale)
+    if clip:
+        if floating is float:
+            err = ks_sqerr_clip_f(g, x, resid, n, scale, lo, hi)
+        else:
+            err = ks_sqerr_clip_d(g, x, resid, n, scale, lo, hi)
     else:
-        err = ks_sqerr_d(g, x, n, scale)
+        if resid != NULL:
+            for c in range(n):
+                resid[c] = x[c] - g[c]
+        if floating is float:
+            err = ks_sqerr_f(g, x, n, scale)
+        else:
+            err = ks_sqerr_d(g, x, n, scale)
     _st_code_grads(g, W_dec, idx, val, dz, k, relu, n)
     return err
 
@@ -985,6 +1086,8 @@ def _fused_step_adam(
     double enc_decay=1.0,            # W_enc rows of the units that fired in this batch are scaled by this
     int lazy=0,                      # lazy Adam: a unit that is not in the batch's code keeps its rows,
                                      # bias and moments (no update, no renormalisation)
+    double out_lo=-INFINITY,         # the reconstruction is clipped to [out_lo, out_hi]
+    double out_hi=INFINITY,          # (infinite bounds: no clipping)
 ):
     """One fused training step; returns ``(loss, mse, auxk)`` (loss = mse + auxk_coef auxk).
 
@@ -997,6 +1100,8 @@ def _fused_step_adam(
     cdef floating fs2 = <floating>s2, feps = <floating>eps
     cdef floating fdecay = <floating>enc_decay
     cdef int decay = enc_decay != 1.0
+    cdef int clip = out_lo > -INFINITY or out_hi < INFINITY
+    cdef floating flo = <floating>out_lo, fhi = <floating>out_hi
     cdef floating a, d, acc, proj, nrm
     cdef floating* gd
     cdef floating* ge
@@ -1023,6 +1128,8 @@ def _fused_step_adam(
     cdef Py_ssize_t tk_groups = _n_groups(m, k)
     cdef int tk_level = ksp_simd_get_level()
     cdef char* tk_base
+    if not (out_lo <= out_hi):
+        raise ValueError(f"output bounds ({out_lo}, {out_hi}) must satisfy low <= high")
     if gbdpart.shape[0] < nlb or gbdpart.shape[1] != n:
         raise ValueError("gbdpart must have shape (ceil(m / 16), n)")
     if aux and auxerr.shape[0] < max(B, 2 * n):
@@ -1052,7 +1159,7 @@ def _fused_step_adam(
             rowerr[b] = _st_row_forward(
                 &X[b, 0], &Z[b, 0], &b_enc[0], &W_dec[0, 0], &b_dec[0],
                 &idx[b, 0], &val[b, 0], &G[b, 0], &dz[b, 0], rp, n, m, k, relu, by_abs, scale,
-                tk_groups, tk_level, tk_base + threadid() * tk_per)
+                tk_groups, tk_level, tk_base + threadid() * tk_per, clip, flo, fhi)
         for b in range(B):
             total += rowerr[b]
         mse = total / (<double>B * <double>n)

@@ -37,7 +37,7 @@ from ksparse.activations import get_activation
 from ksparse.optim import OPTIMIZERS as OPTIMIZER_RULES
 from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
-from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep
+from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method needs a fitted estimator (a ValueError and an AttributeError,
@@ -176,6 +176,47 @@ def auto_epochs(steps_per_epoch: int) -> int:
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch={steps_per_epoch} must be at least 1")
     return max(1, min(AUTO_MAX_EPOCHS, -(-AUTO_STEPS // steps_per_epoch)))
+
+
+_BOUNDS_HELP = ("output_bounds must be 'auto' (the range of the training data), None (no clipping) or a pair "
+                "(low, high) of numbers with low < high, either of which may be None for no bound, e.g. (0, 1)")
+
+
+def _check_output_bounds(value: Any):
+    """Validate ``output_bounds``: "auto", None, or ``(low, high)`` as floats (None -> -inf / inf)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value == "auto":
+            return "auto"
+        raise ValueError(f"output_bounds={value!r} is not known: {_BOUNDS_HELP}")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
+    out = []
+    for v, inf in zip(value, (-math.inf, math.inf)):
+        if v is None:
+            out.append(inf)
+        elif isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or math.isnan(v):
+            raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
+        else:
+            out.append(float(v))
+    if not out[0] < out[1]:
+        raise ValueError(f"output_bounds={value!r} has low >= high: {_BOUNDS_HELP}")
+    return (out[0], out[1])
+
+
+def _bounds_to_json(bounds: Optional[Tuple[float, float]]) -> Optional[List[Optional[float]]]:
+    """``output_bounds_`` for JSON metadata: infinite bounds as None (JSON has no infinity)."""
+    if bounds is None:
+        return None
+    return [b if math.isfinite(b) else None for b in bounds]
+
+
+def _data_range(X: np.ndarray) -> Tuple[float, float]:
+    """(min, max) of every value of X, as floats."""
+    return float(X.min()), float(X.max())
 
 
 def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
@@ -382,7 +423,12 @@ class KSparseAutoencoder(_BaseEstimator):
         "peak_rss_mb", and "val_loss", "val_mse" with a validation split.
     steps_since_fired_ : ndarray of int64 (m,)
         Training samples seen since each unit last fired.
+    output_bounds_ : tuple (low, high) of float, or None
+        The bounds the reconstruction is clipped to (``output_bounds`` resolved; an
+        infinite bound does not clip), or None when it is not clipped.
     """
+
+    output_bounds_: Optional[Tuple[float, float]]
 
     def __init__(
         self,
@@ -406,6 +452,7 @@ class KSparseAutoencoder(_BaseEstimator):
         diversity_coef=0.0,
         encoder_decay=0.3,
         normalize_decoder=True,
+        output_bounds="auto",
         validation_fraction=0.0,
         early_stopping=False,
         patience=5,
@@ -433,6 +480,7 @@ class KSparseAutoencoder(_BaseEstimator):
         self.diversity_coef = diversity_coef
         self.encoder_decay = encoder_decay
         self.normalize_decoder = normalize_decoder
+        self.output_bounds = output_bounds
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
@@ -523,6 +571,7 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError(f"selection={self.selection!r} is not known; use 'value' or 'abs'")
         if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; use one of {_OPTIMIZERS}")
+        r["output_bounds"] = _check_output_bounds(self.output_bounds)
         r["act"] = get_activation(self.activation)
         r["n_threads"] = check_n_threads(self.n_threads)
         r["dtype"] = check_dtype(self.dtype)
@@ -646,6 +695,30 @@ class KSparseAutoencoder(_BaseEstimator):
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
+        self._sync_output_bounds()
+
+    def _sync_output_bounds(self) -> None:
+        """Hand ``output_bounds_`` to the step objects (they read it at each step)."""
+        for step in (getattr(self, "_general", None), getattr(self, "_fused", None)):
+            if step is not None:
+                step.output_bounds = self.output_bounds_
+
+    def _set_output_bounds(self, X: np.ndarray, r: dict, extend: bool) -> None:
+        """Resolve ``output_bounds`` into ``output_bounds_`` for training data X.
+
+        "auto" takes X's range, or with ``extend`` (a later ``partial_fit``) widens the
+        current bounds to cover it.
+        """
+        spec = r["output_bounds"]
+        if spec == "auto":
+            lo, hi = _data_range(X)
+            cur = getattr(self, "output_bounds_", None)
+            if extend and cur is not None:
+                lo, hi = min(lo, cur[0]), max(hi, cur[1])
+            self.output_bounds_ = (lo, hi)
+        else:
+            self.output_bounds_ = spec
+        self._sync_output_bounds()
 
     def epochs_for(self, n_samples: int) -> int:
         """The number of epochs :meth:`fit` trains for on ``n_samples`` samples.
@@ -752,6 +825,8 @@ class KSparseAutoencoder(_BaseEstimator):
             X_train = np.ascontiguousarray(X[np.sort(perm[n_val:])])
         else:
             X_val, X_train = None, X
+        if not resume:
+            self._set_output_bounds(X_train, r, extend=False)
         n = X_train.shape[0]
         B = min(r["batch_size"], n)
         steps_per_epoch = _steps_per_epoch(n, B)
@@ -887,6 +962,7 @@ class KSparseAutoencoder(_BaseEstimator):
                                      "bad_epochs": 0, "n_samples": 0, "done": False}
             if not hasattr(self, "_opt"):
                 self._opt = self._make_optimizer(r)
+            self._set_output_bounds(X, r, extend=not first)
             B = r["batch_size"]
             key = (B, r["m"], self.n_features_in_, r["dtype"].str)
             if getattr(self, "_steps_key", None) != key or getattr(self, "_general", None) is None:
@@ -940,9 +1016,14 @@ class KSparseAutoencoder(_BaseEstimator):
             val_all[s:s + chunk] = act.forward(np.take_along_axis(Z, idx, 1))
         return idx_all, val_all
 
+    def _clip_output(self, Xh: np.ndarray) -> np.ndarray:
+        """Clip a reconstruction to ``output_bounds_`` in place (nothing when it is None)."""
+        clip_output(Xh, getattr(self, "output_bounds_", None))
+        return Xh
+
     def _reconstruct(self, X: np.ndarray, k: int) -> np.ndarray:
         idx, val = self._encode(X, k)
-        return ops.decode(idx, val, self.W_dec_, self.b_dec_)
+        return self._clip_output(ops.decode(idx, val, self.W_dec_, self.b_dec_))
 
     def _mse(self, X: np.ndarray, k: int) -> float:
         D = self._reconstruct(X, k) - X
@@ -981,11 +1062,11 @@ class KSparseAutoencoder(_BaseEstimator):
             val = check_float_array(codes[1], "values", ndim=2, dtype=dt)
             if idx.shape != val.shape:
                 raise ValueError(f"indices {idx.shape} and values {val.shape} must have the same shape")
-            return ops.decode(idx, val, self.W_dec_, self.b_dec_)
+            return self._clip_output(ops.decode(idx, val, self.W_dec_, self.b_dec_))
         C = _as_2d(codes, "codes", dtype=dt)
         if C.shape[1] != m:
             raise ValueError(f"codes has {C.shape[1]} columns, but the model has n_hidden={m} units")
-        return C @ self.W_dec_ + self.b_dec_
+        return self._clip_output(C @ self.W_dec_ + self.b_dec_)
 
     def reconstruct(self, X) -> np.ndarray:
         """Encode then decode X (with the training k)."""
@@ -1023,6 +1104,7 @@ class KSparseAutoencoder(_BaseEstimator):
             "attributes": {
                 "n_features_in_": int(self.n_features_in_),
                 "n_iter_": int(self.n_iter_),
+                "output_bounds_": _bounds_to_json(getattr(self, "output_bounds_", None)),
                 "history_": {k: [float(x) if isinstance(x, (float, np.floating)) else int(x) for x in v]
                              for k, v in getattr(self, "history_", {}).items()},
             },
@@ -1059,6 +1141,8 @@ class KSparseAutoencoder(_BaseEstimator):
         attrs = meta.get("attributes", {})
         est.n_features_in_ = int(attrs.get("n_features_in_", est.W_enc_.shape[1]))
         est.n_iter_ = int(attrs.get("n_iter_", 0))
+        ob = attrs.get("output_bounds_")  # absent in files written before output_bounds: no clipping
+        est.output_bounds_ = None if ob is None else _check_output_bounds(ob)
         est.history_ = {k: list(v) for k, v in attrs.get("history_", {}).items()}
         tr = meta.get("training")
         if tr is not None:

@@ -24,12 +24,13 @@ import dataclasses
 import difflib
 import inspect
 import json
+import math
 import numbers
 import os
 import textwrap
 import typing
 from pathlib import Path
-from typing import Any, Dict, Iterable, Literal, Optional, Union
+from typing import Any, Dict, Iterable, List, Literal, Optional, Union
 
 __all__ = [
     "ConfigError",
@@ -99,6 +100,9 @@ class ModelConfig:
     """Decoupled weight decay of the encoder rows of the units that fire in a batch (0 turns it off)."""
     normalize_decoder: bool = True
     """Keep decoder rows at unit L2 norm (with the parallel gradient component removed)."""
+    output_bounds: Union[Literal["auto"], None, List[Optional[float]]] = "auto"
+    """Clip the reconstruction: "auto" to the range of the training data, null for no
+    clipping, or [low, high] (either may be null for no bound), e.g. [0, 1]."""
     validation_fraction: float = 0.0
     """Fraction of the training data held out to compute val_loss/val_mse each epoch."""
     early_stopping: bool = False
@@ -203,6 +207,8 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in typing.get_args(hint))
     if hint is type(None):
         return "null"
+    if origin is list:
+        return f"a list of ({_describe(typing.get_args(hint)[0])})"
     if dataclasses.is_dataclass(hint):
         return "a mapping of " + ", ".join(f.name for f in dataclasses.fields(hint))
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, str(hint))
@@ -224,6 +230,11 @@ def _coerce(value: Any, hint: Any) -> Any:
         return _NO
     if hint is type(None):
         return None if value is None else _NO
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return _NO
+        items = [_coerce(v, typing.get_args(hint)[0]) for v in value]
+        return _NO if any(v is _NO for v in items) else items
     if hint is bool:
         return value if isinstance(value, bool) else _NO
     if hint is int:
@@ -314,6 +325,13 @@ def _check_ranges(obj: Any, prefix: str) -> None:
             bad("n_threads", obj.n_threads, "must be a positive integer or -1 (all cores)")
         if obj.early_stopping and obj.validation_fraction == 0.0:
             bad("early_stopping", True, "needs validation_fraction > 0 to have a validation loss to watch")
+        ob = obj.output_bounds
+        if isinstance(ob, list):
+            lo = -math.inf if len(ob) != 2 or ob[0] is None else ob[0]
+            hi = math.inf if len(ob) != 2 or ob[1] is None else ob[1]
+            if len(ob) != 2 or math.isnan(lo) or math.isnan(hi) or not lo < hi:
+                bad("output_bounds", ob, "must be 'auto', null or [low, high] with low < high "
+                    "(either may be null for no bound), e.g. [0, 1]")
     elif isinstance(obj, DataConfig):
         if obj.dataset not in ("mnist", "mnist-full") and not Path(obj.dataset).expanduser().is_dir():
             bad("dataset", obj.dataset, "use 'mnist', 'mnist-full' or the path of an existing folder of IDX files")

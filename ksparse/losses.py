@@ -58,7 +58,8 @@ class StepContext:
     indices, values : ndarray (B, k)
         The sparse code of the batch.
     Xh : ndarray (B, n)
-        The reconstruction ``b_dec + sum_j values[:, j] * W_dec[indices[:, j]]``.
+        The reconstruction ``b_dec + sum_j values[:, j] * W_dec[indices[:, j]]``, clipped
+        to the output bounds when the model has them.
     params : dict
         ``W_enc, b_enc, W_dec, b_dec``.
     activation : object
@@ -80,6 +81,10 @@ class StepContext:
     selection: str = "value"
     dead: Optional[np.ndarray] = None
     n_threads: int = 1
+    #: boolean (B, n): where the output clip is not active (the clip's derivative is 1
+    #: there and 0 elsewhere); None when the output is not clipped. The training step
+    #: multiplies ``grads.G`` by it after the losses have run.
+    clip_inside: Optional[np.ndarray] = None
 
 
 @dataclass

@@ -26,7 +26,7 @@ The update of one step (shapes: batch B, inputs n, hidden m, kept k)::
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -145,14 +145,30 @@ def apply_encoder_decay(W_enc: np.ndarray, idx: np.ndarray, val: np.ndarray, lr:
         W_enc[fired] *= W_enc.dtype.type(encoder_decay_factor(lr, encoder_decay))
 
 
+def clip_output(Xh: np.ndarray, bounds) -> Optional[np.ndarray]:
+    """Clip a reconstruction to ``bounds = (low, high)`` in place.
+
+    Returns the boolean mask of the entries where the clip is not active (``low <= Xh
+    <= high``: the clip's derivative is 1 there, 0 elsewhere), or None when ``bounds``
+    is None (nothing is clipped). NaN entries stay NaN and count as clipped.
+    """
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    inside = (Xh >= lo) & (Xh <= hi)
+    np.clip(Xh, lo, hi, out=Xh)
+    return inside
+
+
 # --------------------------------------------------------------------------- reference step
 def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", normalize_decoder=True,
-                   encoder_decay=0.0):
+                   encoder_decay=0.0, output_bounds=None):
     """One training step (MSE loss, Adam), dense numpy, in place on ``params`` and ``adam``.
 
     This is the plain reference: the code is densified to (B, m) and every product is a
     dense GEMM. ``encoder_decay`` is the decoupled weight decay of the encoder rows of
-    the units that fired in the batch (see :func:`apply_encoder_decay`). Returns
+    the units that fired in the batch (see :func:`apply_encoder_decay`).
+    ``output_bounds=(low, high)`` clips the reconstruction (:func:`clip_output`). Returns
     ``(mse, indices, values)``.
     """
     act = get_activation(activation) if isinstance(activation, str) else activation
@@ -168,9 +184,12 @@ def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", norm
     val = act.forward(zsel)
     S = ops.dense_codes(idx, val, m)
     Xh = S @ W_dec + b_dec
+    inside = clip_output(Xh, output_bounds)
     D = Xh - X
     mse = float(np.einsum("ij,ij->", D, D, dtype=np.float64)) / D.size
     G = (2.0 / D.size) * D
+    if inside is not None:
+        G *= inside
     dW_dec = S.T @ G
     dS = G @ W_dec.T
     dZ = np.zeros_like(Z)
@@ -207,11 +226,18 @@ class GeneralStep:
     encoder_decay : float, default 0
         Decoupled weight decay of the encoder rows of the units that fire (see
         :func:`apply_encoder_decay`).
+
+    Attributes
+    ----------
+    output_bounds : tuple (low, high) or None
+        The reconstruction is clipped to these bounds (:func:`clip_output`); read at
+        each call, so the owner may change it between steps.
     """
 
     def __init__(self, params, optimizer, loss: Loss, activation, selection, normalize_decoder, batch_size, n_threads=1,
                  encoder_decay=0.0):
         self.params = params
+        self.output_bounds = None
         self.encoder_decay = float(encoder_decay)
         self.optimizer = optimizer
         self.loss = loss
@@ -248,9 +274,10 @@ class GeneralStep:
         zsel = np.take_along_axis(Z, idx, 1)
         val = self.act.forward(zsel)
         Xh = ops.decode(idx, val, p["W_dec"], p["b_dec"], n_threads=self.n_threads)
+        inside = clip_output(Xh, self.output_bounds)
         return StepContext(X=X, Xc=Xc, Z=Z, indices=idx, values=val, Xh=Xh, params=p,
                            activation=self.act, selection=self.selection, dead=dead,
-                           n_threads=self.n_threads)
+                           n_threads=self.n_threads, clip_inside=inside)
 
     def gradients(self, ctx: StepContext) -> tuple:
         """Loss value and gradients (written into the step's buffers) for a forward context."""
@@ -263,6 +290,8 @@ class GeneralStep:
         p = self.params
         if self.loss.uses_code_gradient:
             G = grads.G
+            if ctx.clip_inside is not None:
+                G *= ctx.clip_inside  # through the clip: dXh/d(linear output) is 0 where it is active
             dval = ops.decode_backward(ctx.indices, ctx.values, p["W_dec"], G, grads.W_dec, n_threads=self.n_threads)
             zsel = np.take_along_axis(ctx.Z, ctx.indices, 1)
             dz = (dval * self.act.derivative(zsel, ctx.values)).astype(G.dtype, copy=False)
@@ -305,6 +334,8 @@ class FusedStep:
     the largest pre-activation (or |pre-activation|) reconstruct the residual, exactly as
     :class:`ksparse.losses.AuxKLoss`), and optionally the decoupled weight decay of the
     encoder rows of the units that fire (``encoder_decay``, as :func:`apply_encoder_decay`).
+    The reconstruction is clipped to ``output_bounds`` (an attribute, read at each call;
+    None: no clipping), as :func:`clip_output`.
     Every workspace is allocated once here; a call allocates nothing of size (B, .) or (m, .).
     """
 
@@ -314,6 +345,7 @@ class FusedStep:
 
         self._kernel = _core._fused_step_adam
         self.encoder_decay = float(encoder_decay)
+        self.output_bounds = None
         self.params = params
         self.adam = adam
         self.normalize_decoder = bool(normalize_decoder)
@@ -389,6 +421,7 @@ class FusedStep:
             aidx, aval, adz = self._no_aux_i[:B], self._no_aux_v[:B], self._no_aux_v[:B]
             resid = Ga = self._no_rows[:B]
         t = a.t + 1
+        lo, hi = self.output_bounds if self.output_bounds is not None else (-math.inf, math.inf)
         loss, mse, auxv = self._kernel(
             X, Xc, Z, p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"],
             a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
@@ -399,6 +432,7 @@ class FusedStep:
             int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
             dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
             self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay), int(a.lazy),
+            lo, hi,
         )
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):
