@@ -9,7 +9,7 @@ and how the step time grows with m = 1000, 4000, 16000 at fixed k.
 
 Two modes::
 
-    python bench/bench_step.py [--rounds 30] [--scaling] [--auxk 0.125]   # medians and ratios, interleaved
+    python bench/bench_step.py [--rounds 30] [--scaling] [--auxk 0.125] [--clip-training]   # medians, ratios
     python -m pytest bench/bench_step.py --benchmark-only     # pytest-benchmark
 """
 
@@ -32,24 +32,32 @@ from ksparse.training import AdamState, reference_step  # noqa: E402
 B, N, M, K = 256, 784, 1000, 25
 
 
-def make_estimator(m=M, k=K, seed=0, auxk_coef=None, optimizer="adam"):
+def make_estimator(m=M, k=K, seed=0, auxk_coef=None, optimizer="adam", clip_training=False):
     """An estimator after one partial_fit (workspaces allocated), and a batch.
 
     ``auxk_coef=None`` keeps the estimator's default (0 since n_epochs="auto": no AuxK),
-    which is exactly the model of the PyTorch and numpy reference steps (top-k, ReLU, MSE,
-    Adam, unit-norm decoder); ``--auxk 0.125`` times the fused step with AuxK as well.
+    which is the model of the PyTorch and numpy reference steps (top-k, ReLU, MSE, Adam,
+    unit-norm decoder; the output clip only with ``clip_training=True``, and only the
+    estimator also decays the encoder rows that fire); ``--auxk 0.125`` times the fused
+    step with AuxK as well.
     """
     rng = np.random.default_rng(seed)
     X = rng.random((B, N), dtype=np.float32)
     extra = {} if auxk_coef is None else {"auxk_coef": auxk_coef}
     est = KSparseAutoencoder(n_hidden=m, k=k, batch_size=B, random_state=seed, n_threads=1, optimizer=optimizer,
-                             **extra)
+                             clip_training=clip_training, **extra)
     est.partial_fit(X)
     return est, X
 
 
+def _training_bounds(est):
+    """The bounds the estimator's training step clips to (None unless ``clip_training``)."""
+    return est.output_bounds_ if est.clip_training else None
+
+
 def make_torch_step(est, X):
-    """A PyTorch autograd step of the same model (top-k, ReLU, MSE, Adam, unit-norm decoder)."""
+    """A PyTorch autograd step of the same model (top-k, ReLU, MSE, Adam, unit-norm decoder; the
+    output clipped as the estimator's with ``clip_training``)."""
     import torch
 
     torch.set_num_threads(1)
@@ -60,6 +68,8 @@ def make_torch_step(est, X):
     opt = torch.optim.Adam([W_enc, b_enc, W_dec, b_dec], lr=1e-3)
     x = torch.tensor(X)
     k = int(est.k)
+    bounds = _training_bounds(est)
+    lo, hi = bounds if bounds is not None else (-float("inf"), float("inf"))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -67,6 +77,8 @@ def make_torch_step(est, X):
         val, idx = torch.topk(z, k, dim=1)
         codes = torch.zeros_like(z).scatter(1, idx, torch.relu(val))
         xh = codes @ W_dec + b_dec
+        if bounds is not None:
+            xh = xh.clamp(lo, hi)
         loss = ((xh - x) ** 2).mean()
         loss.backward()
         with torch.no_grad():
@@ -85,7 +97,7 @@ def make_reference_step(est, X):
     k = int(est.k)
 
     def step():
-        return reference_step(P, adam, X, k, lr=1e-3)
+        return reference_step(P, adam, X, k, lr=1e-3, output_bounds=_training_bounds(est))
 
     return step
 
@@ -123,11 +135,14 @@ def main(argv=None) -> int:
                     help="auxk_coef of the ksparse steps (default: the estimator's, 0: exactly the model of "
                          "the PyTorch and numpy steps); e.g. 0.125 times the AuxK pass on the units that die")
     ap.add_argument("--no-auxk", action="store_true", help="the same as --auxk 0")
+    ap.add_argument("--clip-training", action="store_true",
+                    help="train through the output clip (clip_training=True), in the peers' steps too")
     args = ap.parse_args(argv)
     aux = 0.0 if args.no_auxk else args.auxk
+    clip = args.clip_training
     with threadpool_limits(limits=1):
-        est, X = make_estimator(auxk_coef=aux)
-        lazy, _ = make_estimator(auxk_coef=aux, optimizer="sparse_adam")
+        est, X = make_estimator(auxk_coef=aux, clip_training=clip)
+        lazy, _ = make_estimator(auxk_coef=aux, optimizer="sparse_adam", clip_training=clip)
         Xc = X - est.b_dec_
         Z = np.empty((B, M), dtype=np.float32)
         funcs = {
@@ -164,8 +179,8 @@ def main(argv=None) -> int:
             print(f"  {'m':>6} {'product ms':>11} {'step ms':>9} {'- product':>10} {'ratio':>6}"
                   f" {'lazy ms':>9} {'- product':>10} {'ratio':>6}")
             for m in (1000, 4000, 16000):
-                e, Xm = make_estimator(m=m, auxk_coef=aux)
-                lz, _ = make_estimator(m=m, auxk_coef=aux, optimizer="sparse_adam")
+                e, Xm = make_estimator(m=m, auxk_coef=aux, clip_training=clip)
+                lz, _ = make_estimator(m=m, auxk_coef=aux, optimizer="sparse_adam", clip_training=clip)
                 Xcm = Xm - e.b_dec_
                 Zm = np.empty((B, m), dtype=np.float32)
                 r = max(5, args.rounds // (m // 1000))

@@ -2,7 +2,8 @@
 
 ``KSparseAutoencoder`` encodes a sample as the k largest activations of a linear
 encoder (top-k, by default on the pre-activations followed by ReLU, as in Gao et
-al. 2024) and reconstructs it with a linear decoder whose rows have unit norm.
+al. 2024) and reconstructs it with a linear decoder whose rows have unit norm, its
+output clipped to the range of the training data (``output_bounds="auto"``).
 Training follows the recipe of Makhzani & Frey (2013) and Gao et al. (2024): the
 decoder rows start at random (centred, normalised) training samples, the
 encoder starts as the transpose of the decoder, a pre-encoder bias (tied to the
@@ -398,6 +399,29 @@ class KSparseAutoencoder(_BaseEstimator):
         0 turns it off; ``learning_rate * encoder_decay`` must stay below 1.
     normalize_decoder : bool, default True
         Keep decoder rows at unit norm (the gradient's parallel component is removed).
+    output_bounds : "auto", None or (low, high), default "auto"
+        The model's output is clipped to these bounds: ``reconstruct``,
+        ``inverse_transform`` and ``score`` use ``min(high, max(low, b_dec + code @
+        W_dec))``. "auto" takes the smallest and largest value of the training data (of
+        ``fit``'s training split; each ``partial_fit`` widens them to cover its batch), so
+        pixels in [0, 1] give (0, 1). None turns the clip off; in a pair, None leaves that
+        side unbounded. The resolved bounds are ``output_bounds_``. For a sample inside
+        the bounds the clip can only move each reconstructed value closer to the true
+        one, so it never raises the error there; it matters for data in a fixed range
+        such as pixel intensities. Training ignores it unless ``clip_training``. On the
+        bundled MNIST images (bench/quality_table.py, seed 0) the test MSE at k = 5, 10,
+        20, 30, 50 is 0.0230 0.0163 0.0106 0.0081 0.0059 with the clip and 0.0239 0.0174 0.0117 0.0092 0.0069
+        without it; on 20,000 Fashion-MNIST images (784 -> 1000, k=25, seed 0) 0.0071
+        against 0.0073.
+    clip_training : bool, default False
+        Train through the clip: the loss is the MSE of the clipped output, whose gradient
+        is zero where the clip is active, so an undershoot of a background pixel at the
+        lower bound costs nothing. This fits the training data better, and on the small
+        MNIST model it generalises better too (the table above reads 0.0222 0.0152
+        0.0092 0.0069 0.0046), but on the 784 -> 1000 Fashion-MNIST model it overfits:
+        training MSE 0.0057 and test MSE 0.0078 against 0.0061 and 0.0073 unclipped. It
+        is off by default for that reason. The firing statistics and ``history_["mse"]``
+        of a run without it are those of the unclipped output; ``val_mse`` is clipped.
     validation_fraction : float, default 0.0
         Fraction of the samples held out for validation figures.
     early_stopping : bool, default False
@@ -453,6 +477,7 @@ class KSparseAutoencoder(_BaseEstimator):
         encoder_decay=0.3,
         normalize_decoder=True,
         output_bounds="auto",
+        clip_training=False,
         validation_fraction=0.0,
         early_stopping=False,
         patience=5,
@@ -481,6 +506,7 @@ class KSparseAutoencoder(_BaseEstimator):
         self.encoder_decay = encoder_decay
         self.normalize_decoder = normalize_decoder
         self.output_bounds = output_bounds
+        self.clip_training = clip_training
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
@@ -572,6 +598,9 @@ class KSparseAutoencoder(_BaseEstimator):
         if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; use one of {_OPTIMIZERS}")
         r["output_bounds"] = _check_output_bounds(self.output_bounds)
+        if not isinstance(self.clip_training, (bool, np.bool_)):
+            raise ValueError(f"clip_training={self.clip_training!r} must be True or False")
+        r["clip_training"] = bool(self.clip_training)
         r["act"] = get_activation(self.activation)
         r["n_threads"] = check_n_threads(self.n_threads)
         r["dtype"] = check_dtype(self.dtype)
@@ -695,13 +724,15 @@ class KSparseAutoencoder(_BaseEstimator):
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
-        self._sync_output_bounds()
+        self._sync_output_bounds(r)
 
-    def _sync_output_bounds(self) -> None:
-        """Hand ``output_bounds_`` to the step objects (they read it at each step)."""
+    def _sync_output_bounds(self, r: dict) -> None:
+        """Hand the bounds to the step objects (read at each step): ``output_bounds_`` with
+        ``clip_training``, else None (training sees the unclipped output)."""
+        bounds = self.output_bounds_ if r["clip_training"] else None
         for step in (getattr(self, "_general", None), getattr(self, "_fused", None)):
             if step is not None:
-                step.output_bounds = self.output_bounds_
+                step.output_bounds = bounds
 
     def _set_output_bounds(self, X: np.ndarray, r: dict, extend: bool) -> None:
         """Resolve ``output_bounds`` into ``output_bounds_`` for training data X.
@@ -718,7 +749,7 @@ class KSparseAutoencoder(_BaseEstimator):
             self.output_bounds_ = (lo, hi)
         else:
             self.output_bounds_ = spec
-        self._sync_output_bounds()
+        self._sync_output_bounds(r)
 
     def epochs_for(self, n_samples: int) -> int:
         """The number of epochs :meth:`fit` trains for on ``n_samples`` samples.

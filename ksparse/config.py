@@ -103,6 +103,8 @@ class ModelConfig:
     output_bounds: Union[Literal["auto"], None, List[Optional[float]]] = "auto"
     """Clip the reconstruction: "auto" to the range of the training data, null for no
     clipping, or [low, high] (either may be null for no bound), e.g. [0, 1]."""
+    clip_training: bool = False
+    """Train through the output clip (the loss is that of the clipped output); false clips only the model's output."""
     validation_fraction: float = 0.0
     """Fraction of the training data held out to compute val_loss/val_mse each epoch."""
     early_stopping: bool = False

@@ -253,10 +253,8 @@ def test_partial_fit_one_batch_is_one_step():
     rng.integers(0, 2**63 - 1)
     ref._init_weights(X, r, rng)
     P = ref._params()
-    reference_step(P, AdamState(P), X, 3, lr=1e-2, encoder_decay=est.encoder_decay,
-                   output_bounds=est.output_bounds_)
+    reference_step(P, AdamState(P), X, 3, lr=1e-2, encoder_decay=est.encoder_decay)
     assert est.encoder_decay > 0  # the default decays the encoder rows that fired
-    assert est.output_bounds_ == (X.min(), X.max())  # and clips the output to the data's range
     for name in P:
         np.testing.assert_allclose(est._params()[name], P[name], rtol=1e-10, atol=1e-12)
     est.partial_fit(X)
@@ -328,9 +326,7 @@ ALL_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "
 def test_every_optimizer_trains_the_estimator(optimizer):
     X = small_data()
     lr = 0.1 if optimizer.endswith(("sgd", "momentum", "nesterov", "adagrad")) else 1e-2
-    # without the output clip, whose bound already caps the first epoch's large errors
-    est = quick(optimizer=optimizer, learning_rate=lr, n_epochs=8, lr_schedule="constant",
-                output_bounds=None).fit(X)
+    est = quick(optimizer=optimizer, learning_rate=lr, n_epochs=8, lr_schedule="constant").fit(X)
     mse = est.history_["mse"]
     assert np.isfinite(est.W_enc_).all() and np.isfinite(est.W_dec_).all()
     assert mse[-1] < 0.7 * mse[0], (optimizer, mse)

@@ -149,6 +149,36 @@ def quick(**kw):
     return KSparseAutoencoder(**base)
 
 
+def test_partial_fit_step_through_the_clip_equals_reference():
+    """With clip_training, one partial_fit step is the reference step on the clipped output;
+    without it (the default), the step is the unclipped one."""
+    X = data(n=16).astype(np.float64)
+    kw = dict(n_hidden=12, k=3, batch_size=16, dtype="float64", random_state=5, output_bounds=(0.1, 0.6))
+    for clip_training in (True, False):
+        est = KSparseAutoencoder(clip_training=clip_training, **kw)
+        est.partial_fit(X)
+        ref = KSparseAutoencoder(**kw)
+        r = ref._check_params()
+        rng = np.random.default_rng(5)
+        rng.integers(0, 2**63 - 1)
+        ref._init_weights(X, r, rng)
+        P = ref._params()
+        reference_step(P, AdamState(P), X, 3, lr=1e-2, encoder_decay=est.encoder_decay,
+                       output_bounds=(0.1, 0.6) if clip_training else None)
+        for name in P:
+            np.testing.assert_allclose(est._params()[name], P[name], rtol=1e-10, atol=1e-12)
+
+
+def test_clip_training_changes_training_and_is_checked():
+    X = data()
+    a = quick().fit(X)
+    b = quick(clip_training=True).fit(X)
+    assert a.output_bounds_ == b.output_bounds_
+    assert not np.allclose(a.W_dec_, b.W_dec_)
+    with pytest.raises(ValueError, match="clip_training"):
+        quick(clip_training="yes").fit(X)
+
+
 def test_auto_bounds_are_the_training_range_and_bound_every_reconstruction():
     X = data()
     est = quick().fit(X)
