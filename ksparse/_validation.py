@@ -7,9 +7,10 @@ Every error names the argument, says what was wrong and what is accepted.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -93,14 +94,33 @@ def check_float_array(
             f"got {arr.ndim}-D array of shape {arr.shape}{extra}"
         )
     out = np.array(arr, dtype=target, order="C", copy=True) if copy else np.ascontiguousarray(arr, dtype=target)
-    if not allow_nonfinite and out.size and not np.isfinite(out).all():
-        bad = np.argwhere(~np.isfinite(out))[0]
+    if not allow_nonfinite and out.size:
+        finite_range(out, name)
+    return out
+
+
+def finite_range(a: np.ndarray, name: str) -> Tuple[float, float]:
+    """``(min, max)`` of a non-empty float array, which must be finite.
+
+    Two reductions and no temporary: a NaN propagates into the minimum and an
+    infinity shows in the minimum or the maximum, so this is also the finiteness
+    check (cheaper than ``np.isfinite(a).all()``), and callers that need the range
+    get it for free.
+
+    Raises
+    ------
+    ValueError
+        If ``a`` holds NaN or infinity (the message gives the first such index).
+    """
+    lo, hi = float(a.min()), float(a.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = np.argwhere(~np.isfinite(a))[0]
         where = tuple(int(i) for i in bad)
         raise ValueError(
             f"{name} contains NaN or infinity (first at index {where}); "
             "remove or impute non-finite values first"
         )
-    return out
+    return lo, hi
 
 
 def check_index_array(indices: Any, name: str, m: int, *, ndim: int = 2) -> np.ndarray:

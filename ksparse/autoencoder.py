@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ksparse import _model_ops as ops
-from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads
+from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads, finite_range
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
@@ -215,13 +215,12 @@ def _bounds_to_json(bounds: Optional[Tuple[float, float]]) -> Optional[List[Opti
     return [b if math.isfinite(b) else None for b in bounds]
 
 
-def _data_range(X: np.ndarray) -> Tuple[float, float]:
-    """(min, max) of every value of X, as floats."""
-    return float(X.min()), float(X.max())
+def _as_2d(X: Any, name: str = "X", dtype=None, return_range: bool = False):
+    """Validate a data matrix: 2-D, real, finite, non-empty, dense.
 
-
-def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
-    """Validate a data matrix: 2-D, real, finite, non-empty, dense."""
+    Returns the array, or with ``return_range`` the array and its ``(min, max)`` (the
+    finiteness check computes them anyway).
+    """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix, which is not supported; pass a dense array (X.toarray())")
     try:
@@ -240,12 +239,13 @@ def _as_2d(X: Any, name: str = "X", dtype=None) -> np.ndarray:
             f"of shape {arr.shape}. Reshape your data with X.reshape(1, -1) for a single sample "
             "or X.reshape(-1, 1) for a single feature"
         )
-    arr = check_float_array(arr, name, ndim=2, dtype=dtype)
+    arr = check_float_array(arr, name, ndim=2, dtype=dtype, allow_nonfinite=True)  # finite: below
     if arr.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required: {name} is empty")
     if arr.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: {name} has no columns")
-    return arr
+    data_range = finite_range(arr, name)
+    return (arr, data_range) if return_range else arr
 
 
 def _json_rng_state(state: dict) -> dict:
@@ -633,15 +633,16 @@ class KSparseAutoencoder(_BaseEstimator):
                 f"This {type(self).__name__} instance is not fitted yet; call fit (or partial_fit) first"
             )
 
-    def _check_X(self, X, reset: bool, dtype) -> np.ndarray:
-        arr = _as_2d(X, "X", dtype=dtype)
+    def _check_X(self, X, reset: bool, dtype, return_range: bool = False):
+        """Validate X (and its width unless ``reset``); with ``return_range`` also return (min, max)."""
+        arr, data_range = _as_2d(X, "X", dtype=dtype, return_range=True)
         if not reset:
             n = self.n_features_in_
             if arr.shape[1] != n:
                 raise ValueError(
                     f"X has {arr.shape[1]} features, but {type(self).__name__} is expecting {n} features as input."
                 )
-        return arr
+        return (arr, data_range) if return_range else arr
 
     # ------------------------------------------------------------------ setup
     def _seed(self) -> int:
@@ -735,15 +736,16 @@ class KSparseAutoencoder(_BaseEstimator):
             if step is not None:
                 step.output_bounds = bounds
 
-    def _set_output_bounds(self, X: np.ndarray, r: dict, extend: bool) -> None:
+    def _set_output_bounds(self, X: np.ndarray, r: dict, extend: bool,
+                           data_range: Optional[Tuple[float, float]] = None) -> None:
         """Resolve ``output_bounds`` into ``output_bounds_`` for training data X.
 
-        "auto" takes X's range, or with ``extend`` (a later ``partial_fit``) widens the
-        current bounds to cover it.
+        "auto" takes X's range (``data_range`` when the caller has it), or with
+        ``extend`` (a later ``partial_fit``) widens the current bounds to cover it.
         """
         spec = r["output_bounds"]
         if spec == "auto":
-            lo, hi = _data_range(X)
+            lo, hi = data_range if data_range is not None else finite_range(X, "X")
             cur = getattr(self, "output_bounds_", None)
             if extend and cur is not None:
                 lo, hi = min(lo, cur[0]), max(hi, cur[1])
@@ -823,15 +825,15 @@ class KSparseAutoencoder(_BaseEstimator):
         if resume:
             if not hasattr(self, "_train_state"):
                 raise ValueError("resume=True needs an estimator restored from a checkpoint or an interrupted fit")
-            X = self._check_X(X, reset=False, dtype=r["dtype"])
+            X, data_range = self._check_X(X, reset=False, dtype=r["dtype"], return_range=True)
         else:
-            X = self._check_X(X, reset=True, dtype=r["dtype"])
+            X, data_range = self._check_X(X, reset=True, dtype=r["dtype"], return_range=True)
             _warn_small_scale(X)
         with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
             # overflow shows up as a non-finite loss, which stops training with DivergenceError
-            return self._fit(X, r, callback, resume)
+            return self._fit(X, r, callback, resume, data_range)
 
-    def _fit(self, X, r, callback, resume):
+    def _fit(self, X, r, callback, resume, data_range):
         n_total = X.shape[0]
         if not resume:
             seed = self._seed()
@@ -858,7 +860,7 @@ class KSparseAutoencoder(_BaseEstimator):
         else:
             X_val, X_train = None, X
         if not resume:
-            self._set_output_bounds(X_train, r, extend=False)
+            self._set_output_bounds(X_train, r, extend=False, data_range=data_range if X_train is X else None)
         n = X_train.shape[0]
         B = min(r["batch_size"], n)
         steps_per_epoch = _steps_per_epoch(n, B)
@@ -979,7 +981,7 @@ class KSparseAutoencoder(_BaseEstimator):
         """
         r = self._checked_params()
         first = not hasattr(self, "W_enc_")
-        X = self._check_X(X, reset=first, dtype=r["dtype"])
+        X, data_range = self._check_X(X, reset=first, dtype=r["dtype"], return_range=True)
         if first:
             _warn_small_scale(X)
         with blas_threads(r["n_threads"]), np.errstate(over="ignore", invalid="ignore"):
@@ -994,7 +996,7 @@ class KSparseAutoencoder(_BaseEstimator):
                                      "bad_epochs": 0, "n_samples": 0, "done": False}
             if not hasattr(self, "_opt"):
                 self._opt = self._make_optimizer(r)
-            self._set_output_bounds(X, r, extend=not first)
+            self._set_output_bounds(X, r, extend=not first, data_range=data_range)
             B = r["batch_size"]
             key = (B, r["m"], self.n_features_in_, r["dtype"].str)
             if getattr(self, "_steps_key", None) != key or getattr(self, "_general", None) is None:
