@@ -421,8 +421,8 @@ class KSparseAutoencoder(_BaseEstimator):
         0.0092 0.0069 0.0046), but on the 784 -> 1000 Fashion-MNIST model it overfits:
         training MSE 0.0056 and test MSE 0.0078, against 0.0058 and 0.0071 with the
         default (0.0061 and 0.0073 with no clip at all). It is off by default for that
-        reason. The firing statistics and ``history_["mse"]``
-        of a run without it are those of the unclipped output; ``val_mse`` is clipped.
+        reason. Without it, the firing statistics and ``history_["mse"]`` are those of
+        the unclipped output, while ``val_mse`` (like ``score``) is of the clipped one.
     validation_fraction : float, default 0.0
         Fraction of the samples held out for validation figures.
     early_stopping : bool, default False
