@@ -71,7 +71,6 @@ def make_torch_step(est, X):
     x = torch.tensor(X)
     k = int(est.k)
     bounds = _training_bounds(est)
-    lo, hi = bounds if bounds is not None else (-float("inf"), float("inf"))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -80,7 +79,7 @@ def make_torch_step(est, X):
         codes = torch.zeros_like(z).scatter(1, idx, torch.relu(val))
         xh = codes @ W_dec + b_dec
         if bounds is not None:
-            xh = xh.clamp(lo, hi)
+            xh = xh.clamp(*bounds)
         loss = ((xh - x) ** 2).mean()
         loss.backward()
         with torch.no_grad():

@@ -123,6 +123,39 @@ def finite_range(a: np.ndarray, name: str) -> Tuple[float, float]:
     return lo, hi
 
 
+_BOUNDS_HELP = ("output_bounds must be 'auto' (the range of the training data), None (no clipping) or a pair "
+                "(low, high) of numbers with low < high, either of which may be None for no bound, e.g. (0, 1)")
+
+
+def check_output_bounds(value: Any):
+    """Validate an ``output_bounds`` value: "auto", None, or ``(low, high)`` as floats.
+
+    A None side of a pair becomes -inf / inf. Shared by the estimator and the run
+    configuration, which turns the ValueError into its own ConfigError.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value == "auto":
+            return "auto"
+        raise ValueError(f"output_bounds={value!r} is not known: {_BOUNDS_HELP}")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
+    out = []
+    for v, inf in zip(value, (-math.inf, math.inf)):
+        if v is None:
+            out.append(inf)
+        elif isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or math.isnan(v):
+            raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
+        else:
+            out.append(float(v))
+    if not out[0] < out[1]:
+        raise ValueError(f"output_bounds={value!r} has low >= high: {_BOUNDS_HELP}")
+    return (out[0], out[1])
+
+
 def check_index_array(indices: Any, name: str, m: int, *, ndim: int = 2) -> np.ndarray:
     """Coerce ``indices`` to a C-contiguous int64 array with every entry in ``[0, m)``."""
     arr = np.asarray(indices)

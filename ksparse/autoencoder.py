@@ -31,7 +31,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ksparse import _model_ops as ops
-from ksparse._validation import check_dtype, check_float_array, check_k, check_n_threads, finite_range
+from ksparse._validation import (check_dtype, check_float_array, check_k, check_n_threads,
+                                 check_output_bounds, finite_range)
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
@@ -177,35 +178,6 @@ def auto_epochs(steps_per_epoch: int) -> int:
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch={steps_per_epoch} must be at least 1")
     return max(1, min(AUTO_MAX_EPOCHS, -(-AUTO_STEPS // steps_per_epoch)))
-
-
-_BOUNDS_HELP = ("output_bounds must be 'auto' (the range of the training data), None (no clipping) or a pair "
-                "(low, high) of numbers with low < high, either of which may be None for no bound, e.g. (0, 1)")
-
-
-def _check_output_bounds(value: Any):
-    """Validate ``output_bounds``: "auto", None, or ``(low, high)`` as floats (None -> -inf / inf)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value == "auto":
-            return "auto"
-        raise ValueError(f"output_bounds={value!r} is not known: {_BOUNDS_HELP}")
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
-    out = []
-    for v, inf in zip(value, (-math.inf, math.inf)):
-        if v is None:
-            out.append(inf)
-        elif isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or math.isnan(v):
-            raise ValueError(f"output_bounds={value!r}: {_BOUNDS_HELP}")
-        else:
-            out.append(float(v))
-    if not out[0] < out[1]:
-        raise ValueError(f"output_bounds={value!r} has low >= high: {_BOUNDS_HELP}")
-    return (out[0], out[1])
 
 
 def _bounds_to_json(bounds: Optional[Tuple[float, float]]) -> Optional[List[Optional[float]]]:
@@ -598,7 +570,7 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError(f"selection={self.selection!r} is not known; use 'value' or 'abs'")
         if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; use one of {_OPTIMIZERS}")
-        r["output_bounds"] = _check_output_bounds(self.output_bounds)
+        r["output_bounds"] = check_output_bounds(self.output_bounds)
         if not isinstance(self.clip_training, (bool, np.bool_)):
             raise ValueError(f"clip_training={self.clip_training!r} must be True or False")
         r["clip_training"] = bool(self.clip_training)
@@ -1176,7 +1148,7 @@ class KSparseAutoencoder(_BaseEstimator):
         est.n_features_in_ = int(attrs.get("n_features_in_", est.W_enc_.shape[1]))
         est.n_iter_ = int(attrs.get("n_iter_", 0))
         ob = attrs.get("output_bounds_")  # absent in files written before output_bounds: no clipping
-        est.output_bounds_ = None if ob is None else _check_output_bounds(ob)
+        est.output_bounds_ = None if ob is None else check_output_bounds(ob)
         est.history_ = {k: list(v) for k, v in attrs.get("history_", {}).items()}
         tr = meta.get("training")
         if tr is not None:

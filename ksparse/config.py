@@ -24,7 +24,6 @@ import dataclasses
 import difflib
 import inspect
 import json
-import math
 import numbers
 import os
 import textwrap
@@ -327,13 +326,13 @@ def _check_ranges(obj: Any, prefix: str) -> None:
             bad("n_threads", obj.n_threads, "must be a positive integer or -1 (all cores)")
         if obj.early_stopping and obj.validation_fraction == 0.0:
             bad("early_stopping", True, "needs validation_fraction > 0 to have a validation loss to watch")
-        ob = obj.output_bounds
-        if isinstance(ob, list):
-            lo = -math.inf if len(ob) != 2 or ob[0] is None else ob[0]
-            hi = math.inf if len(ob) != 2 or ob[1] is None else ob[1]
-            if len(ob) != 2 or math.isnan(lo) or math.isnan(hi) or not lo < hi:
-                bad("output_bounds", ob, "must be 'auto', null or [low, high] with low < high "
-                    "(either may be null for no bound), e.g. [0, 1]")
+        from ksparse._validation import check_output_bounds  # numpy: not at import time
+
+        try:
+            check_output_bounds(obj.output_bounds)
+        except ValueError:
+            bad("output_bounds", obj.output_bounds, "must be 'auto', null or [low, high] with low < high "
+                "(either may be null for no bound), e.g. [0, 1]")
     elif isinstance(obj, DataConfig):
         if obj.dataset not in ("mnist", "mnist-full") and not Path(obj.dataset).expanduser().is_dir():
             bad("dataset", obj.dataset, "use 'mnist', 'mnist-full' or the path of an existing folder of IDX files")
