@@ -71,10 +71,11 @@ __all__ = [
 ]
 
 # model engineer: the estimator, its losses and errors
-from ksparse.autoencoder import DataScaleWarning, DivergenceError, KSparseAutoencoder  # noqa: E402
+from ksparse.autoencoder import (ConvergenceWarning, DataScaleWarning, DivergenceError,  # noqa: E402
+                                 KSparseAutoencoder)
 from ksparse import losses  # noqa: E402
 
-__all__ += ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "losses"]
+__all__ += ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "ConvergenceWarning", "losses"]
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":

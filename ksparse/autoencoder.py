@@ -101,11 +101,24 @@ class _BaseEstimator:
         return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
 
 
-__all__ = ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "NotFittedError", "auto_epochs"]
+__all__ = ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "ConvergenceWarning", "NotFittedError",
+           "auto_epochs"]
 
 
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss; the estimator keeps the last good weights."""
+class DivergenceError(RuntimeError, FloatingPointError):
+    """Training produced a non-finite loss or activations; the last good weights are kept.
+
+    A ``RuntimeError`` and a ``FloatingPointError``, so code that caught either before
+    still catches it.
+    """
+
+
+class ConvergenceWarning(UserWarning):
+    """Training ended with a reconstruction error above the data's variance.
+
+    The model then reconstructs worse than the constant mean of the data would: the
+    learning rate is usually far too high (or the data needs scaling).
+    """
 
 
 class DataScaleWarning(UserWarning):
@@ -138,7 +151,37 @@ def _warn_small_scale(X: np.ndarray) -> None:
         )
 
 
+#: rows of the training data on which fit compares the final error with the data's variance
+_CHECK_ROWS = 2048
+
+
+def _warn_if_worse_than_mean(model: "KSparseAutoencoder", X: np.ndarray, k: int, learning_rate: float) -> None:
+    """Warn with ConvergenceWarning when the trained model reconstructs worse than the mean.
+
+    The final model's error and the data's variance (the mean squared error of
+    reconstructing every sample by the data's mean) are measured on at most
+    :data:`_CHECK_ROWS` training rows drawn with a fixed seed, so the check costs about
+    one forward pass of that many rows and leaves the training generator alone.
+    """
+    if X.shape[0] > _CHECK_ROWS:
+        X = X[np.sort(np.random.default_rng(0).choice(X.shape[0], _CHECK_ROWS, replace=False))]
+    variance = float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+    D = model._reconstruct(X, k) - X
+    final_mse = float(np.mean(np.square(D, dtype=np.float64)))
+    if final_mse > variance:
+        warnings.warn(
+            f"the trained model's mean squared error is {final_mse:.4g}, above the data's variance "
+            f"{variance:.4g} (the error of reconstructing every sample by the mean): the model has not "
+            f"learned. The learning rate (now {learning_rate:g}) is probably far too high; try 10 to 100 "
+            "times lower, or scale the data to about unit range.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
 _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
+#: the per-epoch figures of ``history_`` (plus "val_loss" and "val_mse" with a validation split)
+_HISTORY_KEYS = ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")
 #: dead units are reset (``dead_reset=True``) only in this first fraction of the epochs
 _RESET_FRACTION = 0.8
 # every name make_optimizer takes: the dense rules, then their lazy (row-sparse) variants
@@ -218,6 +261,77 @@ def _as_2d(X: Any, name: str = "X", dtype=None, return_range: bool = False):
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: {name} has no columns")
     data_range = finite_range(arr, name)
     return (arr, data_range) if return_range else arr
+
+
+def _check_learned_array(name: str, a: Any, shape: Tuple[int, ...], dtype: np.dtype, why: str,
+                         training: bool = True) -> None:
+    """Raise ValueError unless ``a`` is a C-contiguous array of this shape and dtype (writeable for training)."""
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.shape != shape:
+        raise ValueError(f"{name} has shape {a.shape}, but {why} require {shape}")
+    if a.dtype != dtype:
+        raise ValueError(f"{name} has dtype {a.dtype}, but the model's dtype is {dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous array (use np.ascontiguousarray)")
+    if training and not a.flags.writeable:
+        raise ValueError(f"{name} is read-only; training updates it in place (give it a writeable copy)")
+
+
+def _check_rng_state(state: Any) -> np.random.Generator:
+    """Rebuild the training generator from its JSON state (PCG64), or raise ValueError."""
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        raise ValueError("the random generator state is not a PCG64 state")
+    rng = np.random.default_rng()
+    try:
+        rng.bit_generator.state = _rng_state_from_json(state)
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise ValueError(f"the random generator state is damaged ({exc})") from None
+    return rng
+
+
+#: the training position of a checkpoint: key -> (check, description)
+_TRAIN_STATE_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "split_seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "best_val": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+                 "null or a number"),
+    "bad_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "n_samples": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "done": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_train_state(state: Any) -> dict:
+    """Validate the training position stored in a checkpoint; return a copy."""
+    if not isinstance(state, dict):
+        raise ValueError("the training state must be a JSON object")
+    missing = sorted(set(_TRAIN_STATE_RULES) - set(state))
+    extra = sorted(set(state) - set(_TRAIN_STATE_RULES))
+    if missing or extra:
+        raise ValueError(f"the training state has missing keys {missing} / unknown keys {extra}")
+    for key, (ok, what) in _TRAIN_STATE_RULES.items():
+        if not ok(state[key]):
+            raise ValueError(f"training state {key}={state[key]!r} must be {what}")
+    return dict(state)
+
+
+def _check_history(history: Any) -> Dict[str, List[float]]:
+    """Validate a stored ``history_``: a dict of lists of numbers."""
+    if not isinstance(history, dict):
+        raise ValueError("history_ must be a JSON object of lists")
+    out: Dict[str, List[float]] = {}
+    for key, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"history_[{key!r}] must be a list of numbers")
+        out[key] = list(values)
+    return out
 
 
 def _json_rng_state(state: dict) -> dict:
@@ -600,10 +714,69 @@ class KSparseAutoencoder(_BaseEstimator):
         return r
 
     def _check_fitted(self) -> None:
+        """Raise NotFittedError before fitting, ValueError when the learned arrays disagree."""
         if not hasattr(self, "W_enc_"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet; call fit (or partial_fit) first"
             )
+        self._check_state()
+
+    def _check_state(self, r: Optional[dict] = None) -> None:
+        """Check the learned arrays against each other and, given ``r``, against the parameters.
+
+        The compiled kernels trust the sizes they are given, so this runs before any of
+        them touches the arrays: before inference, ``partial_fit``, ``fit(resume=True)``
+        and after ``load``. With ``r`` (the resolved parameters) it also catches a
+        shape-defining parameter (``n_hidden``, ``dtype``) changed after fitting, and an
+        optimizer state that does not match the weights.
+
+        Raises
+        ------
+        ValueError
+            Naming the array or parameter that does not fit.
+        """
+        W = self.W_enc_
+        if not isinstance(W, np.ndarray) or W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 1:
+            raise ValueError(f"W_enc_ must be a non-empty 2-D array, got {getattr(W, 'shape', type(W).__name__)}")
+        m, n = W.shape
+        dt = W.dtype
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"W_enc_ has dtype {dt}; the model's arrays must be float32 or float64")
+        if r is not None:
+            if m != r["m"]:
+                raise ValueError(
+                    f"n_hidden={r['m']} does not match the fitted model's {m} units (W_enc_ is {W.shape}): "
+                    f"n_hidden was changed after fitting. Call fit to train a model of the new size, or set "
+                    f"n_hidden back to {m}")
+            if dt != r["dtype"]:
+                raise ValueError(
+                    f"dtype={r['dtype'].name!r} does not match the fitted model's {dt.name} arrays: dtype was "
+                    f"changed after fitting. Call fit to train anew, or set dtype back to {dt.name!r}")
+        if self.n_features_in_ != n:
+            raise ValueError(f"n_features_in_={self.n_features_in_!r} does not match W_enc_'s {n} columns")
+        why, training = f"{m} units and {n} features", r is not None
+        _check_learned_array("W_enc_", W, (m, n), dt, why, training)
+        _check_learned_array("W_dec_", self.W_dec_, (m, n), dt, why, training)
+        _check_learned_array("b_enc_", self.b_enc_, (m,), dt, why, training)
+        _check_learned_array("b_dec_", self.b_dec_, (n,), dt, why, training)
+        _check_learned_array("steps_since_fired_", self.steps_since_fired_, (m,), np.dtype(np.int64), why, training)
+        if r is None:
+            return
+        if not 1 <= r["k"] <= m:  # k is checked against n_hidden, which equals m here
+            raise ValueError(f"k={r['k']} must be between 1 and n_hidden={m}")
+        opt = getattr(self, "_opt", None)
+        params = self._params()
+        if isinstance(opt, AdamState):
+            for name, p in params.items():
+                _check_learned_array(f"the Adam moment m.{name}", opt.m.get(name), p.shape, dt, why)
+                _check_learned_array(f"the Adam moment v.{name}", opt.v.get(name), p.shape, dt, why)
+        elif opt is not None:
+            for name, st in opt.state.items():
+                if name not in params:
+                    raise ValueError(f"the optimizer holds state for {name!r}, which is not a parameter")
+                for slot in opt._slots:
+                    _check_learned_array(f"the optimizer state {name}.{slot}", st.get(slot), params[name].shape,
+                                         dt, why)
 
     def _check_X(self, X, reset: bool, dtype, return_range: bool = False):
         """Validate X (and its width unless ``reset``); with ``return_range`` also return (min, max)."""
@@ -665,9 +838,41 @@ class KSparseAutoencoder(_BaseEstimator):
         return {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.W_dec_, "b_dec": self.b_dec_}
 
     def _make_optimizer(self, r: dict):
+        """A fresh optimizer state for the current weights; ``_opt_name`` records its rule."""
+        self._opt_name = self.optimizer
         if self.optimizer in ("adam", "sparse_adam"):  # both run in the fused compiled step
             return AdamState(self._params(), lazy=self.optimizer == "sparse_adam")
-        return make_optimizer(self.optimizer, lr=r["learning_rate"])
+        return make_optimizer(self.optimizer, lr=r["learning_rate"], n_threads=r["n_threads"])
+
+    def _start_training(self, r: dict, rng: np.random.Generator, split_seed: int, n_samples: int) -> None:
+        """Fresh optimizer, generator, history and training position (the weights are set)."""
+        self._opt = self._make_optimizer(r)
+        self._rng = rng
+        self.history_: Dict[str, List[float]] = {key: [] for key in _HISTORY_KEYS}
+        if r["validation_fraction"] > 0 and n_samples > 0:
+            self.history_["val_loss"] = []
+            self.history_["val_mse"] = []
+        self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
+                             "bad_epochs": 0, "n_samples": n_samples, "done": False}
+
+    def _continue_training(self, r: dict) -> None:
+        """Make a fitted (or loaded) model ready for more ``partial_fit`` steps.
+
+        A model loaded from a plain model file has weights but no optimizer, generator or
+        training position: they start afresh here, before any weight changes. An optimizer
+        whose rule was changed with ``set_params`` starts afresh too.
+        """
+        if not hasattr(self, "_train_state"):
+            self._rng = np.random.default_rng(self._seed())
+            self._train_state = {"epoch": int(self.n_iter_), "step": 0,
+                                 "split_seed": int(self._rng.integers(0, 2**63 - 1)), "best_val": None,
+                                 "bad_epochs": 0, "n_samples": 0, "done": False}
+        if not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(self._seed())
+        if getattr(self, "_opt", None) is None or getattr(self, "_opt_name", self.optimizer) != self.optimizer:
+            self._opt = self._make_optimizer(r)
+        for key in _HISTORY_KEYS:
+            self.history_.setdefault(key, [])
 
     def _make_loss(self, r: dict):
         terms: List[Tuple[float, Loss]] = [(1.0, MSELoss())]
@@ -698,6 +903,7 @@ class KSparseAutoencoder(_BaseEstimator):
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
         self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
+        self._steps_params = r  # the steps are rebuilt when any parameter changes
         self._sync_output_bounds(r)
 
     def _sync_output_bounds(self, r: dict) -> None:
@@ -795,8 +1001,10 @@ class KSparseAutoencoder(_BaseEstimator):
         """
         r = self._check_params()
         if resume:
-            if not hasattr(self, "_train_state"):
+            if not hasattr(self, "_train_state") or not hasattr(self, "W_enc_"):
                 raise ValueError("resume=True needs an estimator restored from a checkpoint or an interrupted fit")
+            self._check_state(r)
+            self._continue_training(r)
             X, data_range = self._check_X(X, reset=False, dtype=r["dtype"], return_range=True)
         else:
             X, data_range = self._check_X(X, reset=True, dtype=r["dtype"], return_range=True)
@@ -808,18 +1016,10 @@ class KSparseAutoencoder(_BaseEstimator):
     def _fit(self, X, r, callback, resume, data_range):
         n_total = X.shape[0]
         if not resume:
-            seed = self._seed()
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(self._seed())
             split_seed = int(rng.integers(0, 2**63 - 1))
             self._init_weights(X, r, rng)
-            self._opt = self._make_optimizer(r)
-            self.history_ = {key: [] for key in ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")}
-            if r["validation_fraction"] > 0:
-                self.history_["val_loss"] = []
-                self.history_["val_mse"] = []
-            self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
-                                 "bad_epochs": 0, "n_samples": n_total, "done": False}
-            self._rng = rng
+            self._start_training(r, rng, split_seed, n_samples=n_total)
         ts = self._train_state
         if resume and ts.get("n_samples") != n_total:
             raise ValueError(f"resume=True needs the same training data: the run used {ts.get('n_samples')} samples, X has {n_total}")
@@ -920,6 +1120,7 @@ class KSparseAutoencoder(_BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
+        _warn_if_worse_than_mean(self, X_train, r["k"], r["learning_rate"])
         return self
 
     def _reset_dead(self, X_train: np.ndarray, dead_units: np.ndarray, r: dict) -> None:
@@ -953,6 +1154,8 @@ class KSparseAutoencoder(_BaseEstimator):
         """
         r = self._checked_params()
         first = not hasattr(self, "W_enc_")
+        if not first:  # before any array is touched: parameters changed since fit, or edited arrays
+            self._check_state(r)
         X, data_range = self._check_X(X, reset=first, dtype=r["dtype"], return_range=True)
         if first:
             _warn_small_scale(X)
@@ -961,17 +1164,14 @@ class KSparseAutoencoder(_BaseEstimator):
                 rng = np.random.default_rng(self._seed())
                 split_seed = int(rng.integers(0, 2**63 - 1))
                 self._init_weights(X, r, rng)
-                self._opt = self._make_optimizer(r)
-                self._rng = rng
-                self.history_ = {key: [] for key in ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")}
-                self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
-                                     "bad_epochs": 0, "n_samples": 0, "done": False}
-            if not hasattr(self, "_opt"):
-                self._opt = self._make_optimizer(r)
+                self._start_training(r, rng, split_seed, n_samples=0)
+            else:
+                self._continue_training(r)
             self._set_output_bounds(X, r, extend=not first, data_range=data_range)
             B = r["batch_size"]
             key = (B, r["m"], self.n_features_in_, r["dtype"].str)
-            if getattr(self, "_steps_key", None) != key or getattr(self, "_general", None) is None:
+            if (getattr(self, "_steps_key", None) != key or getattr(self, "_steps_params", None) is not r
+                    or getattr(self, "_general", None) is None):
                 self._build_steps(r, B)
             t0 = time.perf_counter()
             sum_loss = sum_mse = 0.0
@@ -1036,9 +1236,8 @@ class KSparseAutoencoder(_BaseEstimator):
         return float(np.einsum("ij,ij->", D, D, dtype=np.float64)) / D.size
 
     def _resolve_k(self, k) -> int:
-        if k is None:
-            return int(self.k)
-        return check_k(k, self.W_enc_.shape[0], name="k", m_name="n_hidden")
+        """``k`` (the estimator's own when None), checked against the fitted units."""
+        return check_k(self.k if k is None else k, self.W_enc_.shape[0], name="k", m_name="n_hidden")
 
     def encode(self, X, k=None) -> Tuple[np.ndarray, np.ndarray]:
         """Sparse codes ``(indices, values)``, each (n_samples, k), rows in descending order.
@@ -1082,7 +1281,7 @@ class KSparseAutoencoder(_BaseEstimator):
         """Negative mean squared reconstruction error (higher is better)."""
         self._check_fitted()
         X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
-        return -self._mse(X, int(self.k))
+        return -self._mse(X, self._resolve_k(None))
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):
@@ -1127,39 +1326,100 @@ class KSparseAutoencoder(_BaseEstimator):
                     scalars[key] = v.item() if isinstance(v, np.generic) else v
             meta["training"] = {
                 "state": dict(getattr(self, "_train_state", {})),
-                "rng": _json_rng_state(self._rng.bit_generator.state) if hasattr(self, "_rng") else None,
+                "rng": _json_rng_state(dict(self._rng.bit_generator.state)) if hasattr(self, "_rng") else None,
                 "optimizer": {"name": self.optimizer, "scalars": scalars},
             }
         return arrays, meta
 
     @classmethod
     def _from_state(cls, arrays: Dict[str, np.ndarray], meta: dict) -> "KSparseAutoencoder":
-        """Rebuild an estimator saved by :meth:`_get_state`."""
+        """Rebuild an estimator saved by :meth:`_get_state`, checking everything first.
+
+        The parameters go through the constructor's validation, every array is checked
+        against them and against the others (shape, dtype, finiteness), and a
+        checkpoint's training position, generator and optimizer state are validated, so
+        that a damaged or edited file is refused here and never reaches a kernel.
+
+        Raises
+        ------
+        ValueError or TypeError
+            Naming the parameter, attribute or array that is wrong
+            (:func:`ksparse.load` turns them into ``ModelFileError``).
+        """
         if meta.get("class") != cls.__name__:
             raise ValueError(f"state is for class {meta.get('class')!r}, not {cls.__name__}")
-        est = cls(**meta["params"])
-        dt = check_dtype(est.dtype)
-        est.W_enc_ = np.array(arrays["W_enc"], dtype=dt, order="C")
-        est.b_enc_ = np.array(arrays["b_enc"], dtype=dt, order="C")
-        est.W_dec_ = np.array(arrays["W_dec"], dtype=dt, order="C")
-        est.b_dec_ = np.array(arrays["b_dec"], dtype=dt, order="C")
-        est.steps_since_fired_ = np.array(arrays.get("steps_since_fired", np.zeros(est.W_enc_.shape[0])), dtype=np.int64)
+        params = meta.get("params")
+        if not isinstance(params, dict):
+            raise ValueError("the metadata has no 'params' object")
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown} for {cls.__name__}")
+        est = cls(**params)
+        try:
+            r = est._check_params()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad parameter: {exc}") from None
+        dt = r["dtype"]
+        known = {"W_enc", "b_enc", "W_dec", "b_dec", "steps_since_fired"}
+        tr = meta.get("training")
+        extra = sorted(k for k in arrays if k not in known and not (tr is not None and k.startswith("optim.")))
+        if extra:
+            raise ValueError(f"unexpected tensors {extra}")
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+            if name not in arrays:
+                raise ValueError(f"tensor {name!r} is missing")
+            a = arrays[name]
+            if a.dtype != dt:
+                raise ValueError(f"tensor {name!r} has dtype {a.dtype}, but the parameters say dtype={dt.name!r}")
+            if a.size and not np.isfinite(a).all():
+                raise ValueError(f"tensor {name!r} holds NaN or infinity")
+        est.W_enc_ = np.array(arrays["W_enc"], order="C")
+        est.b_enc_ = np.array(arrays["b_enc"], order="C")
+        est.W_dec_ = np.array(arrays["W_dec"], order="C")
+        est.b_dec_ = np.array(arrays["b_dec"], order="C")
+        m = est.W_enc_.shape[0] if est.W_enc_.ndim == 2 else 0
+        since = arrays.get("steps_since_fired")
+        if since is None:
+            since = np.zeros(m, dtype=np.int64)
+        elif since.dtype.kind not in "iu" or (since.size and int(since.min()) < 0):
+            raise ValueError(f"tensor 'steps_since_fired' must hold integers >= 0, got dtype {since.dtype}")
+        est.steps_since_fired_ = np.array(since, dtype=np.int64, order="C")
         attrs = meta.get("attributes", {})
-        est.n_features_in_ = int(attrs.get("n_features_in_", est.W_enc_.shape[1]))
-        est.n_iter_ = int(attrs.get("n_iter_", 0))
+        if not isinstance(attrs, dict):
+            raise ValueError("the metadata's 'attributes' is not an object")
+        n_features: Any = attrs.get("n_features_in_", est.W_enc_.shape[-1])
+        n_iter: Any = attrs.get("n_iter_", 0)
+        if not _is_int(n_features) or not _is_int(n_iter) or n_iter < 0:
+            raise ValueError(f"attributes n_features_in_={n_features!r} and n_iter_={n_iter!r} must be integers")
+        est.n_features_in_ = int(n_features)
+        est.n_iter_ = int(n_iter)
         ob = attrs.get("output_bounds_")  # absent in files written before output_bounds: no clipping
         est.output_bounds_ = None if ob is None else check_output_bounds(ob)
-        est.history_ = {k: list(v) for k, v in attrs.get("history_", {}).items()}
-        tr = meta.get("training")
+        if est.output_bounds_ == "auto":
+            raise ValueError("attribute output_bounds_ must be null or [low, high], not 'auto'")
+        est.history_ = _check_history(attrs.get("history_", {}))
+        W = est.W_enc_
+        if W.ndim != 2 or W.shape[0] != r["m"]:
+            raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['m']}")
+        est._check_state(r)
         if tr is not None:
-            est._train_state = dict(tr["state"])
+            if not isinstance(tr, dict):
+                raise ValueError("the checkpoint's 'training' metadata is not an object")
+            est._train_state = _check_train_state(tr.get("state"))
             if tr.get("rng") is not None:
-                rng = np.random.default_rng()
-                rng.bit_generator.state = _rng_state_from_json(tr["rng"])
-                est._rng = rng
-            r = est._check_params()
+                est._rng = _check_rng_state(tr["rng"])
+            opt_meta = tr.get("optimizer")
+            if not isinstance(opt_meta, dict) or opt_meta.get("name") != est.optimizer \
+                    or not isinstance(opt_meta.get("scalars"), dict):
+                raise ValueError(f"the checkpoint's optimizer state is not for optimizer={est.optimizer!r}")
             est._opt = est._make_optimizer(r)
             sd = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
-            sd.update(tr["optimizer"]["scalars"])
-            est._opt.load_state_dict(sd)
+            sd.update(opt_meta["scalars"])
+            try:
+                est._opt.load_state_dict(sd)
+                if not isinstance(est._opt, AdamState):  # the constructor's rules (eps > 0, ...)
+                    type(est._opt)(**est._opt.hyperparameters())
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"the checkpoint's optimizer state is damaged: {exc}") from None
+            est._check_state(r)
         return est

@@ -12,11 +12,21 @@ safetensors header's ``__metadata__`` holds, as JSON strings:
   parameters, learned attributes and, in a checkpoint, the training position,
   RNG state and optimizer hyper-parameters);
 - ``training_summary``: epochs, steps, final loss/MSE..., for a quick look;
-- ``sha256``: the SHA-256 of every tensor's bytes.
+- ``sha256``: the SHA-256 of every tensor's bytes;
+- ``header_sha256``: the SHA-256 of all the entries above (as sorted JSON), so that
+  damage to the metadata is caught like damage to a tensor.
+
+On load, every tensor's checksum and the metadata's checksum are verified, and then
+every parameter, attribute, tensor shape and dtype and (in a checkpoint) the training
+position, generator and optimizer state are checked against each other by the class's
+``_from_state``, so that a file edited by hand (with its checksums recomputed) is
+refused with :class:`ModelFileError` before any compiled kernel sees its arrays.
 
 Nothing in a file is executed on load (no pickle). Writes are atomic: the bytes
 go to a temporary file in the same folder, which is flushed, fsync'ed and renamed
-over the target, so a crash during a save leaves the previous file intact.
+over the target, so a crash during a save leaves the previous file intact. The
+temporary file's name carries the writer's process id; the next save of the same
+target removes the temporaries of writers that no longer run.
 
 Objects take part through the persistence protocol: ``obj._get_state(
 include_optimizer) -> (arrays, meta)`` and ``Class._from_state(arrays, meta)``.
@@ -27,8 +37,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple, Union
 
@@ -37,8 +49,10 @@ import numpy as np
 __all__ = ["FORMAT_VERSION", "ModelFileError", "save", "load", "read_metadata"]
 
 #: Version of the file layout written by this library. Files with a higher
-#: version are refused (they were written by a newer ksparse).
-FORMAT_VERSION = 1
+#: version are refused (they were written by a newer ksparse). Version 2 adds
+#: ``header_sha256``, the checksum of the metadata; version 1 files (ksparse 0.1)
+#: still load, with every value validated but no metadata checksum.
+FORMAT_VERSION = 2
 _FORMAT_NAME = "ksparse"
 _MAX_HEADER = 100 * 1024 * 1024
 
@@ -153,7 +167,14 @@ def _encode(obj: Any, checkpoint: bool) -> bytes:
         "training_summary": _dumps(_training_summary(meta)),
         "sha256": _dumps(sums),
     }
+    header["header_sha256"] = _header_digest(header)
     return st_save(tensors, metadata=header)
+
+
+def _header_digest(md: Dict[str, Any]) -> str:
+    """SHA-256 of the metadata entries other than ``header_sha256`` (sorted JSON)."""
+    body = {k: v for k, v in md.items() if k != "header_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _write_all(fh, data: bytes, chunk: int = 1 << 20) -> None:
@@ -182,6 +203,53 @@ def _umask_permissions(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~mask)
 
 
+#: a temporary of ours: ".<target>.<pid>.<random>.tmp" (or, from ksparse 0.1, ".<target>.<random>.tmp")
+_TMP_TAIL = re.compile(r"(?:(\d+)\.)?[A-Za-z0-9_]{8}\.tmp")
+#: a temporary without a process id is left alone until it is this old (seconds)
+_TMP_MAX_AGE = 3600.0
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process, or an unknowable one: keep its file
+    return True
+
+
+def _remove_stale_temporaries(folder: Path, target: str) -> None:
+    """Delete temporaries of ``target`` left by a save that was killed.
+
+    A temporary whose writer process no longer runs is removed; one whose name has no
+    process id (written by ksparse 0.1) is removed once it is an hour old. Temporaries
+    of this process and of running processes are left alone (a save may be in progress).
+    """
+    prefix = f".{target}."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        match = _TMP_TAIL.fullmatch(name[len(prefix):])
+        if match is None:
+            continue
+        tmp = folder / name
+        try:
+            if match.group(1) is not None:
+                pid = int(match.group(1))
+                stale = pid != os.getpid() and not _process_exists(pid)
+            else:
+                stale = time.time() - tmp.stat().st_mtime > _TMP_MAX_AGE
+            if stale and tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+        except OSError:
+            continue
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, fsync folder).
 
@@ -192,7 +260,8 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _remove_stale_temporaries(folder, path.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         _umask_permissions(fd)
         with os.fdopen(fd, "wb") as fh:
@@ -259,10 +328,7 @@ def _parse_header(data: bytes, name: str) -> Tuple[dict, int]:
         raise ModelFileError(f"{name}: not a safetensors file (header length field is {n} bytes)")
     if len(data) < 8 + n:
         raise ModelFileError(f"{name}: file is truncated inside its header ({len(data)} bytes, header needs {8 + n})")
-    try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{name}: corrupt or not a safetensors file (header is not valid JSON: {exc})") from exc
+    header = _json_loads(data[8:8 + n], name, "header")
     if not isinstance(header, dict):
         raise ModelFileError(f"{name}: corrupt header (not a JSON object)")
     end = 0
@@ -271,9 +337,10 @@ def _parse_header(data: bytes, name: str) -> Tuple[dict, int]:
             continue
         try:
             begin, stop = info["data_offsets"]
-        except (TypeError, KeyError, ValueError) as exc:
+            stop = int(stop)
+        except (TypeError, KeyError, ValueError, OverflowError) as exc:
             raise ModelFileError(f"{name}: corrupt header entry for tensor {key!r}") from exc
-        end = max(end, int(stop))
+        end = max(end, stop)
     if len(data) < 8 + n + end:
         raise ModelFileError(
             f"{name}: file is truncated: the header announces {end} bytes of tensor data, "
@@ -284,6 +351,20 @@ def _parse_header(data: bytes, name: str) -> Tuple[dict, int]:
             f"{name}: file has {len(data) - 8 - n - end} unexpected bytes after the tensor data (tampered?)"
         )
     return header, 8 + n
+
+
+def _json_loads(text: Any, name: str, what: str) -> Any:
+    """``json.loads`` whose every failure (bad UTF-8 or JSON, nesting too deep) is a ModelFileError."""
+    try:
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            text = bytes(text).decode("utf-8")
+        if not isinstance(text, str):
+            raise TypeError(f"expected a JSON string, found {type(text).__name__}")
+        return json.loads(text)
+    except RecursionError:
+        raise ModelFileError(f"{name}: corrupt {what}: its JSON is nested too deeply (tampered?)") from None
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{name}: corrupt {what} (not valid JSON: {exc}); the file is damaged or tampered with") from None
 
 
 def _check_metadata(header: dict, name: str) -> dict:
@@ -306,18 +387,26 @@ def _check_metadata(header: dict, name: str) -> dict:
         )
     if version < 1:
         raise ModelFileError(f"{name}: bad format_version {version}")
+    if not all(isinstance(v, str) for v in md.values()):
+        raise ModelFileError(f"{name}: corrupt metadata (every entry must be a string)")
+    if version >= 2 and md.get("header_sha256") != _header_digest(md):
+        raise ModelFileError(
+            f"{name}: checksum mismatch for the metadata (params, attributes, history): the file is "
+            "damaged or was edited"
+        )
     out: Dict[str, Any] = {
         "format_version": version,
         "ksparse_version": md.get("ksparse_version"),
         "kind": md.get("kind"),
     }
     for key in ("meta", "training_summary", "sha256"):
-        try:
-            out[key] = json.loads(md[key])
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{name}: missing or corrupt {key!r} metadata (tampered?)") from exc
-    if not isinstance(out["meta"], dict) or "class" not in out["meta"]:
+        if key not in md:
+            raise ModelFileError(f"{name}: missing {key!r} metadata (tampered?)")
+        out[key] = _json_loads(md[key], name, f"{key!r} metadata")
+    if not isinstance(out["meta"], dict) or not isinstance(out["meta"].get("class"), str):
         raise ModelFileError(f"{name}: the metadata does not say which class it holds")
+    if not isinstance(out["sha256"], dict) or not all(isinstance(v, str) for v in out["sha256"].values()):
+        raise ModelFileError(f"{name}: corrupt 'sha256' metadata (not an object of hex digests)")
     return out
 
 
@@ -374,7 +463,9 @@ def load(path: PathLike) -> Any:
         If there is no such file.
     ModelFileError
         If the file is truncated, tampered with (a checksum mismatch), of a
-        newer format, not a ksparse file, or holds an unknown class.
+        newer format, not a ksparse file, holds an unknown class, or its
+        parameters, metadata and tensors do not agree (the message names the
+        parameter or tensor).
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load as st_load
@@ -406,4 +497,8 @@ def load(path: PathLike) -> Any:
         )
     cls = _CLASSES[cls_name]()
     arrays = {k: np.array(v) for k, v in tensors.items()}  # writeable copies in native order
-    return cls._from_state(arrays, meta)
+    try:
+        return cls._from_state(arrays, meta)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+        what = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise ModelFileError(f"{name}: refused: {what}") from exc

@@ -47,6 +47,10 @@ PARAM_NAMES = ("W_enc", "b_enc", "W_dec", "b_dec")
 _UNIT_PARAMS = ("W_enc", "b_enc", "W_dec")
 
 
+class _NonFiniteActivations(ArithmeticError):
+    """The encoder's pre-activations hold NaN or infinity (the weights have diverged)."""
+
+
 # --------------------------------------------------------------------------- Adam
 class AdamState:
     """Adam moments for the four parameters (allocated once) and the step count.
@@ -114,9 +118,46 @@ class AdamState:
         return d
 
     def load_state_dict(self, d: Dict[str, Any]) -> None:
-        """Restore a state saved by :meth:`state_dict`."""
-        self.t = int(d["t"])
-        self.beta1, self.beta2, self.eps = float(d["beta1"]), float(d["beta2"]), float(d["eps"])
+        """Restore a state saved by :meth:`state_dict`, checking it first.
+
+        Raises
+        ------
+        KeyError
+            If an entry is missing.
+        ValueError
+            If a moment's shape or dtype differs from its parameter's (nothing is
+            broadcast), a moment holds NaN, infinity or (``v``) a negative value, or a
+            hyper-parameter is out of range (``0 <= beta < 1``, ``eps > 0``, ``t >= 0``).
+        """
+        expected = {"t", "beta1", "beta2", "eps"} | {f"{s}.{k}" for k in self.m for s in ("m", "v")}
+        missing, extra = sorted(expected - set(d)), sorted(set(d) - expected)
+        if missing or extra:
+            raise KeyError(f"Adam state has missing entries {missing} / unknown entries {extra}")
+        t = d["t"]
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"Adam step count t={t!r} must be an integer >= 0")
+        hyper = {}
+        for name in ("beta1", "beta2", "eps"):
+            v = d[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise ValueError(f"Adam {name}={v!r} must be a number")
+            hyper[name] = float(v)
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= hyper[name] < 1.0:
+                raise ValueError(f"Adam {name}={hyper[name]!r} must be in [0, 1)")
+        if not (math.isfinite(hyper["eps"]) and hyper["eps"] > 0):
+            raise ValueError(f"Adam eps={hyper['eps']!r} must be a finite number > 0")
+        for key in sorted(expected - {"t", "beta1", "beta2", "eps"}):
+            slot, name = key.split(".", 1)
+            a, ref = np.asarray(d[key]), self.m[name]
+            if a.shape != ref.shape or a.dtype != ref.dtype:
+                raise ValueError(f"Adam moment {key!r} is {a.dtype}{a.shape}, but its parameter is {ref.dtype}{ref.shape}")
+            if a.size and not np.isfinite(a).all():
+                raise ValueError(f"Adam moment {key!r} holds NaN or infinity")
+            if slot == "v" and a.size and float(a.min()) < 0:
+                raise ValueError(f"Adam moment {key!r} holds negative values (a second moment is >= 0)")
+        self.t = int(t)
+        self.beta1, self.beta2, self.eps = hyper["beta1"], hyper["beta2"], hyper["eps"]
         for k in self.m:
             self.m[k][...] = d[f"m.{k}"]
             self.v[k][...] = d[f"v.{k}"]
@@ -267,6 +308,9 @@ class GeneralStep:
         np.subtract(X, p["b_dec"], out=Xc)
         np.matmul(Xc, p["W_enc"].T, out=Z)
         Z += p["b_enc"]
+        if not math.isfinite(float(np.add.reduce(Z, axis=None))):
+            # the weights (or an optimizer's huge update) overflowed: the caller stops training
+            raise _NonFiniteActivations
         if self.act.name in ops.MONOTONE and self.selection == "value":
             _, idx = ops.topk_rows(Z, k, by="value", n_threads=self.n_threads)
         else:
@@ -301,8 +345,16 @@ class GeneralStep:
         return total, grads
 
     def __call__(self, X, k, lr, dead=None):
-        """Run one step on batch X; return ``(loss, mse, indices, values)``."""
-        ctx = self.forward(X, k, dead)
+        """Run one step on batch X; return ``(loss, mse, indices, values)``.
+
+        A non-finite loss (or non-finite pre-activations, which would make it one) is
+        returned as is, with no update: the caller stops training.
+        """
+        try:
+            ctx = self.forward(X, k, dead)
+        except _NonFiniteActivations:
+            empty = np.empty((X.shape[0], 0), np.int64)
+            return math.nan, math.nan, empty, empty.astype(X.dtype)
         total, grads = self.gradients(ctx)
         mse = self.last_values.get("mse", float("nan"))
         if not np.isfinite(total):

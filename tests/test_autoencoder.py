@@ -469,6 +469,7 @@ def test_decoder_starts_at_centred_training_samples():
     np.testing.assert_allclose(np.linalg.norm(c.W_dec_, axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::ksparse.ConvergenceWarning")  # one epoch on tiny data learns little
 def test_small_scale_data_warns_once_and_normal_data_does_not():
     import warnings
 

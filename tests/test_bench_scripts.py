@@ -26,6 +26,7 @@ def _idx_folder(path, n_train=64, n_test=32, seed=0):
     return path
 
 
+@pytest.mark.filterwarnings("ignore::ksparse.ConvergenceWarning")  # two epochs on 48 random images
 def test_dead_units_runs_on_a_folder(dead_units, tmp_path, capsys):
     folder = _idx_folder(tmp_path)
     assert dead_units.main(["--data", str(folder), "--n-train", "48", "--epochs", "2", "--probe",
