@@ -4,7 +4,9 @@ These are the sparse building blocks of the model (top-k selection, sparse decod
 and the two scatter-add backward passes) called with inputs that the estimator has
 already validated. They delegate to the library's kernels (``ksparse.topk`` and
 ``ksparse.sparse``) when those modules are present and otherwise fall back to plain
-numpy; both paths compute the same thing.
+numpy; both paths compute the same thing. Thread counts are handed on to those
+public functions, which bound them with ``ksparse._validation.check_n_threads``
+(the numpy fallback has no threads).
 """
 
 from __future__ import annotations
@@ -130,8 +132,16 @@ def normalize_rows(W) -> None:
     np.divide(W, norms[:, None], out=W, where=norms[:, None] > 0)
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def update_firing(steps_since_fired, indices, values, n_samples: int) -> None:
-    """Every unit's counter += n_samples; units selected with a nonzero value reset to 0."""
+    """Every unit's counter += n_samples; units selected with a nonzero value reset to 0.
+
+    The int64 counters stop at their largest value instead of wrapping round to
+    negative (``0 <= n_samples <= 2**63 - 1``).
+    """
+    np.minimum(steps_since_fired, _INT64_MAX - n_samples, out=steps_since_fired)
     steps_since_fired += n_samples
     fired = indices[values != 0]
     steps_since_fired[fired] = 0

@@ -19,8 +19,9 @@
 #   3. ``def`` entry points (``_sparse_*``) that trust their arguments; the
 #      checks live in ``ksparse/sparse.py``.
 
-from libc.stdint cimport int64_t
-from libc.math cimport sqrt
+from libc.stdint cimport int64_t, INT64_MAX
+from libc.math cimport sqrt, INFINITY
+from libc.float cimport FLT_MIN, FLT_EPSILON, DBL_MIN, DBL_EPSILON
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -62,6 +63,30 @@ cdef extern from *:
         for (j = 0; j < 8; j++) acc[j] += acc[j + 8];                             \\
         for (j = 0; j < 4; j++) acc[j] += acc[j + 4];                             \\
         return (acc[0] + acc[2]) + (acc[1] + acc[3]);                             \\
+    }                                                                             \\
+    /* Norm of a row whose plain sum of squares left the range of T (overflow */ \\
+    /* to inf, or underflow below tiny / eps): divide by the largest |y[i]|  */ \\
+    /* (as BLAS nrm2 scales), so every square is at most 1 and the largest   */ \\
+    /* is exactly 1, then by the norm of the scaled row. Leaves y with unit  */ \\
+    /* norm and returns its old norm (inf when that is beyond the range of   */ \\
+    /* T); a row of zeros is left as it is and 0 returned, a row holding an */ \\
+    /* infinity is divided by it as the plain path would (inf returned).    */ \\
+    static T ks_sp_normalize_scaled_##SUF(Py_ssize_t n, T *KS_SP_RESTRICT y) {   \\
+        T amax = 0, a, r;                                                         \\
+        Py_ssize_t i;                                                             \\
+        for (i = 0; i < n; i++) {                                                 \\
+            a = y[i] < 0 ? -y[i] : y[i];                                          \\
+            if (a > amax) amax = a;                                               \\
+        }                                                                         \\
+        if (!(amax > 0)) return amax;                                             \\
+        if (amax - amax != 0) {                                                   \\
+            for (i = 0; i < n; i++) y[i] /= amax;                                 \\
+            return amax;                                                          \\
+        }                                                                         \\
+        for (i = 0; i < n; i++) y[i] /= amax;                                     \\
+        r = (T)sqrt((double)ks_sp_dot_##SUF(n, y, y));                            \\
+        for (i = 0; i < n; i++) y[i] /= r;                                        \\
+        return amax * r;                                                          \\
     }                                                                             \\
     /* dst[c] = start[c] + sum_q coef[q] * base[rows[q] * ld + c], adding the */ \\
     /* terms in q order; start is dst itself (accumulate), init, or zero.     */ \\
@@ -200,6 +225,8 @@ cdef extern from *:
     void ks_sp_div_d(Py_ssize_t n, double a, double *y) noexcept nogil
     float ks_sp_dot_f(Py_ssize_t n, const float *x, const float *y) noexcept nogil
     double ks_sp_dot_d(Py_ssize_t n, const double *x, const double *y) noexcept nogil
+    float ks_sp_normalize_scaled_f(Py_ssize_t n, float *y) noexcept nogil
+    double ks_sp_normalize_scaled_d(Py_ssize_t n, double *y) noexcept nogil
 
 
 cdef inline void _sp_axpy(Py_ssize_t n, floating a, const floating *x,
@@ -219,8 +246,13 @@ cdef inline floating _sp_dot(Py_ssize_t n, const floating *x,
 
 
 cdef inline int _sp_team(int n_threads, Py_ssize_t items) noexcept nogil:
-    """Threads to use for ``items`` independent work items: never more than items."""
-    if items < 1:
+    """Threads to use for ``items`` independent work items: never more than items.
+
+    ``n_threads`` comes checked and bounded (``ksparse._validation.check_n_threads``);
+    a count below 1 from an unchecked caller still means one thread, never a
+    negative count that OpenMP would read as a huge unsigned one.
+    """
+    if items < 1 or n_threads < 1:
         return 1
     if items < n_threads:
         return <int>items
@@ -394,22 +426,45 @@ def _sparse_encoder_backward(const int64_t[:, ::1] indices,
 
 
 def _normalize_rows(floating[:, ::1] W, floating[::1] norms, int n_threads):
-    """Unchecked: scale each non-zero row of W to unit L2 norm; norms get the old norms."""
+    """Unchecked: scale each non-zero row of W to unit L2 norm; norms get the old norms.
+
+    The plain sum of squares serves every row whose result stays in the normal
+    range of the dtype, with a margin of one epsilon for squares that underflowed
+    (``tiny / eps <= ss < inf``). Other rows (norms above about 1.8e19 or below
+    about 3e-16 in float32; 1.3e154 and 1e-146 in float64) are scaled by their
+    largest entry first (``ks_sp_normalize_scaled``). Rows of length 0 get norm 0.
+    """
     cdef Py_ssize_t m = W.shape[0]
     cdef Py_ssize_t n = W.shape[1]
     cdef Py_ssize_t i
-    cdef floating s
-    if m == 0 or n == 0:
+    cdef floating ss, s, lo
+    if floating is float:
+        lo = FLT_MIN / FLT_EPSILON
+    else:
+        lo = DBL_MIN / DBL_EPSILON
+    if m == 0:
+        return
+    if n == 0:
+        memset(&norms[0], 0, m * sizeof(floating))
         return
     with nogil:
         for i in prange(m, num_threads=_sp_team(n_threads, m), schedule="static"):
-            s = sqrt(_sp_dot(n, &W[i, 0], &W[i, 0]))
-            norms[i] = s
-            if s > 0:
+            ss = _sp_dot(n, &W[i, 0], &W[i, 0])
+            if ss >= lo and ss < INFINITY:
+                s = sqrt(ss)
+                norms[i] = s
                 if floating is float:
                     ks_sp_div_f(n, s, &W[i, 0])
                 else:
                     ks_sp_div_d(n, s, &W[i, 0])
+            elif ss == ss:
+                # overflow, underflow or a row of zeros; NaN rows are left as they are
+                if floating is float:
+                    norms[i] = ks_sp_normalize_scaled_f(n, &W[i, 0])
+                else:
+                    norms[i] = ks_sp_normalize_scaled_d(n, &W[i, 0])
+            else:
+                norms[i] = ss
 
 
 def _remove_parallel_component(const floating[:, ::1] W, floating[:, ::1] G,
@@ -431,10 +486,15 @@ def _remove_parallel_component(const floating[:, ::1] W, floating[:, ::1] G,
 
 def _update_firing(int64_t[::1] steps_since_fired, const int64_t[::1] indices,
                    int64_t n_samples):
-    """Unchecked: every counter += n_samples, counters of ``indices`` reset to 0."""
+    """Unchecked: every counter += n_samples (``n_samples >= 0``), stopping at
+    INT64_MAX rather than wrapping; counters of ``indices`` reset to 0."""
     cdef Py_ssize_t i
+    cdef int64_t top = INT64_MAX - n_samples   # counters above this would overflow
     with nogil:
         for i in range(steps_since_fired.shape[0]):
-            steps_since_fired[i] += n_samples
+            if steps_since_fired[i] > top:
+                steps_since_fired[i] = INT64_MAX
+            else:
+                steps_since_fired[i] += n_samples
         for i in range(indices.shape[0]):
             steps_since_fired[indices[i]] = 0

@@ -1203,9 +1203,13 @@ def _fused_step_adam(
     if not (total == total and total - total == 0.0):
         return total, mse, auxv  # not finite: no update
     with nogil:
-        # 2. firing counters: every unit += B, units selected with a nonzero value -> 0
+        # 2. firing counters: every unit += B (stopping at INT64_MAX instead of
+        #    wrapping to negative), units selected with a nonzero value -> 0
         for i in range(m):
-            since[i] += B
+            if since[i] > INT64_MAX - B:
+                since[i] = INT64_MAX
+            else:
+                since[i] += B
         for b in range(B):
             for j in range(k):
                 if val[b, j] != 0:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
+import types
+import warnings
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -184,18 +187,91 @@ def check_k(k: Any, m: int, *, name: str = "k", m_name: str = "m") -> int:
     return k
 
 
-def check_n_threads(n_threads: Any) -> int:
-    """Return the thread count to use.
+class ThreadCountWarning(RuntimeWarning):
+    """A requested thread count was larger than the CPUs this process may use and was reduced.
 
-    ``n_threads`` is a positive integer, or -1 (or None) for every available core.
+    Raised (as a warning) by :func:`check_n_threads`. Filter it with
+    ``warnings.filterwarnings("ignore", category=ThreadCountWarning)`` when a
+    model saved on a larger machine is expected to run on a smaller one.
     """
-    if n_threads is None or (isinstance(n_threads, numbers.Integral) and int(n_threads) == -1):
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def available_cpus() -> int:
+    """Number of CPUs this process may run on (its affinity mask), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except OSError:  # pragma: no cover - affinity not readable on this platform
+            pass
+    return max(1, os.cpu_count() or 1)
+
+
+def _caller_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` that points at the first frame outside ksparse."""
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != "ksparse" and not name.startswith("ksparse."):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 1  # pragma: no cover - always called from outside in the end
+
+
+def check_n_threads(n_threads: Any) -> int:
+    """Return the thread count to hand to the compiled kernels.
+
+    Every thread count given to a kernel passes through here, so this is the one
+    bound on it: a count larger than the number of CPUs the process may use
+    (``os.sched_getaffinity``) is reduced to that number with a
+    :class:`ThreadCountWarning` (more threads than CPUs only add contention, and
+    huge counts crash the OpenMP runtime), so that a model saved on a large
+    machine still runs on a small one.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        A positive integer, or -1 (or None) for every CPU the process may use.
+
+    Returns
+    -------
+    int
+        Between 1 and :func:`available_cpus`.
+
+    Raises
+    ------
+    TypeError
+        If ``n_threads`` is not an integer (booleans, floats and strings are refused).
+    ValueError
+        If ``n_threads`` is 0 or negative other than -1.
+
+    Warns
+    -----
+    ThreadCountWarning
+        When ``n_threads`` exceeds the available CPUs and is reduced.
+    """
+    if n_threads is None:
+        return available_cpus()
     if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
-        raise TypeError(f"n_threads must be a positive integer or -1, got {n_threads!r}")
-    if int(n_threads) < 1:
-        raise ValueError(f"n_threads={n_threads} must be a positive integer, or -1 for all cores")
-    return int(n_threads)
+        raise TypeError(f"n_threads must be a positive integer or -1 (all cores), got {n_threads!r}")
+    n = int(n_threads)
+    if n == 1:  # the default: no system call
+        return 1
+    if n == -1:
+        return available_cpus()
+    if n < 1:
+        raise ValueError(f"n_threads={n} must be a positive integer, or -1 for all cores")
+    cpus = available_cpus()
+    if n > cpus:
+        warnings.warn(
+            f"n_threads={n} is more than the {cpus} CPU(s) this process may use; using {cpus} "
+            "(pass n_threads=-1 to use every available CPU without this warning)",
+            ThreadCountWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        return cpus
+    return n
 
 
 def check_backend(backend: Any) -> str:

@@ -438,13 +438,34 @@ def _positive_int(text: str) -> int:
 
 
 def _threads(text: str) -> int:
+    """Parse ``--threads``: a positive count, reduced to the CPUs the process may use, or -1.
+
+    The count goes through ``check_n_threads``, the bound every thread count
+    meets before a kernel; its ThreadCountWarning, when the count is reduced,
+    is shown as one line on stderr. -1 stays -1 so that a saved configuration
+    keeps meaning "all cores".
+    """
+    import warnings
+
+    from ksparse._validation import ThreadCountWarning, check_n_threads
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError(f"{value}: use a positive number of threads, or -1 for all cores")
-    return value
+    if value == -1:
+        return -1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ThreadCountWarning)
+        try:
+            checked = check_n_threads(value)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"{value}: use a positive number of threads, or -1 for all cores") from None
+    if any(issubclass(w.category, ThreadCountWarning) for w in caught):
+        print(f"ksparse: --threads {value} is more than the {checked} CPU(s) this process may use; "
+              f"using {checked} (--threads -1 uses them all)", file=sys.stderr)
+    return checked
 
 
 def _int(text: str) -> int:

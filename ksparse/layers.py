@@ -526,7 +526,9 @@ class Network:
         Dtype of the weights; inputs are converted to it.
     n_threads : int, default 1
         Threads for the compiled kernels (top-k, sparse kernels, optimizer) and,
-        when threadpoolctl is installed, for BLAS; -1 for all cores.
+        when threadpoolctl is installed, for BLAS; -1 for all cores. A count
+        above the CPUs the process may use is reduced to them with a
+        :class:`~ksparse._validation.ThreadCountWarning`.
 
     Attributes
     ----------
@@ -581,7 +583,7 @@ class Network:
                 )
         self.layers: List[_Layer] = list(layers)
         self.dtype = check_dtype(dtype)
-        self.n_threads = check_n_threads(n_threads)
+        self.n_threads = n_threads  # checked by the property
         self.history_: Optional[Dict[str, List[Any]]] = None
         self.epoch_ = 0
         self.n_steps_ = 0
@@ -594,6 +596,20 @@ class Network:
                 layer._set_weights(layer.W, layer.b, self.dtype, "layer weights")
 
     # ------------------------------------------------------------------ basics
+    @property
+    def n_threads(self) -> int:
+        """Threads of the compiled kernels and BLAS (writable; checked when set).
+
+        Set through :func:`ksparse._validation.check_n_threads`: -1 becomes the
+        number of CPUs the process may use, and a larger count is reduced to it
+        with a :class:`~ksparse._validation.ThreadCountWarning`.
+        """
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: int) -> None:
+        self._n_threads = check_n_threads(value)
+
     @property
     def n_in(self) -> int:
         """Input features of the first layer."""

@@ -101,7 +101,9 @@ class Optimizer:
         ``rows`` for a parameter (see the module docstring).
     n_threads : int, default 1
         Threads of the compiled update (-1: all cores). Results do not
-        depend on it.
+        depend on it. Writable attribute, checked when set: a count above the
+        CPUs the process may use is reduced to them with a
+        :class:`~ksparse._validation.ThreadCountWarning`.
     backend : {"compiled", "numpy"}, default "compiled"
         ``"numpy"`` runs the plain numpy reference of the same update.
     """
@@ -122,7 +124,7 @@ class Optimizer:
         if not isinstance(lazy, (bool, np.bool_)):
             raise TypeError(f"lazy must be True or False, got {lazy!r}")
         self.lazy = bool(lazy)
-        self.n_threads = check_n_threads(n_threads)
+        self.n_threads = n_threads  # checked by the property
         self.backend = check_backend(backend)
         self.state: Dict[str, Dict[str, Any]] = {}
 
@@ -135,6 +137,15 @@ class Optimizer:
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = _check_real(value, "lr")
+
+    @property
+    def n_threads(self) -> int:
+        """Threads of the compiled update (writable; checked by ``check_n_threads``)."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: int) -> None:
+        self._n_threads = check_n_threads(value)
 
     @property
     def name(self) -> str:

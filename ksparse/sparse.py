@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _EMPTY = {dt: np.empty(0, dtype=dt) for dt in FLOAT_DTYPES}
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 # --------------------------------------------------------------------------- checks
@@ -103,6 +104,22 @@ def _code_arrays(indices: Any, values: Any, m: int, dtype: np.dtype, ref: str,
     return idx, vals
 
 
+def _check_no_overlap(out_name: str, out: np.ndarray, **inputs: Optional[np.ndarray]) -> None:
+    """Raise unless the array written by a kernel shares no memory with the arrays it reads.
+
+    The kernels read their inputs while they write their outputs, so an output
+    that overlaps an input would be read back half-written. Every array here is
+    a contiguous block, so overlapping bounds mean overlapping memory.
+    """
+    clash = [name for name, a in inputs.items() if a is not None and np.may_share_memory(out, a)]
+    if clash:
+        listed = " or ".join(clash)
+        raise ValueError(
+            f"{out_name} must not share memory with {listed} (it would be overwritten while "
+            f"being read); pass a separate {out_name} array, or a copy of {listed}"
+        )
+
+
 def _rows_match(name: str, a: np.ndarray, B: int, what: str = "indices") -> None:
     if a.shape[0] != B:
         raise ValueError(
@@ -140,7 +157,8 @@ def sparse_decode(
     backend : {"compiled", "numpy"}, default "compiled"
         ``"numpy"`` runs the plain numpy reference.
     out : ndarray of shape (B, n), optional
-        C-contiguous output of W's dtype, overwritten and returned.
+        C-contiguous output of W's dtype, overwritten and returned. It must not
+        share memory with ``W``, ``values``, ``b`` or ``indices``.
     check_finite : bool, default True
         Scan the float inputs for NaN and infinity (and raise). Pass False in a
         hot loop whose inputs are known to be finite: the scan of W costs about
@@ -154,7 +172,8 @@ def sparse_decode(
     Raises
     ------
     ValueError
-        On mismatched shapes, indices outside ``[0, m)``, NaN or infinity.
+        On mismatched shapes, indices outside ``[0, m)``, NaN or infinity, or
+        an ``out`` that overlaps an input.
     TypeError
         On non-numeric input or float arrays of different dtypes.
 
@@ -180,6 +199,7 @@ def sparse_decode(
         out = np.empty((B, n), dtype=W.dtype)
     else:
         check_out(out, "out", (B, n), W.dtype)
+        _check_no_overlap("out", out, W=W, values=vals, b=bias, indices=idx)
     if backend == "numpy":
         return _sparse_decode_numpy(idx, vals, W, bias, out)
     _core._sparse_decode(idx, vals, W, _EMPTY[W.dtype] if bias is None else bias, out, n_threads)
@@ -219,7 +239,8 @@ def sparse_decode_backward(
         Gradient of the loss with respect to the decoded batch.
     dW : ndarray of shape (m, n), optional
         C-contiguous array of W's dtype that the weight gradient is added to,
-        modified in place; a new zero array when omitted.
+        modified in place; a new zero array when omitted. It must not share
+        memory with the other arguments.
     n_threads : int, default 1
         Threads (-1: all cores). Units are split between threads (each unit's
         row of ``dW`` and its ``dvalues`` entries are computed by one thread), so
@@ -256,8 +277,7 @@ def sparse_decode_backward(
         dW = np.zeros((m, n), dtype=W.dtype)
     else:
         check_out(dW, "dW", (m, n), W.dtype)
-        if np.may_share_memory(dW, W) or np.may_share_memory(dW, G):
-            raise ValueError("dW must not share memory with W or G; pass a separate gradient array")
+        _check_no_overlap("dW", dW, W=W, G=G, values=vals, indices=idx)
     dvalues = np.empty((B, idx.shape[1]), dtype=W.dtype)
     if backend == "numpy":
         _scatter_rows_numpy(idx, vals, G, dW)
@@ -300,9 +320,11 @@ def sparse_encoder_backward(
     dz : array_like of float, shape (B, k)
     Xc : array_like of float, shape (B, n)
     dW : ndarray of shape (m, n), optional
-        Added to in place; a new zero array when omitted.
+        Added to in place; a new zero array when omitted. Must not share
+        memory with the other arguments.
     db : ndarray of shape (m,), optional
-        Added to in place; a new zero array when omitted.
+        Added to in place; a new zero array when omitted. Must not share
+        memory with the other arguments.
     m : int, optional
         Number of hidden units, needed only when both ``dW`` and ``db`` are omitted.
     n_threads : int, default 1
@@ -346,8 +368,10 @@ def sparse_encoder_backward(
             raise ValueError(f"db must have shape ({m},), got {db.shape}")
     idx, dzs = _code_arrays(indices, dz, m, dtype, "Xc", values_name="dz", finite=check_finite)
     _rows_match("Xc", Xc, idx.shape[0])
-    if dW is not None and np.may_share_memory(dW, Xc):
-        raise ValueError("dW must not share memory with Xc; pass a separate gradient array")
+    if dW is not None:
+        _check_no_overlap("dW", dW, Xc=Xc, dz=dzs, indices=idx, db=db)
+    if db is not None:
+        _check_no_overlap("db", db, Xc=Xc, dz=dzs, indices=idx)
     if dW is None:
         dW = np.zeros((m, n), dtype=dtype)
     if db is None:
@@ -380,18 +404,53 @@ def normalize_rows(W: np.ndarray, *, n_threads: int = 1, backend: str = "compile
     Returns
     -------
     ndarray of shape (m,)
-        The norms of the rows before scaling.
+        The norms of the rows before scaling (0 for rows of length 0; inf
+        for a row whose norm exceeds the dtype's range, which is still
+        scaled to unit norm).
+
+    Notes
+    -----
+    A row whose sum of squares would overflow or lose its precision to
+    underflow (norms above about 1.8e19 or below about 3e-16 in float32,
+    1.3e154 and 1e-146 in float64) is divided by its largest absolute entry
+    before squaring, as BLAS ``nrm2`` scales, so it still comes out with unit
+    norm; other rows take the plain sum of squares (the fast path).
     """
     backend = check_backend(backend)
     n_threads = check_n_threads(n_threads)
     W = _inplace_array(W, "W", 2, finite=check_finite)
     norms = np.empty(W.shape[0], dtype=W.dtype)
     if backend == "numpy":
-        norms[...] = np.sqrt(np.einsum("ij,ij->i", W, W))
-        nz = norms > 0
-        W[nz] /= norms[nz, None]
-        return norms
+        return _normalize_rows_numpy(W, norms)
     _core._normalize_rows(W, norms, n_threads)
+    return norms
+
+
+def _normalize_rows_numpy(W: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Reference of the kernel: plain sum of squares, scaled again where it left the range."""
+    info = np.finfo(W.dtype)
+    with np.errstate(over="ignore", under="ignore"):  # such rows are the ones redone below
+        ss = np.einsum("ij,ij->i", W, W)
+        norms[...] = np.sqrt(ss)
+        # below tiny / eps, squares that underflowed may have mattered; inf overflowed
+        redo = (ss < info.tiny / info.eps) | (ss == np.inf)
+        plain = norms > 0
+        plain &= ~redo
+        W[plain] /= norms[plain, None]
+        for i in np.flatnonzero(redo):
+            row = W[i]
+            amax = np.abs(row).max(initial=0)
+            if not amax > 0:  # zero row: left as it is
+                norms[i] = amax
+                continue
+            if not np.isfinite(amax):  # a row holding an infinity: as the plain path
+                row /= amax
+                norms[i] = amax
+                continue
+            row /= amax
+            r = np.sqrt(np.dot(row, row))
+            row /= r
+            norms[i] = amax * r
     return norms
 
 
@@ -407,7 +466,8 @@ def remove_parallel_component(W: Any, G: np.ndarray, *, n_threads: int = 1,
     ----------
     W : array_like of float, shape (m, n)
     G : ndarray of shape (m, n)
-        Same dtype as W, C-contiguous and writeable; modified in place.
+        Same dtype as W, C-contiguous and writeable, not overlapping ``W``;
+        modified in place.
     n_threads : int, default 1
     backend : {"compiled", "numpy"}, default "compiled"
     check_finite : bool, default True
@@ -426,6 +486,7 @@ def remove_parallel_component(W: Any, G: np.ndarray, *, n_threads: int = 1,
     W = _float_input(W, "W", 2, G.dtype, "G", check_finite)
     if W.shape != G.shape:
         raise ValueError(f"W and G must have the same shape, got {W.shape} and {G.shape}")
+    _check_no_overlap("G", G, W=W)
     if backend == "numpy":
         ww = np.einsum("ij,ij->i", W, W)
         gw = np.einsum("ij,ij->i", G, W)
@@ -441,8 +502,10 @@ def update_firing(steps_since_fired: np.ndarray, indices: Any, n_samples: int, *
                   backend: str = "compiled") -> np.ndarray:
     """Update per-unit counters of samples since each unit last fired, in place.
 
-    Every counter grows by ``n_samples``; the counters of units present in
-    ``indices`` (any shape, e.g. the (B, k) code indices of a batch) are reset to 0.
+    Every counter grows by ``n_samples``, stopping at the largest int64
+    (``2**63 - 1``) instead of wrapping round to negative; the counters of
+    units present in ``indices`` (any shape, e.g. the (B, k) code indices of a
+    batch) are reset to 0.
 
     Parameters
     ----------
@@ -470,11 +533,12 @@ def update_firing(steps_since_fired: np.ndarray, indices: Any, n_samples: int, *
         raise ValueError("steps_since_fired is modified in place and must be C-contiguous and writeable")
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an integer, got {n_samples!r}")
-    if n_samples < 0:
-        raise ValueError(f"n_samples={n_samples} must be >= 0")
+    if not 0 <= n_samples <= _INT64_MAX:
+        raise ValueError(f"n_samples={n_samples} must be >= 0 and fit in int64")
     arr = np.asarray(indices)
     idx = check_index_array(arr.reshape(-1), "indices", c.shape[0], ndim=1)
     if backend == "numpy":
+        np.minimum(c, _INT64_MAX - int(n_samples), out=c)  # saturate at _INT64_MAX
         c += int(n_samples)
         c[idx] = 0
         return c

@@ -321,6 +321,8 @@ def test_step_bad_arguments():
         ("sgd", {"lr": "0.1"}, TypeError, "lr"),
         ("sgd", {"weight_decay": -1}, ValueError, "weight_decay"),
         ("sgd", {"n_threads": 0}, ValueError, "n_threads"),
+        ("adam", {"n_threads": -5}, ValueError, "n_threads=-5"),
+        ("adam", {"n_threads": True}, TypeError, "n_threads"),
         ("sgd", {"backend": "gpu"}, ValueError, "backend"),
     ],
 )

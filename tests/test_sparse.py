@@ -355,7 +355,9 @@ def _ok():
         (lambda a: a.update(W=np.array([["a"] * 5] * 4)), TypeError, "real numbers"),
         (lambda a: a.update(out=np.zeros((2, 4), np.float32)), ValueError, "out must have shape"),
         (lambda a: a.update(n_threads=0), ValueError, "n_threads"),
+        (lambda a: a.update(n_threads=-5), ValueError, "n_threads"),
         (lambda a: a.update(backend="cuda"), ValueError, "backend"),
+        (lambda a: a.update(out=a["W"][1:3]), ValueError, "out must not share memory with W"),
     ],
 )
 def test_sparse_decode_bad_arguments(mutate, exc, match):
@@ -364,6 +366,17 @@ def test_sparse_decode_bad_arguments(mutate, exc, match):
     mutate(args)
     with pytest.raises(exc, match=match):
         sparse_decode(**args)
+
+
+def test_sparse_decode_out_overlapping_values():
+    idx, _, W, _ = _ok()
+    buf = np.arange(14, dtype=np.float32)
+    out = buf[:10].reshape(2, 5)
+    with pytest.raises(ValueError, match="out must not share memory with values"):
+        sparse_decode(idx, buf[8:12].reshape(2, 2), W, out=out)
+    vals = buf[10:14].reshape(2, 2)  # next to out, not overlapping it: accepted
+    expect = sparse_decode(idx, vals.copy(), W)
+    np.testing.assert_array_equal(sparse_decode(idx, vals, W, out=out), expect)
 
 
 def test_backward_bad_arguments():

@@ -248,6 +248,8 @@ def test_empty_batch():
         ({"k": 3, "n_threads": 0}, ValueError, r"n_threads=0 must be a positive integer"),
         ({"k": 3, "n_threads": -2}, ValueError, r"n_threads=-2 must be a positive integer"),
         ({"k": 3, "n_threads": 1.5}, TypeError, r"n_threads must be a positive integer"),
+        ({"k": 3, "n_threads": "4"}, TypeError, r"n_threads must be a positive integer"),
+        ({"k": 3, "n_threads": False}, TypeError, r"n_threads must be a positive integer"),
     ],
 )
 def test_bad_arguments(kwargs, exc, match):
