@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import gzip
 import hashlib
+import http.client
 import importlib.resources
 import os
 import re
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import IO, Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ksparse._validation import check_dtype
 from ksparse.datasets._idx import IDXFormatError, read_idx
 from ksparse.io import _fsync_dir, _umask_permissions
+
+try:  # locks the temporary files of downloads in progress (POSIX only)
+    import fcntl
+except ImportError:  # Windows, where an open file cannot be deleted anyway
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "Dataset",
@@ -31,6 +39,8 @@ __all__ = [
     "load_mnist",
     "load_idx_folder",
     "get_data_home",
+    "MAX_DOWNLOAD_BYTES",
+    "DOWNLOAD_DEADLINE_FACTOR",
 ]
 
 #: Mirrors of the official MNIST files, tried in order (the first is the one
@@ -68,6 +78,21 @@ MNIST_FILES = {
         "raw": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     },
 }
+
+#: Most bytes a download may bring (64 MiB); the largest official MNIST file,
+#: train-images-idx3-ubyte.gz, has 9,912,422 bytes. A server announcing or
+#: sending more is refused (a wrong URL, or a hostile server).
+MAX_DOWNLOAD_BYTES = 64 * 2**20
+
+#: A download is abandoned once it has taken this many times ``timeout``
+#: seconds in all (10 minutes with the default timeout of 60 s): the timeout
+#: alone bounds each read, and a server trickling a byte at a time would never
+#: trip it.
+DOWNLOAD_DEADLINE_FACTOR = 10
+
+# Most bytes decompressed to check the content checksum of a gzip file (the
+# largest official file holds 47,040,016 bytes uncompressed).
+_MAX_VERIFY_BYTES = 64 * 2**20
 
 _BUNDLED = {
     "X_train": "train-5k-images-idx3-ubyte.gz",
@@ -203,20 +228,47 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _sha256_gunzip(path: Path, limit: int) -> Optional[str]:
+    """SHA-256 of the decompressed content of a gzip file, or None if it exceeds ``limit`` bytes.
+
+    The content is decompressed and hashed a block at a time and never more
+    than ``limit + 1`` bytes are decompressed, so a small file that expands to
+    gigabytes costs neither memory nor much time.
+    """
+    h = hashlib.sha256()
+    total = 0
+    with gzip.open(path, "rb") as gz:
+        while True:
+            block = gz.read(min(1 << 20, limit + 1 - total))
+            if not block:
+                return h.hexdigest()
+            total += len(block)
+            if total > limit:
+                return None
+            h.update(block)
+
+
 def _verify(path: Path, fname: str) -> Optional[str]:
     """Return None when ``path`` holds the official ``fname``, else a reason."""
     sums = MNIST_FILES[fname]
     digest = _sha256_file(path)
     if digest == sums["gz"]:
         return None
-    try:
-        with open(path, "rb") as fh:
-            content = fh.read()
-        if content[:2] == b"\x1f\x8b":
-            content = gzip.decompress(content)
-    except (OSError, EOFError, zlib.error) as exc:
-        return f"SHA-256 {digest} does not match the published {sums['gz']}, and it does not decompress ({exc})"
-    raw_digest = hashlib.sha256(content).hexdigest()
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    raw_digest: Optional[str]
+    if not compressed:
+        raw_digest = digest  # an uncompressed copy: its content is the file itself
+    else:
+        try:
+            raw_digest = _sha256_gunzip(path, _MAX_VERIFY_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            return f"SHA-256 {digest} does not match the published {sums['gz']}, and it does not decompress ({exc})"
+        if raw_digest is None:
+            return (
+                f"SHA-256 {digest} does not match the published {sums['gz']}, and it decompresses to more "
+                f"than {_MAX_VERIFY_BYTES} bytes, more than any MNIST file holds"
+            )
     if raw_digest == sums["raw"]:
         return None
     return (
@@ -225,42 +277,190 @@ def _verify(path: Path, fname: str) -> Optional[str]:
     )
 
 
-def _download(url: str, dest: Path, fname: str, *, progress: bool, timeout: float) -> None:
-    """Download ``url`` to ``dest`` atomically; keep it only if the checksum matches."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        _umask_permissions(fd)
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-                bar = None
-                if progress:
-                    from tqdm.auto import tqdm
+def _part_pattern(fname: str) -> str:
+    """Glob pattern of the temporary files of downloads of ``fname`` (see :func:`_new_part`)."""
+    return f".{glob.escape(fname)}.*.part"
 
-                    bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                               desc=fname, leave=False)
-                try:
-                    while True:
-                        block = resp.read(1 << 16)
-                        if not block:
-                            break
-                        out.write(block)
-                        if bar is not None:
-                            bar.update(len(block))
-                finally:
-                    if bar is not None:
-                        bar.close()
+
+def _remove_stale_parts(folder: Path, fname: str) -> None:
+    """Delete the temporary files left by downloads of ``fname`` that were killed.
+
+    A download in progress holds an exclusive lock on its temporary file (on
+    POSIX; on Windows an open file cannot be deleted), so only the files of
+    dead downloads are removed and a download running in another process at the
+    same time is left alone.
+    """
+    for part in folder.glob(_part_pattern(fname)):
+        if fcntl is None:
+            try:
+                part.unlink()
+            except OSError:  # still open, so still being written
+                pass
+            continue
+        try:
+            fd = os.open(part, os.O_RDONLY)
+        except OSError:  # already gone (finished or removed meanwhile)
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # locked: a live download
+                continue
+            # The file may have been renamed into place between open and lock;
+            # delete the name only if it still is the file that was locked.
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(part)):
+                    part.unlink()
+            except FileNotFoundError:
+                pass
+        finally:
+            os.close(fd)
+
+
+def _new_part(folder: Path, fname: str) -> Tuple[int, Path]:
+    """Create a locked temporary file for a download of ``fname``: ``.<fname>.<random>.part``.
+
+    Returns its file descriptor, which holds the lock until it is closed (see
+    :func:`_remove_stale_parts`).
+    """
+    for _ in range(10):
+        fd, name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
+        if fcntl is None:
+            return fd, Path(name)
+        # Another process cleaning up may have locked (and deleted) the new file
+        # before this one locked it: then make another one.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(name)):
+                return fd, Path(name)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise DownloadError(f"could not create a temporary file for {fname} in {folder}: it keeps being deleted")
+
+
+def _content_length(resp: Any) -> Optional[int]:
+    headers = getattr(resp, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:  # a malformed header: rely on counting the bytes
+        return None
+
+
+def _copy_response(resp: Any, out: IO[bytes], fname: str, *, progress: bool, deadline: Optional[float],
+                   max_bytes: int) -> None:
+    """Copy the body of ``resp`` to ``out``, within ``max_bytes`` bytes and ``deadline`` seconds."""
+    start = time.monotonic()
+    total = _content_length(resp)
+    if total is not None and total > max_bytes:
+        raise DownloadError(
+            f"the server announces {total} bytes for {fname}, more than the {max_bytes} bytes a download may "
+            "bring (MAX_DOWNLOAD_BYTES); is the URL right?"
+        )
+    # read1 returns whatever has arrived (at most the size asked), where read
+    # would wait for the whole block: a server trickling bytes would then never
+    # let the loop check the deadline.
+    read = getattr(resp, "read1", None) or resp.read
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=fname, leave=False)
+    got = 0
+    try:
+        while True:
+            if deadline is not None and time.monotonic() - start > deadline:
+                raise DownloadError(
+                    f"the download of {fname} took more than {deadline:g} s in all ({got} bytes received) and "
+                    "was abandoned; the server is too slow: try another mirror, or a larger timeout= (a "
+                    f"download may take {DOWNLOAD_DEADLINE_FACTOR} times the timeout)"
+                )
+            block = read(1 << 16)
+            if not block:
+                break
+            got += len(block)
+            if got > max_bytes:
+                raise DownloadError(
+                    f"the server sent more than {max_bytes} bytes for {fname}, more than a download may bring "
+                    "(MAX_DOWNLOAD_BYTES); is the URL right?"
+                )
+            out.write(block)
+            if bar is not None:
+                bar.update(len(block))
+    finally:
+        if bar is not None:
+            bar.close()
+    if total is not None and got < total:
+        raise DownloadError(
+            f"the connection was closed after {got} of the {total} bytes announced for {fname}; try again"
+        )
+
+
+def _download(url: str, dest: Path, fname: str, *, progress: bool, timeout: Optional[float],
+              deadline: Optional[float] = None, max_bytes: Optional[int] = None) -> None:
+    """Download ``url`` to ``dest`` atomically; keep it only if the checksum matches.
+
+    Parameters
+    ----------
+    url : str
+        Where to download from.
+    dest : Path
+        Where the file goes; its folder must exist.
+    fname : str
+        The key of the file in :data:`MNIST_FILES`, to verify it.
+    progress : bool
+        Show a progress bar.
+    timeout : float or None
+        Seconds to wait for each read from the server (None: no limit).
+    deadline : float, optional
+        Seconds the whole download may take, checked between reads (so it may
+        be exceeded by up to ``timeout``). Default: ``DOWNLOAD_DEADLINE_FACTOR *
+        timeout``, no limit when ``timeout`` is None.
+    max_bytes : int, optional
+        Most bytes the file may have. Default: :data:`MAX_DOWNLOAD_BYTES`.
+
+    Notes
+    -----
+    The deadline covers the body of the response; connecting and receiving
+    the status line and headers are bounded by ``timeout`` for each read only.
+
+    The data goes to a temporary file ``.<fname>.<random>.part`` next to
+    ``dest``, deleted on any error; temporary files of ``fname`` left by a
+    download that was killed are deleted when the next one starts.
+    """
+    if deadline is None and timeout is not None:
+        deadline = DOWNLOAD_DEADLINE_FACTOR * timeout
+    if max_bytes is None:
+        max_bytes = MAX_DOWNLOAD_BYTES
+    folder = dest.parent
+    _remove_stale_parts(folder, fname)
+    fd, tmp = _new_part(folder, fname)
+    kept = False
+    with os.fdopen(fd, "wb") as out:
+        try:
+            _umask_permissions(fd)
+            read_timeout = timeout if deadline is None or timeout is None else min(timeout, deadline)
+            with urllib.request.urlopen(url, timeout=read_timeout) as resp:
+                _copy_response(resp, out, fname, progress=progress, deadline=deadline, max_bytes=max_bytes)
             out.flush()
             os.fsync(out.fileno())
-        reason = _verify(tmp, fname)
-        if reason is not None:
-            raise ChecksumError(f"download of {fname} from {url} is corrupt: {reason}; it was not saved")
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+            if fcntl is None:
+                out.close()  # Windows cannot rename a file that is open
+            reason = _verify(tmp, fname)
+            if reason is not None:
+                raise ChecksumError(f"download of {fname} from {url} is corrupt: {reason}; it was not saved")
+            os.replace(tmp, dest)
+            kept = True
+            _fsync_dir(folder)
+        finally:
+            # Removed while the lock is still held (the file is closed after
+            # this), so no other process can mistake it for a stale one.
+            if not kept:
+                try:
+                    tmp.unlink()
+                except FileNotFoundError:
+                    pass
 
 
 def _manual_hint(folder: Path) -> str:
@@ -296,7 +496,7 @@ def _fetch_full(folder: Path, mirrors: Sequence[str], *, progress: bool, timeout
             except ChecksumError as exc:
                 errors.append(str(exc))
                 continue
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
                 errors.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
                 continue
             paths[fname] = dest
@@ -342,7 +542,10 @@ def load_mnist(
     progress : bool, default False
         Show a progress bar while downloading.
     timeout : float, default 60
-        Seconds to wait for a server before trying the next mirror.
+        Seconds to wait for a server before trying the next mirror. Each file's
+        download is also abandoned when it takes more than
+        ``DOWNLOAD_DEADLINE_FACTOR`` (10) times this in all, and when it brings
+        more than :data:`MAX_DOWNLOAD_BYTES`.
 
     Returns
     -------
