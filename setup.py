@@ -6,6 +6,16 @@ KSPARSE_NO_OPENMP=1
     Build without OpenMP even when the compiler supports it.
 KSPARSE_DEBUG=1
     Build with Cython bounds and wraparound checks turned on and ``-O0 -g``.
+KSPARSE_SANITIZE=1
+    Build with AddressSanitizer and UndefinedBehaviorSanitizer (gcc or clang
+    only; an error with MSVC): ``-fsanitize=address,undefined
+    -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1 -g`` are added
+    to the compile and the link flags, in place of ``-O3``.  OpenMP stays as
+    chosen above.  Combined with KSPARSE_DEBUG=1 the Cython checks are on too
+    and the C code is built at ``-O1`` (the sanitizer flags come last).
+    CPython is not built with ASan, so the runtime must be preloaded to import
+    the result, e.g. ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)`` with
+    ``ASAN_OPTIONS=detect_leaks=0``; ``.ci/sanitize`` does all of this.
 """
 
 import os
@@ -38,6 +48,14 @@ def _compiler_accepts(compiler, flags, source):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_SANITIZE_FLAGS = [
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=undefined",
+    "-O1",
+    "-g",
+]
+
 _OPENMP_PROBE = """
 #include <omp.h>
 int main(void) {
@@ -54,10 +72,13 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         debug = _truthy("KSPARSE_DEBUG")
-        compile_args = ["-O0", "-g"] if debug else ["-O3"]
+        sanitize = _truthy("KSPARSE_SANITIZE")
+        compile_args = ["-O0", "-g"] if debug else ([] if sanitize else ["-O3"])
         link_args = []
         openmp = False
         if self.compiler.compiler_type == "msvc":
+            if sanitize:
+                raise RuntimeError("KSPARSE_SANITIZE=1 needs gcc or clang, not MSVC")
             compile_args = ["/Od"] if debug else ["/O2"]
             if not _truthy("KSPARSE_NO_OPENMP"):
                 compile_args.append("/openmp")
@@ -70,7 +91,12 @@ class BuildExt(build_ext):
                 compile_args.append("-fopenmp")
                 link_args.append("-fopenmp")
                 openmp = True
+            if sanitize:
+                compile_args += _SANITIZE_FLAGS
+                link_args += _SANITIZE_FLAGS
         print(f"ksparse: building with OpenMP {'on' if openmp else 'off'}", file=sys.stderr)
+        if sanitize:
+            print("ksparse: building with " + " ".join(_SANITIZE_FLAGS), file=sys.stderr)
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
             ext.extra_link_args = list(ext.extra_link_args or []) + link_args
