@@ -20,11 +20,8 @@ The default configuration trains through one fused compiled kernel per step
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import numbers
-import resource
-import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -39,7 +36,8 @@ from ksparse.activations import get_activation
 from ksparse.optim import OPTIMIZERS as OPTIMIZER_RULES
 from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
-from ksparse.training import PARAM_NAMES, AdamState, FusedStep, GeneralStep, clip_output
+from ksparse.engine import ArrayBatches, DivergenceError, check_history, rng_from_json, rng_to_json, run_epochs
+from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method needs a fitted estimator (a ValueError and an AttributeError,
@@ -103,14 +101,6 @@ class _BaseEstimator:
 
 __all__ = ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "ConvergenceWarning", "NotFittedError",
            "auto_epochs"]
-
-
-class DivergenceError(RuntimeError, FloatingPointError):
-    """Training produced a non-finite loss or activations; the last good weights are kept.
-
-    A ``RuntimeError`` and a ``FloatingPointError``, so code that caught either before
-    still catches it.
-    """
 
 
 class ConvergenceWarning(UserWarning):
@@ -278,18 +268,6 @@ def _check_learned_array(name: str, a: Any, shape: Tuple[int, ...], dtype: np.dt
         raise ValueError(f"{name} is read-only; training updates it in place (give it a writeable copy)")
 
 
-def _check_rng_state(state: Any) -> np.random.Generator:
-    """Rebuild the training generator from its JSON state (PCG64), or raise ValueError."""
-    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
-        raise ValueError("the random generator state is not a PCG64 state")
-    rng = np.random.default_rng()
-    try:
-        rng.bit_generator.state = _rng_state_from_json(state)
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise ValueError(f"the random generator state is damaged ({exc})") from None
-    return rng
-
-
 #: the training position of a checkpoint: key -> (check, description)
 _TRAIN_STATE_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
@@ -319,43 +297,6 @@ def _check_train_state(state: Any) -> dict:
         if not ok(state[key]):
             raise ValueError(f"training state {key}={state[key]!r} must be {what}")
     return dict(state)
-
-
-def _check_history(history: Any) -> Dict[str, List[float]]:
-    """Validate a stored ``history_``: a dict of lists of numbers."""
-    if not isinstance(history, dict):
-        raise ValueError("history_ must be a JSON object of lists")
-    out: Dict[str, List[float]] = {}
-    for key, values in history.items():
-        if not isinstance(values, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise ValueError(f"history_[{key!r}] must be a list of numbers")
-        out[key] = list(values)
-    return out
-
-
-def _json_rng_state(state: dict) -> dict:
-    """Bit-generator state with its big integers as strings (JSON-safe everywhere)."""
-
-    def conv(v):
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-            return str(int(v))
-        return v
-
-    return conv(state)
-
-
-def _rng_state_from_json(state: dict) -> dict:
-    def conv(k, v):
-        if isinstance(v, dict):
-            return {kk: conv(kk, x) for kk, x in v.items()}
-        if k != "bit_generator" and isinstance(v, str) and v.lstrip("-").isdigit():
-            return int(v)
-        return v
-
-    return {k: conv(k, v) for k, v in state.items()}
 
 
 def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
@@ -771,12 +712,7 @@ class KSparseAutoencoder(_BaseEstimator):
                 _check_learned_array(f"the Adam moment m.{name}", opt.m.get(name), p.shape, dt, why)
                 _check_learned_array(f"the Adam moment v.{name}", opt.v.get(name), p.shape, dt, why)
         elif opt is not None:
-            for name, st in opt.state.items():
-                if name not in params:
-                    raise ValueError(f"the optimizer holds state for {name!r}, which is not a parameter")
-                for slot in opt._slots:
-                    _check_learned_array(f"the optimizer state {name}.{slot}", st.get(slot), params[name].shape,
-                                         dt, why)
+            opt.check_state(params, check_finite=False)
 
     def _check_X(self, X, reset: bool, dtype, return_range: bool = False):
         """Validate X (and its width unless ``reset``); with ``return_range`` also return (min, max)."""
@@ -955,8 +891,12 @@ class KSparseAutoencoder(_BaseEstimator):
     def _dead_mask(self, r: dict) -> np.ndarray:
         return self.steps_since_fired_ >= r["dead_samples"]
 
-    def _one_step(self, X: np.ndarray, k: int, lr: float, r: dict):
-        """One optimizer step on batch X; returns (loss, mse, l0_sum)."""
+    def _one_step(self, X: np.ndarray, k: int, lr: float, r: dict) -> Tuple[float, Dict[str, float]]:
+        """One optimizer step on batch X, the one step of fit and partial_fit.
+
+        Returns the batch's loss and its per-sample figures ``{"mse": ..., "l0": ...}``
+        (the engine's step protocol, :mod:`ksparse.engine`).
+        """
         dead = None
         use_fused = self._fused is not None
         if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
@@ -965,8 +905,7 @@ class KSparseAutoencoder(_BaseEstimator):
         loss, mse, idx, val = step(X, k, lr, dead)
         if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
-        l0 = int(np.count_nonzero(val))
-        return float(loss), float(mse), l0
+        return float(loss), {"mse": float(mse), "l0": np.count_nonzero(val) / X.shape[0]}
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, callback: Optional[Callable] = None, resume: bool = False):
@@ -1033,93 +972,45 @@ class KSparseAutoencoder(_BaseEstimator):
             X_val, X_train = None, X
         if not resume:
             self._set_output_bounds(X_train, r, extend=False, data_range=data_range if X_train is X else None)
-        n = X_train.shape[0]
-        B = min(r["batch_size"], n)
-        steps_per_epoch = _steps_per_epoch(n, B)
+        batches = ArrayBatches((X_train,), r["batch_size"])
+        B = batches.batch_size
+        steps_per_epoch = batches.steps_per_epoch
         if r["n_epochs"] == "auto":
             r["n_epochs"] = auto_epochs(steps_per_epoch)
         total_steps = r["n_epochs"] * steps_per_epoch
         warmup = int(round(r["warmup_fraction"] * total_steps))
         anneal_steps = r["k_anneal_fraction"] * total_steps
-        schedule = _lr_schedule(self.lr_schedule, total_steps, warmup)
         self._build_steps(r, B)
-        xbuf = np.empty((B, X_train.shape[1]), dtype=X_train.dtype)
-        good = {name: a.copy() for name, a in self._params().items()}
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+        k_now = r["k"]
 
-            bar = tqdm(total=r["n_epochs"], initial=ts["epoch"], desc="ksparse fit", unit="epoch")
-        try:
-            while ts["epoch"] < r["n_epochs"] and not ts["done"]:
-                epoch = ts["epoch"]
-                t0 = time.perf_counter()
-                perm = self._rng.permutation(n)
-                sum_loss = sum_mse = 0.0
-                sum_l0 = 0
+        def step(batch, step_no, lr):
+            nonlocal k_now
+            if anneal_steps > 0 and step_no < anneal_steps:  # progressive sparsity: k_start -> k
+                k_now = int(round(r["k_start"] + (r["k"] - r["k_start"]) * step_no / anneal_steps))
+            else:
                 k_now = r["k"]
-                for s in range(steps_per_epoch):
-                    sel = perm[s * B:(s + 1) * B]
-                    xb = xbuf[: len(sel)]
-                    np.take(X_train, sel, axis=0, out=xb)
-                    step = ts["step"]
-                    if anneal_steps > 0 and step < anneal_steps:
-                        k_now = int(round(r["k_start"] + (r["k"] - r["k_start"]) * step / anneal_steps))
-                    else:
-                        k_now = r["k"]
-                    lr = r["learning_rate"] * schedule(step)
-                    loss, mse, l0 = self._one_step(xb, k_now, lr, r)
-                    if not math.isfinite(loss):
-                        for name, a in self._params().items():
-                            a[...] = good[name]
-                        raise DivergenceError(
-                            f"training diverged at epoch {epoch}, step {step}: the loss is {loss}. "
-                            "The weights of the last good epoch were kept. Lower learning_rate "
-                            f"(now {r['learning_rate']}) or scale the data to a smaller range."
-                        )
-                    ts["step"] = step + 1
-                    sum_loss += loss * len(sel)
-                    sum_mse += mse * len(sel)
-                    sum_l0 += l0
-                dead = self._dead_mask(r)
-                dead_fraction = float(dead.mean())
-                # resets only in the first 80% of training, so the reset units are trained
-                # before the end (a unit reset in the last epoch would fire untrained)
-                if self.dead_reset and dead.any() and epoch + 1 <= _RESET_FRACTION * r["n_epochs"]:
-                    self._reset_dead(X_train, np.flatnonzero(dead), r)
-                h = self.history_
-                h["epoch"].append(epoch)
-                h["loss"].append(sum_loss / n)
-                h["mse"].append(sum_mse / n)
-                h["l0"].append(sum_l0 / n)
-                h["dead_fraction"].append(dead_fraction)
-                h["k"].append(int(k_now))
-                if X_val is not None:
-                    vm = self._mse(X_val, r["k"])
-                    h["val_loss"].append(vm)
-                    h["val_mse"].append(vm)
-                    if self.early_stopping:
-                        if ts["best_val"] is None or vm < ts["best_val"]:
-                            ts["best_val"] = vm
-                            ts["bad_epochs"] = 0
-                        else:
-                            ts["bad_epochs"] += 1
-                            if ts["bad_epochs"] >= r["patience"]:
-                                ts["done"] = True
-                h["time"].append(time.perf_counter() - t0)
-                h["peak_rss_mb"].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-                ts["epoch"] = epoch + 1
-                self.n_iter_ = ts["epoch"]
-                for name, a in self._params().items():
-                    good[name][...] = a
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(mse=f"{h['mse'][-1]:.4g}", k=k_now)
-                if callback is not None:
-                    callback(self, epoch)
-        finally:
-            if bar is not None:
-                bar.close()
+            return self._one_step(batch[0], k_now, lr, r)
+
+        def on_epoch_end(epoch, figures):
+            dead = self._dead_mask(r)
+            figures["dead_fraction"] = float(dead.mean())
+            figures["k"] = int(k_now)
+            # resets only in the first 80% of training, so the reset units are trained
+            # before the end (a unit reset in the last epoch would fire untrained)
+            if self.dead_reset and dead.any() and epoch + 1 <= _RESET_FRACTION * r["n_epochs"]:
+                self._reset_dead(X_train, np.flatnonzero(dead), r)
+            self.n_iter_ = epoch + 1
+
+        def validate():
+            vm = self._mse(X_val, r["k"])
+            return {"val_loss": vm, "val_mse": vm}
+
+        run_epochs(batches, step, params=self._params(), position=ts, rng=self._rng, end_epoch=r["n_epochs"],
+                   history=self.history_, learning_rate=r["learning_rate"],
+                   lr_at=_lr_schedule(self.lr_schedule, total_steps, warmup), on_epoch_end=on_epoch_end,
+                   validate=validate if X_val is not None else None,
+                   patience=r["patience"] if self.early_stopping else None,
+                   callback=callback, owner=self, verbose=self.verbose, desc="ksparse fit")
         _warn_if_worse_than_mean(self, X_train, r["k"], r["learning_rate"])
         return self
 
@@ -1173,34 +1064,21 @@ class KSparseAutoencoder(_BaseEstimator):
             if (getattr(self, "_steps_key", None) != key or getattr(self, "_steps_params", None) is not r
                     or getattr(self, "_general", None) is None):
                 self._build_steps(r, B)
-            t0 = time.perf_counter()
-            sum_loss = sum_mse = 0.0
-            sum_l0 = 0
-            for s in range(0, X.shape[0], B):
-                xb = X[s:s + B]
-                loss, mse, l0 = self._one_step(xb, r["k"], r["learning_rate"], r)
-                if not math.isfinite(loss):
-                    raise DivergenceError(
-                        f"partial_fit diverged: the loss is {loss}; the weights before this batch were kept. "
-                        f"Lower learning_rate (now {r['learning_rate']})."
-                    )
-                self._train_state["step"] += 1
-                sum_loss += loss * len(xb)
-                sum_mse += mse * len(xb)
-                sum_l0 += l0
-            nX = X.shape[0]
-            h = self.history_
-            h["epoch"].append(self.n_iter_)
-            h["loss"].append(sum_loss / nX)
-            h["mse"].append(sum_mse / nX)
-            h["l0"].append(sum_l0 / nX)
-            h["dead_fraction"].append(float(self._dead_mask(r).mean()))
-            h["k"].append(r["k"])
-            h["time"].append(time.perf_counter() - t0)
-            h["peak_rss_mb"].append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-            for key_ in ("val_loss", "val_mse"):
-                if key_ in h:
-                    h[key_].append(float("nan"))
+            # one in-order pass through the engine, without the rollback copy: a diverging
+            # step changes nothing, so the weights stay as they were before that batch
+            position = dict(self._train_state, epoch=self.n_iter_, done=False)
+
+            def step(batch, step_no, lr):
+                return self._one_step(batch[0], r["k"], lr, r)
+
+            def on_epoch_end(epoch, figures):
+                figures["dead_fraction"] = float(self._dead_mask(r).mean())
+                figures["k"] = r["k"]
+
+            run_epochs(ArrayBatches((X,), B, shuffle=False), step, params=self._params(), position=position,
+                       rng=self._rng, end_epoch=self.n_iter_ + 1, history=self.history_,
+                       learning_rate=r["learning_rate"], on_epoch_end=on_epoch_end, rollback=False)
+            self._train_state["step"] = position["step"]
             self.n_iter_ += 1
         return self
 
@@ -1326,7 +1204,7 @@ class KSparseAutoencoder(_BaseEstimator):
                     scalars[key] = v.item() if isinstance(v, np.generic) else v
             meta["training"] = {
                 "state": dict(getattr(self, "_train_state", {})),
-                "rng": _json_rng_state(dict(self._rng.bit_generator.state)) if hasattr(self, "_rng") else None,
+                "rng": rng_to_json(self._rng) if hasattr(self, "_rng") else None,
                 "optimizer": {"name": self.optimizer, "scalars": scalars},
             }
         return arrays, meta
@@ -1397,7 +1275,7 @@ class KSparseAutoencoder(_BaseEstimator):
         est.output_bounds_ = None if ob is None else check_output_bounds(ob)
         if est.output_bounds_ == "auto":
             raise ValueError("attribute output_bounds_ must be null or [low, high], not 'auto'")
-        est.history_ = _check_history(attrs.get("history_", {}))
+        est.history_ = check_history(attrs.get("history_", {}))
         W = est.W_enc_
         if W.ndim != 2 or W.shape[0] != r["m"]:
             raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['m']}")
@@ -1407,7 +1285,7 @@ class KSparseAutoencoder(_BaseEstimator):
                 raise ValueError("the checkpoint's 'training' metadata is not an object")
             est._train_state = _check_train_state(tr.get("state"))
             if tr.get("rng") is not None:
-                est._rng = _check_rng_state(tr["rng"])
+                est._rng = rng_from_json(tr["rng"])
             opt_meta = tr.get("optimizer")
             if not isinstance(opt_meta, dict) or opt_meta.get("name") != est.optimizer \
                     or not isinstance(opt_meta.get("scalars"), dict):
@@ -1416,9 +1294,9 @@ class KSparseAutoencoder(_BaseEstimator):
             sd = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
             sd.update(opt_meta["scalars"])
             try:
-                est._opt.load_state_dict(sd)
-                if not isinstance(est._opt, AdamState):  # the constructor's rules (eps > 0, ...)
-                    type(est._opt)(**est._opt.hyperparameters())
+                est._opt.load_state_dict(sd)  # checks the hyper-parameters by the constructor's rules
+                if not isinstance(est._opt, AdamState):
+                    est._opt.check_state(est._params())
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"the checkpoint's optimizer state is damaged: {exc}") from None
             est._check_state(r)

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -57,7 +56,8 @@ from ksparse._validation import (
     check_n_threads,
 )
 from ksparse.activations import Activation, get_activation
-from ksparse.optim import make_optimizer
+from ksparse.engine import ArrayBatches, check_history, new_position, rng_from_json, rng_to_json, run_epochs
+from ksparse.optim import Optimizer, make_optimizer
 from ksparse.schedules import make_schedule
 from ksparse.topk import codes_to_dense
 
@@ -475,31 +475,30 @@ def _layer_from_config(cfg: Dict[str, Any]) -> _Layer:
     return _LAYER_CLASSES[name](**cfg)
 
 
-def _rng_state_to_json(rng: np.random.Generator) -> Dict[str, Any]:
-    state = rng.bit_generator.state
-    if state.get("bit_generator") != "PCG64":
-        raise ValueError(f"only PCG64 generators can be saved, got {state.get('bit_generator')}")
-    return {
-        "bit_generator": "PCG64",
-        # 128-bit integers as decimal strings: JSON readers need not support big ints
-        "state": str(state["state"]["state"]),
-        "inc": str(state["state"]["inc"]),
-        "has_uint32": int(state["has_uint32"]),
-        "uinteger": int(state["uinteger"]),
-    }
+#: a checkpoint's run description: key -> (check, what it must be)
+_RUN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "optimizer": (lambda v: isinstance(v, str), "an optimizer name"),
+    "learning_rate": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+                      "a finite number > 0"),
+    "optimizer_params": (lambda v: isinstance(v, dict), "an object"),
+    "batch_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "epochs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "lr_schedule": (lambda v: isinstance(v, str), "a schedule name"),
+    "warmup_fraction": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+                        "a number in [0, 1)"),
+    "start_epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "start_step": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+}
 
 
-def _rng_from_json(d: Dict[str, Any]) -> np.random.Generator:
-    if d.get("bit_generator") != "PCG64":
-        raise ValueError(f"unsupported random generator state {d.get('bit_generator')!r}")
-    bg = np.random.PCG64()
-    bg.state = {
-        "bit_generator": "PCG64",
-        "state": {"state": int(d["state"]), "inc": int(d["inc"])},
-        "has_uint32": int(d["has_uint32"]),
-        "uinteger": int(d["uinteger"]),
-    }
-    return np.random.Generator(bg)
+def _check_run(run: Any) -> Dict[str, Any]:
+    """Validate a checkpoint's run description (what ``train(resume=True)`` continues)."""
+    if not isinstance(run, dict) or set(run) != set(_RUN_RULES):
+        raise ValueError(f"the checkpoint's run description must have exactly the keys {sorted(_RUN_RULES)}")
+    for key, (ok, what) in _RUN_RULES.items():
+        if not ok(run[key]):
+            raise ValueError(f"the checkpoint's run {key}={run[key]!r} must be {what}")
+    return dict(run)
 
 
 def _json_scalar(v: Any) -> Any:
@@ -585,8 +584,7 @@ class Network:
         self.dtype = check_dtype(dtype)
         self.n_threads = n_threads  # checked by the property
         self.history_: Optional[Dict[str, List[Any]]] = None
-        self.epoch_ = 0
-        self.n_steps_ = 0
+        self._position: Dict[str, Any] = new_position()
         self.optimizer_: Any = None
         self._rng: Optional[np.random.Generator] = None
         self._run: Optional[Dict[str, Any]] = None
@@ -829,12 +827,12 @@ class Network:
         Y: Any,
         *,
         epochs: int = 10,
-        batch_size: int = 64,
-        optimizer: Any = "adam",
-        learning_rate: float = 1e-3,
+        batch_size: int = 32,
+        optimizer: Any = "sparse_adam",
+        learning_rate: Optional[float] = None,
         optimizer_params: Optional[Dict[str, Any]] = None,
-        lr_schedule: str = "constant",
-        warmup_fraction: float = 0.0,
+        lr_schedule: str = "cosine",
+        warmup_fraction: float = 0.05,
         random_state: Any = None,
         verbose: bool = False,
         callback: Optional[Callable[["Network", int], Any]] = None,
@@ -849,32 +847,36 @@ class Network:
             Targets (``Y = X`` for an autoencoder).
         epochs : int, default 10
             Full shuffled passes over the data.
-        batch_size : int, default 64
+        batch_size : int, default 32
             Samples per optimizer step (the last batch of an epoch may be smaller;
-            clipped to ``n_samples``).
-        optimizer : str, default "adam"
-            A name accepted by :func:`ksparse.optim.make_optimizer`: "sgd",
+            clipped to ``n_samples``). The defaults of ``batch_size``, ``optimizer``,
+            ``learning_rate``, ``lr_schedule`` and ``warmup_fraction`` are the
+            estimator's (:class:`ksparse.KSparseAutoencoder`).
+        optimizer : str or ksparse.optim.Optimizer, default "sparse_adam"
+            A name accepted by :func:`ksparse.optim.make_optimizer` ("sgd",
             "momentum", "nesterov", "adam", "rmsprop", "adagrad", or a lazy
-            "sparse_*" variant. A lazy optimizer gets, for the weights indexed
-            by a sparse code (the k-sparse layer's ``W`` and ``b``, the next
-            dense layer's ``W``), only the rows the batch selected: other rows
-            and their optimizer state stay untouched, and their gradient rows
-            are not even zeroed.
-        learning_rate : float, default 1e-3
+            "sparse_*" variant), or an optimizer object (used as is, its state
+            kept). A lazy optimizer gets, for the weights indexed by a sparse code
+            (the k-sparse layer's ``W`` and ``b``, the next dense layer's ``W``),
+            only the rows the batch selected: other rows and their optimizer state
+            stay untouched.
+        learning_rate : float, optional
+            The base learning rate: 1e-2, or an optimizer object's own ``lr``.
         optimizer_params : dict, optional
-            Further hyper-parameters for the optimizer (e.g. ``{"beta1": 0.9}``).
-        lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "constant"
+            Further hyper-parameters for a named optimizer (e.g. ``{"beta1": 0.9}``).
+        lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
             Learning-rate multiplier over the steps of this call
             (:func:`ksparse.schedules.make_schedule`; "linear" and "cosine" decay to 0).
-        warmup_fraction : float, default 0.0
-            Fraction of the steps spent in a linear warm-up ("warmup", "linear",
-            "cosine"; "warmup" needs it > 0, "constant" takes none).
+        warmup_fraction : float, default 0.05
+            Fraction of the steps spent in a linear warm-up (any schedule but
+            "constant" without warm-up).
         random_state : int, numpy Generator or None
             Seeds the weights (when the network has none yet) and the shuffling.
         verbose : bool, default False
             Show a progress bar with the running loss.
         callback : callable, optional
-            ``callback(network, epoch)`` after every epoch (e.g. to save a checkpoint).
+            ``callback(network, epoch)`` after every epoch (e.g. to save a checkpoint);
+            epochs count from 0, as in the estimator.
         resume : bool, default False
             Continue the run recorded in a checkpoint restored with
             ``ksparse.load`` (or whose earlier ``train`` call stopped at an epoch
@@ -893,15 +895,21 @@ class Network:
         ------
         ValueError
             Bad shapes, NaN/inf in the data, bad hyper-parameters.
-        FloatingPointError
+        ksparse.DivergenceError
             When the loss becomes non-finite; the weights are restored to the
             start of that epoch.
         """
         epochs = _check_positive_int(epochs, "epochs")
         batch_size = _check_positive_int(batch_size, "batch_size")
-        learning_rate = _check_positive_float(learning_rate, "learning_rate")
-        if not isinstance(optimizer, str):
-            raise TypeError(f"optimizer must be a name such as 'adam', got {type(optimizer).__name__}")
+        if isinstance(optimizer, Optimizer):
+            if optimizer_params:
+                raise ValueError("optimizer_params go with an optimizer name; configure the optimizer object itself")
+            if learning_rate is None:
+                learning_rate = optimizer.lr
+        elif not isinstance(optimizer, str):
+            raise TypeError(
+                f"optimizer must be a name such as 'adam' or a ksparse.optim optimizer, got {type(optimizer).__name__}")
+        learning_rate = _check_positive_float(1e-2 if learning_rate is None else learning_rate, "learning_rate")
         optimizer_params = dict(optimizer_params or {})
         if isinstance(warmup_fraction, (bool, np.bool_)) or not isinstance(warmup_fraction, numbers.Real):
             raise TypeError(f"warmup_fraction must be a number in [0, 1), got {warmup_fraction!r}")
@@ -910,22 +918,23 @@ class Network:
             raise ValueError(f"warmup_fraction={warmup_fraction} must be in [0, 1)")
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
-        n_samples = X.shape[0]
-        batch_size = min(batch_size, n_samples)
+        batches = ArrayBatches((X, Y), batch_size)
         run: Dict[str, Any] = {
-            "optimizer": optimizer,
+            "optimizer": optimizer.name if isinstance(optimizer, Optimizer) else optimizer,
             "learning_rate": learning_rate,
             "optimizer_params": {k: _json_scalar(v) for k, v in optimizer_params.items()},
-            "batch_size": batch_size,
+            "batch_size": batches.batch_size,
             "epochs": epochs,
             "lr_schedule": lr_schedule,
             "warmup_fraction": warmup_fraction,
         }
-        n_batches = -(-n_samples // batch_size)
-        total_steps = epochs * n_batches
-        schedule = make_schedule(
-            lr_schedule, total_steps=total_steps, warmup_steps=int(round(warmup_fraction * total_steps))
-        )
+        total_steps = epochs * batches.steps_per_epoch
+        warmup_steps = int(round(warmup_fraction * total_steps))
+        if lr_schedule == "constant" and warmup_steps > 0:  # as the estimator: a warm-up on any schedule
+            lr_schedule = "warmup"
+        elif lr_schedule == "warmup" and warmup_steps == 0:
+            lr_schedule = "constant"
+        schedule = make_schedule(lr_schedule, total_steps=total_steps, warmup_steps=warmup_steps)
 
         if resume:
             if self._run is None or self._rng is None or self.optimizer_ is None:
@@ -950,7 +959,10 @@ class Network:
             opt = self.optimizer_
         else:
             rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-            opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
+            if isinstance(optimizer, Optimizer):
+                opt = optimizer
+            else:
+                opt = make_optimizer(optimizer, lr=learning_rate, n_threads=self.n_threads, **optimizer_params)
             if not self.initialized:
                 self._initialize(rng)
                 last = self.layers[-1]
@@ -962,100 +974,56 @@ class Network:
             self.optimizer_ = opt
             self._rng = rng
         self._run = run
-        end_epoch = run["start_epoch"] + epochs
         if self.history_ is None:
-            self.history_ = {"epoch": [], "loss": [], "time": []}
-
+            self.history_ = {}
         params, grads = self._params_and_grads()
-        lazy = bool(getattr(opt, "lazy", False))
-        lr_of_step = None
-        if lr_schedule != "constant":
+        rows: Optional[Dict[str, np.ndarray]] = {} if getattr(opt, "lazy", False) else None
 
-            def lr_of_step(step: int) -> float:
-                return learning_rate * schedule(step - run["start_step"])
+        def step(batch: Tuple[np.ndarray, ...], step_no: int, lr: float) -> Tuple[float, Dict[str, float]]:
+            self._in_epoch = True
+            if rows is not None:
+                rows.clear()
+            try:
+                loss = self._loss_and_grads(batch[0], batch[1], grads, rows)
+            except FloatingPointError:  # non-finite activations before a top-k: the weights diverged
+                return math.nan, {}
+            if math.isfinite(loss):
+                opt.lr = lr
+                opt.step(params, grads, rows=rows)
+            return loss, {}
 
-        bar = None
-        if verbose:
-            from tqdm.auto import tqdm
+        def on_epoch_end(epoch: int, figures: Dict[str, Any]) -> None:
+            self._in_epoch = False
 
-            bar = tqdm(total=(end_epoch - self.epoch_) * n_batches, desc="train", unit="batch")
-        try:
-            with blas_threads(self.n_threads):
-                self._run_epochs(X, Y, rng, opt, params, grads, lazy, lr_of_step, batch_size, end_epoch, bar, callback)
-        finally:
-            if bar is not None:
-                bar.close()
+        def spoiled() -> None:
+            self._in_epoch = False
+            self._run = None  # the optimizer state is spoiled: this run cannot be resumed
+
+        position = self._position
+        with blas_threads(self.n_threads):
+            run_epochs(batches, step, params=params, position=position, rng=rng,
+                       end_epoch=run["start_epoch"] + epochs, history=self.history_, learning_rate=learning_rate,
+                       lr_at=lambda step_no: schedule(step_no - run["start_step"]), on_epoch_end=on_epoch_end,
+                       on_divergence=spoiled, callback=callback, owner=self, verbose=verbose, desc="train")
         return self.history_
 
-    def _run_epochs(
-        self,
-        X: np.ndarray,
-        Y: np.ndarray,
-        rng: np.random.Generator,
-        opt: Any,
-        params: Dict[str, np.ndarray],
-        grads: Dict[str, np.ndarray],
-        lazy: bool,
-        lr_of_step: Optional[Callable[[int], float]],
-        batch_size: int,
-        end_epoch: int,
-        bar: Any,
-        callback: Optional[Callable[["Network", int], Any]],
-    ) -> None:
-        n_samples = X.shape[0]
-        history = self.history_
-        assert history is not None
-        while self.epoch_ < end_epoch:
-            t0 = time.perf_counter()
-            snapshot = {name: p.copy() for name, p in params.items()}
-            self._in_epoch = True
-            order = rng.permutation(n_samples)
-            total = 0.0
-            for start in range(0, n_samples, batch_size):
-                batch = order[start:start + batch_size]
-                Xb = X[batch]
-                Yb = Y[batch]
-                rows: Optional[Dict[str, np.ndarray]] = {} if lazy else None
-                # A diverging run overflows (X and Y were checked): it shows as
-                # non-finite activations before a top-k, or a non-finite loss, and
-                # any weight left non-finite is caught at the end of the epoch.
-                try:
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        batch_loss = self._loss_and_grads(Xb, Yb, grads, rows)
-                except FloatingPointError as exc:
-                    self._diverged(params, snapshot, str(exc))
-                if not math.isfinite(batch_loss):
-                    self._diverged(params, snapshot, f"loss={batch_loss}")
-                if lr_of_step is not None:
-                    opt.lr = lr_of_step(self.n_steps_)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    opt.step(params, grads, rows=rows)
-                self.n_steps_ += 1
-                total += batch_loss * len(batch)
-                if bar is not None:
-                    bar.update(1)
-            if not all(np.isfinite(p).all() for p in params.values()):
-                self._diverged(params, snapshot, "the weights became non-finite")
-            self.epoch_ += 1
-            self._in_epoch = False
-            epoch_loss = total / n_samples
-            history["epoch"].append(self.epoch_)
-            history["loss"].append(epoch_loss)
-            history["time"].append(time.perf_counter() - t0)
-            if bar is not None:
-                bar.set_postfix(epoch=self.epoch_, loss=f"{epoch_loss:.5f}")
-            if callback is not None:
-                callback(self, self.epoch_)
+    @property
+    def epoch_(self) -> int:
+        """Epochs trained since the weights were initialised."""
+        return int(self._position["epoch"])
 
-    def _diverged(self, params: Dict[str, np.ndarray], snapshot: Dict[str, np.ndarray], what: str) -> NoReturn:
-        for name, p in params.items():
-            p[...] = snapshot[name]
-        self._in_epoch = False
-        self._run = None  # the optimizer state is spoiled: this run cannot be resumed
-        raise FloatingPointError(
-            f"training diverged in epoch {self.epoch_ + 1} ({what}); the weights were "
-            "restored to the start of that epoch; lower the learning_rate"
-        )
+    @epoch_.setter
+    def epoch_(self, value: int) -> None:
+        self._position["epoch"] = int(value)
+
+    @property
+    def n_steps_(self) -> int:
+        """Optimizer steps taken since the weights were initialised."""
+        return int(self._position["step"])
+
+    @n_steps_.setter
+    def n_steps_(self, value: int) -> None:
+        self._position["step"] = int(value)
 
     # ------------------------------------------------------------ persistence
     def get_config(self) -> Dict[str, Any]:
@@ -1110,7 +1078,7 @@ class Network:
             training: Dict[str, Any] = {
                 "epoch": self.epoch_,
                 "step": self.n_steps_,
-                "rng_state": _rng_state_to_json(self._rng) if self._rng is not None else None,
+                "rng_state": rng_to_json(self._rng) if self._rng is not None else None,
                 "run": dict(self._run) if self._run is not None else None,
                 "optimizer_scalars": None,
             }
@@ -1144,18 +1112,30 @@ class Network:
                     raise ValueError(
                         f"layers.{i} arrays have dtype {np.asarray(W).dtype}, expected {net.dtype}"
                     )
+                if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                    raise ValueError(f"layers.{i} weights hold NaN or infinity")
                 layer._set_weights(W, b, net.dtype, f"layers.{i}")
         history = attrs.get("history_")
-        net.history_ = {k: list(v) for k, v in history.items()} if history is not None else None
-        net.epoch_ = int(attrs.get("epoch_", 0))
-        net.n_steps_ = int(attrs.get("n_steps_", 0))
+        net.history_ = check_history(history) if history is not None else None
+        for key in ("epoch_", "n_steps_"):
+            value = attrs.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"attribute {key}={value!r} must be an integer >= 0")
+        net.epoch_ = attrs.get("epoch_", 0)
+        net.n_steps_ = attrs.get("n_steps_", 0)
+        known = {f"layers.{i}.{w}" for i in range(len(net.layers)) for w in "Wb"}
         training = meta.get("training")
+        extra = sorted(k for k in arrays if k not in known and not (training is not None and k.startswith("optim.")))
+        if extra:
+            raise ValueError(f"unexpected tensors {extra}")
         if training is not None:
+            if not isinstance(training, dict):
+                raise ValueError("the checkpoint's 'training' metadata is not an object")
             if training.get("rng_state") is not None:
-                net._rng = _rng_from_json(training["rng_state"])
+                net._rng = rng_from_json(training["rng_state"])
             run = training.get("run")
             if run is not None:
-                net._run = dict(run)
+                net._run = _check_run(run)
                 opt = make_optimizer(
                     run["optimizer"], lr=run["learning_rate"], n_threads=net.n_threads, **run["optimizer_params"]
                 )
@@ -1165,5 +1145,6 @@ class Network:
                         state[key[len("optim."):]] = np.array(value, copy=True)
                 if state:
                     opt.load_state_dict(state)
+                    opt.check_state(net._params_and_grads()[0])
                 net.optimizer_ = opt
         return net

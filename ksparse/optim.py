@@ -276,6 +276,41 @@ class Optimizer:
                             s2.reshape(-1), hyper, _NO_ROWS if sel is None else sel,
                             row_len, sel is not None, self.n_threads)
 
+    def check_state(self, params: Mapping[str, np.ndarray], check_finite: bool = True) -> None:
+        """Raise ValueError unless every state array matches its parameter's shape and dtype.
+
+        Run after :meth:`load_state_dict` on state from a file, so that a damaged
+        checkpoint is refused before the compiled update reads past an array's end.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The parameters the state belongs to.
+        check_finite : bool, default True
+            Also refuse NaN or infinity in the state (one pass over it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> opt = make_optimizer("adam", lr=1e-3)
+        >>> p = {"w": np.zeros(3)}
+        >>> opt.step(p, {"w": np.ones(3)})
+        >>> opt.check_state(p)
+        """
+        for pname, st in self.state.items():
+            if pname not in params:
+                raise ValueError(f"the optimizer holds state for {pname!r}, which is not a parameter "
+                                 f"({sorted(params)})")
+            p = params[pname]
+            for slot in self._slots:
+                a = st.get(slot)
+                if not isinstance(a, np.ndarray) or a.shape != p.shape or a.dtype != p.dtype:
+                    raise ValueError(
+                        f"the optimizer state {pname}.{slot} is {getattr(a, 'dtype', None)}"
+                        f"{getattr(a, 'shape', None)}, but the parameter is {p.dtype}{p.shape}")
+                if check_finite and a.size and not np.isfinite(a).all():
+                    raise ValueError(f"the optimizer state {pname}.{slot} holds NaN or infinity")
+
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> Dict[str, Any]:
         """Return hyper-parameters and state as a flat dict (for checkpoints).

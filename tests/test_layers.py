@@ -169,7 +169,7 @@ def test_training_reduces_the_loss(optimizer):
     after = net.loss(X, X)
     assert after < 0.5 * before
     assert hist["loss"][-1] < hist["loss"][0]
-    assert hist["epoch"] == list(range(1, 16))
+    assert hist["epoch"] == list(range(15))  # epochs count from 0, as in the estimator
     assert len(hist["time"]) == 15 and all(t >= 0 for t in hist["time"])
     assert net.epoch_ == 15 and net.n_steps_ == 15 * 10  # ceil(300 / 32) steps per epoch
     assert net.optimizer_ is not None
@@ -421,7 +421,7 @@ def test_checkpoint_resume_equals_uninterrupted(optimizer):
         pass
 
     def callback(net, epoch):
-        if epoch == 2:
+        if epoch == 1:  # epochs count from 0: two are done
             arrays, meta = net._get_state(include_optimizer=True)
             saved["arrays"] = {k: v.copy() for k, v in arrays.items()}
             saved["meta"] = json.loads(json.dumps(meta))
@@ -440,7 +440,7 @@ def test_checkpoint_resume_equals_uninterrupted(optimizer):
         resumed.train(X, X, epochs=5, **{**kwargs, "batch_size": 4}, resume=True)
     hist = resumed.train(X, X, epochs=5, **kwargs, resume=True)
     _assert_same_network(full, resumed)
-    assert hist["epoch"] == [1, 2, 3, 4, 5]
+    assert hist["epoch"] == [0, 1, 2, 3, 4]
     assert hist["loss"] == full.history_["loss"]
     assert resumed.n_steps_ == full.n_steps_
 
@@ -458,7 +458,7 @@ def test_further_training_continues_the_history():
     net.train(X, X, epochs=2, batch_size=5, random_state=0)
     W_before = net.layers[0].W.copy()
     hist = net.train(X, X, epochs=3, batch_size=5, random_state=1)
-    assert hist["epoch"] == [1, 2, 3, 4, 5] and net.epoch_ == 5
+    assert hist["epoch"] == [0, 1, 2, 3, 4] and net.epoch_ == 5
     assert not np.array_equal(net.layers[0].W, W_before)  # kept the weights and trained further
 
 
@@ -586,7 +586,8 @@ def test_learning_rate_schedule(monkeypatch):
     expected = [0.01 * (i + 1) / 3 for i in range(3)] + [0.01 * (12 - i) / 9 for i in range(3, 12)]
     np.testing.assert_allclose(lrs, expected, rtol=1e-12)
     lrs.clear()
-    net.train(X, X, epochs=1, batch_size=10, learning_rate=0.01, random_state=0)
+    net.train(X, X, epochs=1, batch_size=10, learning_rate=0.01, lr_schedule="constant", warmup_fraction=0.0,
+              random_state=0)
     assert lrs == [0.01] * 3
     with pytest.raises(ValueError, match="warmup_fraction"):
         net.train(X, X, epochs=1, warmup_fraction=1.5)

@@ -1,0 +1,334 @@
+"""The training engine: one epoch loop for every model of the library.
+
+:class:`ksparse.KSparseAutoencoder` and :class:`ksparse.layers.Network` both train
+through :func:`run_epochs`. The loop owns what every run shares: shuffled
+mini-batches (:class:`ArrayBatches`), the learning-rate schedule, the training
+position (epoch and step, for exact resumption), divergence detection with rollback
+to the last good weights, the per-epoch history, validation and early stopping, the
+progress bar and the per-epoch callback. What a model does with one batch is its
+*step*, a function::
+
+    step(batch, step_number, lr) -> (loss, figures)
+
+where ``batch`` is a tuple of arrays (views into reused buffers), ``loss`` the
+batch's mean loss (a non-finite value stops training) and ``figures`` a dict of
+per-sample means to average over the epoch (for example ``{"mse": ..., "l0": ...}``).
+The step itself is chosen by the model, once per run.
+
+Epochs are numbered from 0: ``history["epoch"]`` holds 0, 1, ... and the callback
+receives the number of the epoch that has just ended.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["DivergenceError", "ArrayBatches", "run_epochs", "new_position", "check_history", "rng_to_json",
+           "rng_from_json"]
+
+#: step(batch, step_number, lr) -> (loss, per-sample mean figures)
+Step = Callable[[Tuple[np.ndarray, ...], int, float], Tuple[float, Mapping[str, float]]]
+
+
+class DivergenceError(RuntimeError, FloatingPointError):
+    """Training produced a non-finite loss or weights; the last good weights are kept.
+
+    A ``RuntimeError`` and a ``FloatingPointError``, so code that caught either before
+    still catches it.
+    """
+
+
+def new_position(n_samples: int = 0, split_seed: int = 0) -> Dict[str, Any]:
+    """A training position at the start of a run (saved in checkpoints).
+
+    Keys: ``epoch`` and ``step`` (counts done), ``split_seed`` (the validation split's
+    seed), ``best_val`` and ``bad_epochs`` (early stopping), ``n_samples`` (the data the
+    run trains on, checked on resume) and ``done`` (early stopping ended the run).
+    """
+    return {"epoch": 0, "step": 0, "split_seed": int(split_seed), "best_val": None, "bad_epochs": 0,
+            "n_samples": int(n_samples), "done": False}
+
+
+class ArrayBatches:
+    """Shuffled mini-batches of in-memory arrays that share their first axis.
+
+    Each epoch draws one permutation from the run's generator and gathers the rows of
+    each batch into buffers allocated once, so a step receives C-contiguous arrays and
+    nothing of size (B, .) is allocated per step.
+
+    Parameters
+    ----------
+    arrays : sequence of ndarray
+        Arrays with the same number of rows (e.g. ``(X,)`` or ``(X, Y)``).
+    batch_size : int
+        Rows per batch; the last batch of an epoch may be smaller. Clipped to the
+        number of rows.
+    shuffle : bool, default True
+        Draw a permutation each epoch; False takes the rows in order, as slices of
+        the arrays themselves (no copy; ``partial_fit``).
+    """
+
+    def __init__(self, arrays: Sequence[np.ndarray], batch_size: int, shuffle: bool = True) -> None:
+        self.arrays = tuple(arrays)
+        self.n_samples = int(self.arrays[0].shape[0])
+        if any(a.shape[0] != self.n_samples for a in self.arrays):
+            raise ValueError("the arrays of a batch source must have the same number of rows")
+        self.batch_size = min(int(batch_size), self.n_samples)
+        self.shuffle = bool(shuffle)
+        self._buffers = tuple(np.empty((self.batch_size,) + a.shape[1:], dtype=a.dtype) for a in self.arrays) \
+            if self.shuffle else ()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches in one pass (the last may be short)."""
+        return -(-self.n_samples // self.batch_size)
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[Tuple[np.ndarray, ...]]:
+        """Yield the batches of one pass (views into reused buffers, or slices in order)."""
+        B = self.batch_size
+        if not self.shuffle:
+            for s in range(0, self.n_samples, B):
+                yield tuple(a[s:s + B] for a in self.arrays)
+            return
+        perm = rng.permutation(self.n_samples)
+        for s in range(self.steps_per_epoch):
+            sel = perm[s * B:(s + 1) * B]
+            out = []
+            for a, buf in zip(self.arrays, self._buffers):
+                view = buf[: len(sel)]
+                np.take(a, sel, axis=0, out=view)
+                out.append(view)
+            yield tuple(out)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_epochs(
+    batches: ArrayBatches,
+    step: Step,
+    *,
+    params: Mapping[str, np.ndarray],
+    position: MutableMapping[str, Any],
+    rng: np.random.Generator,
+    end_epoch: int,
+    history: MutableMapping[str, List[Any]],
+    learning_rate: float,
+    lr_at: Callable[[int], float] = lambda step: 1.0,
+    on_epoch_end: Optional[Callable[[int, Dict[str, Any]], None]] = None,
+    validate: Optional[Callable[[], Dict[str, float]]] = None,
+    patience: Optional[int] = None,
+    rollback: bool = True,
+    on_divergence: Optional[Callable[[], None]] = None,
+    callback: Optional[Callable[[Any, int], Any]] = None,
+    owner: Any = None,
+    verbose: bool = False,
+    desc: str = "ksparse",
+) -> None:
+    """Train until ``position["epoch"] == end_epoch`` (or early stopping).
+
+    Parameters
+    ----------
+    batches : ArrayBatches
+        The training data.
+    step : callable
+        ``step(batch, step_number, lr) -> (loss, figures)``; see the module docstring.
+    params : dict of str to ndarray
+        The weights the step updates in place; they are restored to the end of the
+        last good epoch when training diverges.
+    position : dict
+        The training position (:func:`new_position`), updated in place: ``epoch`` and
+        ``step`` after each epoch and step, ``best_val``, ``bad_epochs`` and ``done``
+        for early stopping.
+    rng : numpy Generator
+        Draws each epoch's permutation.
+    end_epoch : int
+        Train until this many epochs are done in all.
+    history : dict of lists
+        Appended to after each epoch: ``epoch``, ``loss``, each figure of the step,
+        what ``on_epoch_end`` adds, the figures of ``validate``, ``time`` (seconds)
+        and ``peak_rss_mb``.
+    learning_rate : float
+        The base learning rate; a step gets ``learning_rate * lr_at(step_number)``.
+    lr_at : callable, optional
+        The learning-rate multiplier of a step number (constant 1 by default).
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, figures)`` before the figures go to the history; it may
+        add figures (a dict it changes in place).
+    validate : callable, optional
+        Returns the validation figures after each epoch, a dict with at least
+        ``val_loss`` (the figure early stopping watches); they go to the history.
+    patience : int, optional
+        With ``validate``: stop when the validation loss has not improved for this
+        many epochs.
+    rollback : bool, default True
+        Keep a copy of the weights at the end of each epoch, restored on divergence,
+        and check the weights for NaN or infinity after each epoch. Without it (one
+        pass of ``partial_fit``) a step that meets a non-finite loss changes nothing,
+        so the weights stay as they were before that batch.
+    on_divergence : callable, optional
+        Called after the weights are restored and before DivergenceError is raised.
+    callback : callable, optional
+        ``callback(owner, epoch)`` after each epoch.
+    owner : object
+        What the callback receives.
+    verbose : bool
+        Show a progress bar over the epochs.
+    desc : str
+        The progress bar's label.
+
+    Raises
+    ------
+    DivergenceError
+        When a step's loss or the weights at the end of an epoch are not finite; the
+        weights of the last good epoch are restored first.
+    """
+    good = {name: p.copy() for name, p in params.items()} if rollback else {}
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+        bar = tqdm(total=end_epoch, initial=position["epoch"], desc=desc, unit="epoch")
+
+    def diverged(what: str) -> None:
+        for name, p in good.items():
+            params[name][...] = p
+        if on_divergence is not None:
+            on_divergence()
+        kept = "of the last good epoch" if rollback else "from before this batch"
+        raise DivergenceError(
+            f"training diverged at epoch {position['epoch']}, step {position['step']}: {what}. The weights "
+            f"{kept} were kept. Lower the learning rate (now {learning_rate:g}) or scale the data to a "
+            "smaller range."
+        )
+
+    try:
+        while position["epoch"] < end_epoch and not position["done"]:
+            epoch = position["epoch"]
+            t0 = time.perf_counter()
+            sums: Dict[str, float] = {"loss": 0.0}
+            for batch in batches.epoch(rng):
+                step_no = position["step"]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    loss, figures = step(batch, step_no, learning_rate * lr_at(step_no))
+                if not math.isfinite(loss):
+                    diverged(f"the loss is {loss}")
+                position["step"] = step_no + 1
+                w = len(batch[0])
+                sums["loss"] += loss * w
+                for key, value in figures.items():
+                    sums[key] = sums.get(key, 0.0) + value * w
+            if rollback and not all(np.isfinite(p).all() for p in params.values()):
+                diverged("the weights became non-finite")
+            n = batches.n_samples
+            epoch_figures: Dict[str, Any] = {"epoch": epoch}
+            epoch_figures.update({key: value / n for key, value in sums.items()})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, epoch_figures)
+            if validate is not None:
+                val_figures = validate()
+                epoch_figures.update(val_figures)
+                val = float(val_figures["val_loss"])
+                if patience is not None:
+                    if position["best_val"] is None or val < position["best_val"]:
+                        position["best_val"] = val
+                        position["bad_epochs"] = 0
+                    else:
+                        position["bad_epochs"] += 1
+                        if position["bad_epochs"] >= patience:
+                            position["done"] = True
+            epoch_figures["time"] = time.perf_counter() - t0
+            epoch_figures["peak_rss_mb"] = _peak_rss_mb()
+            for key, value in epoch_figures.items():
+                history.setdefault(key, []).append(value)
+            for key, values in history.items():  # a figure this epoch lacks (e.g. no validation)
+                if key not in epoch_figures:
+                    values.append(math.nan)
+            position["epoch"] = epoch + 1
+            for name, p in good.items():
+                p[...] = params[name]
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{epoch_figures['loss']:.4g}")
+            if callback is not None:
+                callback(owner, epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def check_history(history: Any) -> Dict[str, List[float]]:
+    """Validate a stored history (from a file): a dict of lists of numbers; return a copy.
+
+    Raises
+    ------
+    ValueError
+        Naming the entry that is not a list of numbers.
+    """
+    if not isinstance(history, dict):
+        raise ValueError("history_ must be a JSON object of lists")
+    out: Dict[str, List[float]] = {}
+    for key, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"history_[{key!r}] must be a list of numbers")
+        out[key] = list(values)
+    return out
+
+
+# ------------------------------------------------------------------ generator state
+def rng_to_json(rng: np.random.Generator) -> Dict[str, Any]:
+    """A PCG64 generator's state with its big integers as decimal strings (JSON-safe)."""
+    state = rng.bit_generator.state
+    if state.get("bit_generator") != "PCG64":
+        raise ValueError(f"only PCG64 generators can be saved, got {state.get('bit_generator')}")
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": str(int(state["state"]["state"])), "inc": str(int(state["state"]["inc"]))},
+        "has_uint32": str(int(state["has_uint32"])),
+        "uinteger": str(int(state["uinteger"])),
+    }
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"the random generator state's {name} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"the random generator state's {name} must be an integer, got {value!r}") from None
+
+
+def rng_from_json(d: Any) -> np.random.Generator:
+    """Rebuild a generator saved by :func:`rng_to_json` (or by ksparse 0.1, either layout).
+
+    Raises
+    ------
+    ValueError
+        If the state is not a well-formed PCG64 state.
+    """
+    if not isinstance(d, dict) or d.get("bit_generator") != "PCG64":
+        raise ValueError("the random generator state is not a PCG64 state")
+    inner = d.get("state")
+    if isinstance(inner, dict):  # {"state": {"state": s, "inc": i}, ...}
+        s, inc = inner.get("state"), inner.get("inc")
+    else:  # ksparse 0.1 networks: {"state": s, "inc": i, ...}
+        s, inc = inner, d.get("inc")
+    state: Any = {
+        "bit_generator": "PCG64",
+        "state": {"state": _as_int(s, "state"), "inc": _as_int(inc, "inc")},
+        "has_uint32": _as_int(d.get("has_uint32"), "has_uint32"),
+        "uinteger": _as_int(d.get("uinteger"), "uinteger"),
+    }
+    bg = np.random.PCG64()
+    try:
+        bg.state = state
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"the random generator state is damaged ({exc})") from None
+    return np.random.Generator(bg)
