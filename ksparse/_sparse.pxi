@@ -64,6 +64,26 @@ cdef extern from *:
         for (j = 0; j < 4; j++) acc[j] += acc[j + 4];                             \\
         return (acc[0] + acc[2]) + (acc[1] + acc[3]);                             \\
     }                                                                             \\
+    /* max_i |y[i]| with 16 independent maxima (vectorisable, as the dot).    */ \\
+    KS_SP_CLONES static T ks_sp_amax_##SUF(Py_ssize_t n, const T *KS_SP_RESTRICT y) { \\
+        T mx[16], a;                                                              \\
+        Py_ssize_t i = 0;                                                         \\
+        int j;                                                                    \\
+        for (j = 0; j < 16; j++) mx[j] = 0;                                       \\
+        for (; i + 16 <= n; i += 16)                                              \\
+            for (j = 0; j < 16; j++) {                                            \\
+                a = ks_sp_abs_##SUF(y[i + j]);                                    \\
+                mx[j] = a > mx[j] ? a : mx[j];                                    \\
+            }                                                                     \\
+        for (j = 0; i < n; i++, j++) {                                            \\
+            a = ks_sp_abs_##SUF(y[i]);                                            \\
+            mx[j] = a > mx[j] ? a : mx[j];                                        \\
+        }                                                                         \\
+        for (j = 0; j < 8; j++) mx[j] = mx[j + 8] > mx[j] ? mx[j + 8] : mx[j];    \\
+        for (j = 0; j < 4; j++) mx[j] = mx[j + 4] > mx[j] ? mx[j + 4] : mx[j];    \\
+        for (j = 0; j < 2; j++) mx[j] = mx[j + 2] > mx[j] ? mx[j + 2] : mx[j];    \\
+        return mx[1] > mx[0] ? mx[1] : mx[0];                                     \\
+    }                                                                             \\
     /* Norm of a row whose plain sum of squares left the range of T (overflow */ \\
     /* to inf, or underflow below tiny / eps): divide by the largest |y[i]|  */ \\
     /* (as BLAS nrm2 scales), so every square is at most 1 and the largest   */ \\
@@ -72,20 +92,12 @@ cdef extern from *:
     /* T); a row of zeros is left as it is and 0 returned, a row holding an */ \\
     /* infinity is divided by it as the plain path would (inf returned).    */ \\
     static T ks_sp_normalize_scaled_##SUF(Py_ssize_t n, T *KS_SP_RESTRICT y) {   \\
-        T amax = 0, a, r;                                                         \\
-        Py_ssize_t i;                                                             \\
-        for (i = 0; i < n; i++) {                                                 \\
-            a = y[i] < 0 ? -y[i] : y[i];                                          \\
-            if (a > amax) amax = a;                                               \\
-        }                                                                         \\
+        T amax = ks_sp_amax_##SUF(n, y), r;                                       \\
         if (!(amax > 0)) return amax;                                             \\
-        if (amax - amax != 0) {                                                   \\
-            for (i = 0; i < n; i++) y[i] /= amax;                                 \\
-            return amax;                                                          \\
-        }                                                                         \\
-        for (i = 0; i < n; i++) y[i] /= amax;                                     \\
+        ks_sp_div_##SUF(n, amax, y);                                              \\
+        if (amax - amax != 0) return amax;                                        \\
         r = (T)sqrt((double)ks_sp_dot_##SUF(n, y, y));                            \\
-        for (i = 0; i < n; i++) y[i] /= r;                                        \\
+        ks_sp_div_##SUF(n, r, y);                                                 \\
         return amax * r;                                                          \\
     }                                                                             \\
     /* dst[c] = start[c] + sum_q coef[q] * base[rows[q] * ld + c], adding the */ \\
@@ -190,6 +202,8 @@ cdef extern from *:
     #define ks_sp_ldd(p) (*(const ks_sp_vdu *)(p))
     #define ks_sp_std(p, v) (*(ks_sp_vdu *)(p) = (v))
 
+    #define ks_sp_abs_f fabsf
+    #define ks_sp_abs_d fabs
     #define VT ks_sp_vf
     #define LD ks_sp_ldf
     #define ST ks_sp_stf
