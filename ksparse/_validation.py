@@ -299,3 +299,74 @@ def check_out(out: Any, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"{name} must be a C-contiguous, writeable array")
     return out
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter has a value its rule refuses (a ValueError and a TypeError, as in scikit-learn)."""
+
+
+def check_int(value: Any, name: str, lo: Optional[int] = None, hi: Optional[int] = None, *,
+              hi_name: Optional[str] = None) -> int:
+    """Return ``value`` as an int, or raise unless it is an integer in ``[lo, hi]``.
+
+    Booleans, floats (even 3.0) and strings are refused. ``hi_name`` names the
+    parameter the upper bound comes from (``k=9 must be between 1 and n_hidden=8``).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise InvalidParameterError(f"{name}={value!r} must be an integer{_int_range(lo, hi, hi_name)}")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        kind = "" if lo is not None and hi is not None else " an integer"
+        raise InvalidParameterError(f"{name}={v} must be{kind}{_int_range(lo, hi, hi_name)}")
+    return v
+
+
+def _int_range(lo: Optional[int], hi: Optional[int], hi_name: Optional[str]) -> str:
+    if lo is not None and hi is not None:
+        return f" between {lo} and {hi_name + '=' if hi_name else ''}{hi}"
+    if lo is not None:
+        return f" >= {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+def check_real(value: Any, name: str, lo: Optional[float] = None, hi: Optional[float] = None, *,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """Return ``value`` as a float, or raise unless it is a finite real number in the range.
+
+    The range is ``[lo, hi]``, with ``lo_open`` / ``hi_open`` excluding an end.
+    """
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
+    v = float(value) if ok else math.nan
+    ok = ok and math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if not ok:
+        if lo is not None and hi is not None:
+            what = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            what = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+        elif hi is not None:
+            what = f"a finite number {'<' if hi_open else '<='} {hi:g}"
+        else:
+            what = "a finite number"
+        raise InvalidParameterError(f"{name}={value!r} must be {what}")
+    return v
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a bool, or raise unless it is True or False (a numpy bool too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: Tuple[str, ...]) -> str:
+    """Return ``value`` unless it is not one of ``choices`` (the message lists them)."""
+    if not isinstance(value, str) or value not in choices:
+        use = " or ".join(repr(c) for c in choices) if len(choices) == 2 else f"one of {list(choices)}"
+        raise InvalidParameterError(f"{name}={value!r} is not known; use {use}")
+    return value

@@ -28,14 +28,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ksparse import _model_ops as ops
-from ksparse._validation import (check_dtype, check_float_array, check_k, check_n_threads,
+from ksparse._validation import (check_dtype, check_float_array, check_k,
                                  check_output_bounds, finite_range)
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
-from ksparse.optim import OPTIMIZERS as OPTIMIZER_RULES
 from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
+from ksparse._params import resolve as resolve_params
 from ksparse.engine import ArrayBatches, DivergenceError, check_history, rng_from_json, rng_to_json, run_epochs
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
@@ -174,9 +174,6 @@ _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
 _HISTORY_KEYS = ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")
 #: dead units are reset (``dead_reset=True``) only in this first fraction of the epochs
 _RESET_FRACTION = 0.8
-# every name make_optimizer takes: the dense rules, then their lazy (row-sparse) variants
-_OPTIMIZERS = tuple(OPTIMIZER_RULES) + tuple("sparse_" + name for name in OPTIMIZER_RULES)
-_SCHEDULES = ("constant", "warmup", "linear", "cosine")
 # n_epochs="auto": a budget of optimizer steps rather than of passes, so that a small
 # data set gets enough steps and a large one is not trained for hundreds of passes
 AUTO_STEPS = 30_000
@@ -556,83 +553,13 @@ class KSparseAutoencoder(_BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> dict:
-        """Validate the constructor parameters; return the resolved values."""
-        def pos_int(name, value, minimum=1):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-                raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-            return int(value)
+        """Validate the constructor parameters by the parameter table; return the resolved values.
 
-        def frac(name, value, hi_open=False):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0.0 <= value <= 1.0) or (hi_open and value >= 1.0):
-                rng_txt = "[0, 1)" if hi_open else "[0, 1]"
-                raise ValueError(f"{name}={value!r} must be a number in {rng_txt}")
-            return float(value)
-
-        def nonneg(name, value):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value >= 0) or not math.isfinite(value):
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0")
-            return float(value)
-
-        r: Dict[str, Any] = {}
-        m = r["m"] = pos_int("n_hidden", self.n_hidden)
-        if isinstance(self.k, (bool, np.bool_)) or not isinstance(self.k, numbers.Integral):
-            raise ValueError(f"k={self.k!r} must be an integer between 1 and n_hidden={m}")
-        r["k"] = check_k(self.k, m, name="k", m_name="n_hidden")
-        k = r["k"]
-        if self.k_start is None:
-            r["k_start"] = min(m, 4 * k)
-        else:
-            ks = pos_int("k_start", self.k_start)
-            if not k <= ks <= m:
-                raise ValueError(f"k_start={ks} must be between k={k} and n_hidden={m}")
-            r["k_start"] = ks
-        r["k_anneal_fraction"] = frac("k_anneal_fraction", self.k_anneal_fraction)
-        if self.auxk_k is None:
-            r["auxk_k"] = min(m, 2 * k)
-        else:
-            r["auxk_k"] = check_k(self.auxk_k, m, name="auxk_k", m_name="n_hidden")
-        r["auxk_coef"] = nonneg("auxk_coef", self.auxk_coef)
-        r["diversity_coef"] = nonneg("diversity_coef", self.diversity_coef)
-        r["encoder_decay"] = nonneg("encoder_decay", self.encoder_decay)
-        if isinstance(self.n_epochs, str) and self.n_epochs == "auto":
-            r["n_epochs"] = "auto"  # resolved in fit, from the steps per epoch
-        else:  # pos_int refuses any other string too
-            try:
-                r["n_epochs"] = pos_int("n_epochs", self.n_epochs)
-            except ValueError:
-                raise ValueError(f"n_epochs={self.n_epochs!r} must be an integer >= 1 or 'auto'") from None
-        r["batch_size"] = pos_int("batch_size", self.batch_size)
-        r["dead_samples"] = pos_int("dead_samples", self.dead_samples)
-        r["patience"] = pos_int("patience", self.patience)
-        lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (float(lr) > 0) or not math.isfinite(lr):
-            raise ValueError(f"learning_rate={lr!r} must be a finite number > 0")
-        r["learning_rate"] = float(lr)
-        if r["learning_rate"] * r["encoder_decay"] >= 1.0:
-            # the fired encoder rows are scaled by 1 - lr * encoder_decay each step
-            raise ValueError(
-                f"encoder_decay={self.encoder_decay!r} with learning_rate={lr!r} would scale the encoder rows "
-                f"by 1 - lr * encoder_decay = {1.0 - r['learning_rate'] * r['encoder_decay']:.3g} <= 0 each step; "
-                f"keep learning_rate * encoder_decay well below 1 (the default is 0.01 * 0.3), or set "
-                f"encoder_decay=0 to turn the decay off")
-        if self.lr_schedule not in _SCHEDULES:
-            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not known; use one of {_SCHEDULES}")
-        r["warmup_fraction"] = frac("warmup_fraction", self.warmup_fraction, hi_open=True)
-        r["validation_fraction"] = frac("validation_fraction", self.validation_fraction, hi_open=True)
-        if self.early_stopping and r["validation_fraction"] == 0.0:
-            raise ValueError("early_stopping=True needs a validation split: set validation_fraction > 0 (e.g. 0.1)")
-        if self.selection not in ("value", "abs"):
-            raise ValueError(f"selection={self.selection!r} is not known; use 'value' or 'abs'")
-        if not isinstance(self.optimizer, str) or self.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r} is not known; use one of {_OPTIMIZERS}")
-        r["output_bounds"] = check_output_bounds(self.output_bounds)
-        if not isinstance(self.clip_training, (bool, np.bool_)):
-            raise ValueError(f"clip_training={self.clip_training!r} must be True or False")
-        r["clip_training"] = bool(self.clip_training)
-        r["act"] = get_activation(self.activation)
-        r["n_threads"] = check_n_threads(self.n_threads)
-        r["dtype"] = check_dtype(self.dtype)
-        return r
+        See :mod:`ksparse._params`: the same rules serve the run configuration and the
+        command line, and every refusal is an ``InvalidParameterError`` (a ValueError
+        and a TypeError) naming the parameter.
+        """
+        return resolve_params(self.get_params())
 
     def _checked_params(self) -> dict:
         """:meth:`_check_params`, reused while no parameter has changed.
@@ -684,9 +611,9 @@ class KSparseAutoencoder(_BaseEstimator):
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"W_enc_ has dtype {dt}; the model's arrays must be float32 or float64")
         if r is not None:
-            if m != r["m"]:
+            if m != r["n_hidden"]:
                 raise ValueError(
-                    f"n_hidden={r['m']} does not match the fitted model's {m} units (W_enc_ is {W.shape}): "
+                    f"n_hidden={r['n_hidden']} does not match the fitted model's {m} units (W_enc_ is {W.shape}): "
                     f"n_hidden was changed after fitting. Call fit to train a model of the new size, or set "
                     f"n_hidden back to {m}")
             if dt != r["dtype"]:
@@ -753,7 +680,7 @@ class KSparseAutoencoder(_BaseEstimator):
         (on MNIST, 784 -> 1000, k=25, it lifts the accuracy of a logistic regression on
         the codes from 0.924 to 0.948; see bench/features_accuracy.py).
         """
-        m, n, dt = r["m"], X.shape[1], r["dtype"]
+        m, n, dt = r["n_hidden"], X.shape[1], r["dtype"]
         mu = X.mean(axis=0, dtype=np.float64)
         sel = rng.choice(X.shape[0], size=m, replace=X.shape[0] < m)
         W = X[sel].astype(np.float64) - mu
@@ -822,23 +749,23 @@ class KSparseAutoencoder(_BaseEstimator):
         """Allocate the step objects and their workspaces (once per fit / first partial_fit)."""
         params = self._params()
         opt = self._opt
-        self._general = GeneralStep(params, opt, self._make_loss(r), r["act"], self.selection,
+        self._general = GeneralStep(params, opt, self._make_loss(r), r["activation"], self.selection,
                                     bool(self.normalize_decoder), batch_size, r["n_threads"],
                                     encoder_decay=r["encoder_decay"])
         self._fused = None
-        act_name = r["act"].name
+        act_name = r["activation"].name
         fusable_selection = self.selection == "value" or (self.selection == "abs" and act_name == "linear")
         if (isinstance(opt, AdamState) and act_name in ("relu", "linear") and fusable_selection
                 and r["diversity_coef"] == 0.0):
             try:
                 self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
-                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["act"].name == "relu",
+                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["activation"].name == "relu",
                                         steps_since_fired=self.steps_since_fired_,
                                         auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"],
                                         by_abs=self.selection == "abs", encoder_decay=r["encoder_decay"])
             except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
                 self._fused = None
-        self._steps_key = (batch_size, r["m"], self.n_features_in_, r["dtype"].str)
+        self._steps_key = (batch_size, r["n_hidden"], self.n_features_in_, r["dtype"].str)
         self._steps_params = r  # the steps are rebuilt when any parameter changes
         self._sync_output_bounds(r)
 
@@ -1021,7 +948,7 @@ class KSparseAutoencoder(_BaseEstimator):
         R = Xs - self._reconstruct(Xs, r["k"])
         err = np.einsum("ij,ij->i", R, R)
         order = np.argsort(-err, kind="stable")
-        alive = np.ones(r["m"], dtype=bool)
+        alive = np.ones(r["n_hidden"], dtype=bool)
         alive[dead_units] = False
         enc_norm = float(np.linalg.norm(self.W_enc_[alive], axis=1).mean()) if alive.any() else 1.0
         for j, u in enumerate(dead_units):
@@ -1060,7 +987,7 @@ class KSparseAutoencoder(_BaseEstimator):
                 self._continue_training(r)
             self._set_output_bounds(X, r, extend=not first, data_range=data_range)
             B = r["batch_size"]
-            key = (B, r["m"], self.n_features_in_, r["dtype"].str)
+            key = (B, r["n_hidden"], self.n_features_in_, r["dtype"].str)
             if (getattr(self, "_steps_key", None) != key or getattr(self, "_steps_params", None) is not r
                     or getattr(self, "_general", None) is None):
                 self._build_steps(r, B)
@@ -1277,8 +1204,8 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError("attribute output_bounds_ must be null or [low, high], not 'auto'")
         est.history_ = check_history(attrs.get("history_", {}))
         W = est.W_enc_
-        if W.ndim != 2 or W.shape[0] != r["m"]:
-            raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['m']}")
+        if W.ndim != 2 or W.shape[0] != r["n_hidden"]:
+            raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['n_hidden']}")
         est._check_state(r)
         if tr is not None:
             if not isinstance(tr, dict):
