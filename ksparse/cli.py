@@ -47,12 +47,45 @@ def _say(args: argparse.Namespace, *lines: str) -> None:
             print(line)
 
 
-def _out_dir(path: str) -> Path:
+def _out_dir(path: str, option: str = "--out") -> Path:
+    """Create the output folder and prove a file can be written in it; return it.
+
+    Called before any data is loaded or any training starts, so that an output
+    folder that cannot be used stops the command at once rather than after
+    the work. The proof is a probe file, created and removed again.
+
+    Parameters
+    ----------
+    path : str
+        The folder (``~`` is expanded); created with its parents if missing.
+    option : str, default "--out"
+        Where the folder was given, named in the error message.
+
+    Raises
+    ------
+    CLIError
+        If the path is a file, the folder cannot be created, or no file can be
+        written in it (no permission, a read-only file system, ...).
+    """
+    import tempfile
+
     out = Path(path).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # with exist_ok: the path exists and is not a folder
+        raise CLIError(f"output folder {out} is a file, not a folder; choose another {option}") from exc
     except OSError as exc:
-        raise CLIError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
+        raise CLIError(f"cannot create output folder {out}: {exc.strerror or exc}; choose another {option}") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ksparse-write-test-", dir=out)
+        try:
+            os.write(fd, b"ksparse")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise CLIError(f"cannot write in output folder {out}: {exc.strerror or exc}; "
+                       f"choose a folder you can write to with {option}") from exc
     return out
 
 
@@ -217,7 +250,7 @@ def _report(kind: str, out: Path, args, **kwargs) -> Optional[Path]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ksparse.config import DataConfig
 
-    out = _out_dir(args.out)
+    out = _out_dir(args.out)  # before the data is loaded and the model trained
     seed = 0 if args.seed is None else args.seed
     params = {"random_state": seed, "verbose": not args.quiet}
     if args.threads is not None:
@@ -265,9 +298,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         model.set_params(n_threads=params["n_threads"], verbose=params["verbose"])
     else:
         model = _make_estimator(params)
+    # the output folder is checked before the data is loaded (maybe downloaded) and the model trained
+    out = _out_dir(cfg.output_dir, "--out (or output_dir in the configuration)")
     data = _load_data(cfg.data, seed=cfg.seed if cfg.seed is not None else params.get("random_state"),
                       dtype=params["dtype"], quiet=args.quiet)
-    out = _out_dir(cfg.output_dir)
     from ksparse.config import save_config
 
     save_config(cfg, out / "config.yaml")

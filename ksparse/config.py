@@ -15,6 +15,13 @@ nearest valid one::
     seed: 0
 
 Command-line overrides use dotted keys: ``--set model.k=30 --set data.limit=1000``.
+
+The ``model`` values are checked by the estimator's own rules
+(``KSparseAutoencoder._check_params``), so a configuration accepts exactly the
+model values the estimator accepts. A configuration file is plain data: at most
+:data:`MAX_CONFIG_BYTES` of UTF-8 text, nested at most :data:`MAX_DEPTH` deep,
+and YAML anchors and aliases (``&name`` / ``*name``) are refused before they
+could be expanded.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ import inspect
 import json
 import numbers
 import os
+import re
 import textwrap
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Literal, Optional, Union
 
@@ -44,6 +53,13 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: Largest configuration file read, in bytes (1 MiB); a real one is a few hundred bytes.
+MAX_CONFIG_BYTES = 1 << 20
+#: Deepest nesting of lists and mappings in a configuration file (a real one needs 3).
+MAX_DEPTH = 64
+#: Most YAML nodes (values, lists, mappings) in a configuration file (a real one has a few dozen).
+MAX_YAML_NODES = 10_000
+
 ACTIVATIONS = ("linear", "sigmoid", "relu", "tanh", "leaky_relu", "elu", "swish", "gelu")
 
 
@@ -57,6 +73,14 @@ class ModelConfig:
 
     The field names and defaults are those of the estimator (a test keeps them
     equal to ``KSparseAutoencoder().get_params()``).
+
+    The values are checked by the estimator's own rules
+    (``KSparseAutoencoder._check_params``), so the annotations below describe
+    the usual values rather than every accepted one: whatever the estimator
+    accepts is accepted here (e.g. ``activation: ReLU`` or
+    ``activation: {name: leaky_relu, alpha: 0.1}``) and whatever it refuses is
+    refused here, with the key named. Only plain YAML/JSON data is taken: a
+    timestamp, a set or binary data is refused whatever the estimator says.
     """
 
     n_hidden: int = 256
@@ -217,9 +241,43 @@ def _describe(hint: Any) -> str:
 
 _NO = object()
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters so a huge value cannot flood a message."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _is_plain(value: Any) -> bool:
+    """True if ``value`` is YAML/JSON plain data: str, number, bool, None, lists and str-keyed dicts.
+
+    Walks the value with an explicit stack, so deep nesting cannot exhaust the
+    interpreter's recursion limit.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, (str, bool, int, float)):
+            continue
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            stack.extend(item.values())
+        else:
+            return False
+    return True
+
 
 def _coerce(value: Any, hint: Any) -> Any:
-    """Return the value converted to ``hint``, or _NO if it does not fit."""
+    """Return the value converted to ``hint``, or _NO if it does not fit.
+
+    Only lossless, type-level conversions are made (an integer where a number
+    is expected becomes a float, a tuple becomes a list); a float is never
+    taken for an integer, as the estimator does not take it either.
+    """
     origin = typing.get_origin(hint)
     if origin is Literal:
         return value if value in typing.get_args(hint) and isinstance(value, str) else _NO
@@ -239,24 +297,16 @@ def _coerce(value: Any, hint: Any) -> Any:
     if hint is bool:
         return value if isinstance(value, bool) else _NO
     if hint is int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             return _NO
-        if isinstance(value, numbers.Integral):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return _NO
+        return int(value)
     if hint is float:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return _NO
-        if isinstance(value, numbers.Real):
+        try:
             return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
-                return float(value)
-            except ValueError:
-                return _NO
-        return _NO
+        except OverflowError:  # an integer beyond the float range
+            return _NO
     if hint is str:
         return value if isinstance(value, str) else _NO
     raise TypeError(f"unsupported annotation {hint!r}")  # pragma: no cover
@@ -264,6 +314,7 @@ def _coerce(value: Any, hint: Any) -> Any:
 
 def _unknown_key(key: str, prefix: str, allowed: Iterable[str]) -> ConfigError:
     allowed = list(allowed)
+    key = key if len(key) <= 80 else _short(key)
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     hint = f"; did you mean '{prefix}{close[0]}'?" if close else "."
     return ConfigError(f"unknown key '{prefix}{key}'{hint} Allowed keys: {', '.join(allowed)}")
@@ -288,54 +339,109 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             kwargs[key] = _build(hint, value, f"{prefix}{key}.")
             continue
         out = _coerce(value, hint)
+        if out is _NO and cls is ModelConfig and _is_plain(value):
+            # the estimator's rules decide (in _check_ranges): it may accept what the
+            # annotation does not spell out, such as activation: ReLU
+            out = value
         if out is _NO:
-            raise ConfigError(f"{prefix}{key}={value!r} is not allowed: expected {_describe(hint)}")
+            raise ConfigError(f"{prefix}{key}={_short(value)} is not allowed: expected {_describe(hint)}")
         kwargs[key] = out
     obj = cls(**kwargs)
-    _check_ranges(obj, prefix)
+    _check_ranges(obj, prefix, given=list(kwargs))
     return obj
 
 
-def _check_ranges(obj: Any, prefix: str) -> None:
-    """Value checks beyond the type: positive sizes, fractions in [0, 1)..."""
+def _first_named(message: str, names: Iterable[str]) -> Optional[str]:
+    """The parameter name that occurs first, as a whole word, in ``message`` (None if none does)."""
+    best = None
+    for name in names:
+        match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", message)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), name)
+    return None if best is None else best[1]
+
+
+def _estimator_problem(params: Dict[str, Any]) -> Optional[Exception]:
+    """Run the estimator's parameter checks on ``params``; return the error, or None if they pass."""
+    from ksparse.autoencoder import KSparseAutoencoder  # numpy and the compiled core: not at import time
+
+    # built outside the try: a parameter the estimator does not know is a bug, not a bad value
+    estimator = KSparseAutoencoder(**params)
+    with warnings.catch_warnings():
+        # e.g. "more threads than CPUs": the estimator says so again when it is used
+        warnings.simplefilter("ignore")
+        try:
+            estimator._check_params()
+        except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            return exc
+    return None
+
+
+def _check_with_estimator(params: Dict[str, Any], prefix: str, given: Iterable[str] = (),
+                          rename: Optional[Dict[str, str]] = None) -> None:
+    """Raise ConfigError, naming the configuration key, if the estimator refuses ``params``.
+
+    Parameters
+    ----------
+    params : dict
+        Estimator parameters (``ModelConfig`` fields).
+    prefix : str
+        Prefix of the configuration keys, e.g. ``"model."``.
+    given : iterable of str
+        The parameters the configuration set, in order; the suspects when the
+        estimator's message names no parameter.
+    rename : dict, optional
+        Configuration key of a parameter when it is not the parameter's name
+        (``{"n_threads": "threads"}`` for the run's ``threads``).
+    """
+    problem = _estimator_problem(params)
+    if problem is None:
+        return
+    rename = rename or {}
+    message = str(problem) or type(problem).__name__
+    if len(message) > 600:  # a huge value repeated in the estimator's message; its advice is at the end
+        message = f"{message[:300]} ... {message[-250:]}"
+    given = [name for name in given if name in params]
+    # a parameter the configuration set is named before one left at its default: with
+    # n_hidden: 10 alone, "k=32 must be between 1 and n_hidden=10" is about n_hidden
+    key = _first_named(message, given) or _first_named(message, params)
+    if key is None:  # e.g. an OverflowError: find the one parameter that, put back to its default, fixes it
+        defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+        for name in given:
+            if name in defaults and _estimator_problem({**params, name: defaults[name]}) is None:
+                key = name
+                break
+    if key is None:
+        where = prefix.rstrip(".") or "model"
+        raise ConfigError(f"{where}: the estimator refuses these values: {message}")
+    name = rename.get(key, key)
+    if message.startswith((f"{key}=", f"{key} ")):
+        # the estimator's message starts with the parameter: put the configuration key in its place
+        raise ConfigError(f"{prefix}{name}{message[len(key):]}")
+    raise ConfigError(f"{prefix}{name}={_short(params[key])} is not allowed: {message}")
+
+
+def _check_ranges(obj: Any, prefix: str, given: Iterable[str] = ()) -> None:
+    """Value checks beyond the type.
+
+    The model's values go to the estimator's own checks; the data set, the
+    output and the run settings, which the estimator does not see, are checked
+    here.
+    """
 
     def bad(key, value, allowed):
-        raise ConfigError(f"{prefix}{key}={value!r} is not allowed: {allowed}")
+        raise ConfigError(f"{prefix}{key}={_short(value)} is not allowed: {allowed}")
 
     if isinstance(obj, ModelConfig):
-        for key in ("n_hidden", "k", "n_epochs", "batch_size", "dead_samples", "patience"):
-            if getattr(obj, key) != "auto" and getattr(obj, key) < 1:
-                bad(key, getattr(obj, key), "must be a positive integer" + (" or 'auto'" if key == "n_epochs" else ""))
-        if obj.k > obj.n_hidden:
-            bad("k", obj.k, f"must be at most n_hidden={obj.n_hidden}")
-        if obj.k_start is not None and not obj.k <= obj.k_start <= obj.n_hidden:
-            bad("k_start", obj.k_start, f"must be between k={obj.k} and n_hidden={obj.n_hidden}, or null")
-        if obj.auxk_k is not None and not 1 <= obj.auxk_k <= obj.n_hidden:
-            bad("auxk_k", obj.auxk_k, f"must be between 1 and n_hidden={obj.n_hidden}, or null")
-        if obj.learning_rate <= 0:
-            bad("learning_rate", obj.learning_rate, "must be a positive number")
-        for key in ("warmup_fraction", "k_anneal_fraction"):
-            if not 0.0 <= getattr(obj, key) <= 1.0:
-                bad(key, getattr(obj, key), "must be between 0 and 1")
-        if not 0.0 <= obj.validation_fraction < 1.0:
-            bad("validation_fraction", obj.validation_fraction, "must be in [0, 1)")
-        for key in ("auxk_coef", "diversity_coef"):
-            if getattr(obj, key) < 0:
-                bad(key, getattr(obj, key), "must be >= 0")
-        if obj.n_threads == 0 or obj.n_threads < -1:
-            bad("n_threads", obj.n_threads, "must be a positive integer or -1 (all cores)")
-        if obj.early_stopping and obj.validation_fraction == 0.0:
-            bad("early_stopping", True, "needs validation_fraction > 0 to have a validation loss to watch")
-        from ksparse._validation import check_output_bounds  # numpy: not at import time
-
-        try:
-            check_output_bounds(obj.output_bounds)
-        except ValueError:
-            bad("output_bounds", obj.output_bounds, "must be 'auto', null or [low, high] with low < high "
-                "(either may be null for no bound), e.g. [0, 1]")
+        _check_with_estimator(dataclasses.asdict(obj), prefix, given)
     elif isinstance(obj, DataConfig):
-        if obj.dataset not in ("mnist", "mnist-full") and not Path(obj.dataset).expanduser().is_dir():
-            bad("dataset", obj.dataset, "use 'mnist', 'mnist-full' or the path of an existing folder of IDX files")
+        if obj.dataset not in ("mnist", "mnist-full"):
+            try:
+                is_dir = Path(obj.dataset).expanduser().is_dir()
+            except (OSError, RuntimeError, ValueError):  # a name too long, an unknown ~user
+                is_dir = False
+            if not is_dir:
+                bad("dataset", obj.dataset, "use 'mnist', 'mnist-full' or the path of an existing folder of IDX files")
         for key in ("limit", "test_limit"):
             value = getattr(obj, key)
             if value is not None and value < 1:
@@ -345,13 +451,146 @@ def _check_ranges(obj: Any, prefix: str) -> None:
     elif isinstance(obj, RunConfig):
         if obj.checkpoint_every < 0:
             bad("checkpoint_every", obj.checkpoint_every, "must be >= 0 (0: no checkpoints)")
-        if obj.threads is not None and (obj.threads == 0 or obj.threads < -1):
-            bad("threads", obj.threads, "must be a positive integer or -1 (all cores)")
+        if obj.threads is not None or obj.seed is not None:
+            # seed and threads replace model.random_state and model.n_threads: the estimator's rules apply
+            _check_with_estimator(obj.model_params(), prefix, rename={"n_threads": "threads", "random_state": "seed"})
         if not obj.output_dir:
             bad("output_dir", obj.output_dir, "must be a folder path")
 
 
 # ------------------------------------------------------------------ files
+
+
+class _Refused(Exception):
+    """A configuration text refused before it is turned into Python objects."""
+
+
+_LOADER: Optional[type] = None
+
+
+def _config_loader() -> type:
+    """A safe YAML loader class (libyaml's when available) that also reads ``1e-3`` as a number.
+
+    YAML 1.1, which PyYAML follows, reads a number with an exponent but no
+    decimal point (``1e-3``) as a string; a configuration means the number.
+    """
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+        class ConfigLoader(base):  # type: ignore[misc, valid-type]
+            pass
+
+        ConfigLoader.add_implicit_resolver(
+            "tag:yaml.org,2002:float",
+            re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+            list("-+0123456789"),
+        )
+        _LOADER = ConfigLoader
+    return _LOADER
+
+
+def _safe_yaml(text: str) -> Any:
+    """Parse YAML text into plain data, refusing anchors, aliases, deep nesting and too many nodes.
+
+    The text's events are read first, one at a time (no recursion, nothing
+    built), and the first anchor or alias, the 65th level of nesting or the
+    10,001st node stops the reading with :class:`_Refused`; only a text that
+    passes is then loaded. Aliases are refused rather than counted because a
+    few hundred bytes of nested aliases name billions of values.
+
+    Raises
+    ------
+    _Refused
+        For an anchor, an alias, nesting deeper than :data:`MAX_DEPTH` or more
+        than :data:`MAX_YAML_NODES` nodes (the message says which and where).
+    yaml.YAMLError, ValueError
+        For a syntax error, or a value YAML cannot build (an integer too long to convert).
+    """
+    import yaml
+
+    loader = _config_loader()
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=loader):
+        line = f"line {event.start_mark.line + 1}" if event.start_mark is not None else "the text"
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"{line}: YAML aliases (*{event.anchor}) are not supported in ksparse configs; "
+                           "write the value out in full")
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(f"{line}: YAML anchors (&{event.anchor}) are not supported in ksparse configs; "
+                           "remove the anchor and write every value out in full")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(f"{line}: nested too deeply (more than {MAX_DEPTH} levels of lists and mappings; "
+                               "a ksparse configuration needs 3)")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise _Refused(f"{line}: more than {MAX_YAML_NODES:,} values; a ksparse configuration has a few dozen")
+    return yaml.load(text, Loader=loader)
+
+
+#: A JSON string (skipped whole) or a bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def _json_too_deep(text: str) -> Optional[int]:
+    """The line where ``text`` first nests lists/objects deeper than MAX_DEPTH, or None.
+
+    A scan of the brackets outside strings, so that the recursive JSON decoder
+    never sees a text nested deeper than the limit.
+    """
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
+
+
+def _read_text(path: Path) -> str:
+    """The text of a configuration file: at most MAX_CONFIG_BYTES of UTF-8."""
+    too_large = ConfigError(f"{path}: the file is larger than 1 MiB ({MAX_CONFIG_BYTES:,} bytes), the most a ksparse "
+                            "configuration may be (one needs a few hundred bytes); check that this is the right file")
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_CONFIG_BYTES:  # a large regular file: not read at all
+                raise too_large
+            # read in pieces up to one byte past the limit: a pipe or a growing file has no size to trust
+            chunks, total = [], 0
+            while total <= MAX_CONFIG_BYTES:
+                chunk = f.read(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; give the path of a .yaml, .yml or .json file") from None
+    if total > MAX_CONFIG_BYTES:
+        raise too_large
+    raw = b"".join(chunks)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ConfigError(f"{path}: not UTF-8 text (it starts with a UTF-16 byte-order mark); "
+                          "save the configuration as UTF-8")
+    if b"\x00" in raw:  # valid UTF-8 may hold NUL, but no text configuration does
+        raise ConfigError(f"{path}: not UTF-8 text (it holds NUL bytes: UTF-16, UTF-32 or a binary file?); "
+                          "save the configuration as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                          "is not valid UTF-8); save the configuration as UTF-8") from None
 
 
 def _format_of(path: Path) -> str:
@@ -363,13 +602,41 @@ def _format_of(path: Path) -> str:
     raise ConfigError(f"{path}: unknown configuration format {suffix!r}; use .yaml, .yml or .json")
 
 
+def _parse(text: str, fmt: str, path: Path) -> Any:
+    """Parse a configuration text as JSON or YAML; every failure is a ConfigError naming ``path``."""
+    import yaml
+
+    try:
+        if fmt == "json":
+            line = _json_too_deep(text)
+            if line is not None:
+                raise _Refused(f"line {line}: nested too deeply (more than {MAX_DEPTH} levels of lists and "
+                               "objects; a ksparse configuration needs 3)")
+            return json.loads(text)
+        return _safe_yaml(text)
+    except _Refused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:  # not expected after the depth checks; kept so it can never escape
+        raise ConfigError(f"{path}: nested too deeply (the limit is {MAX_DEPTH} levels)") from None
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # libyaml's scanner has its own limit (1000), met while reading ahead
+            where = f"line {exc.problem_mark.line + 1}: " if getattr(exc, "problem_mark", None) else ""
+            raise ConfigError(f"{path}: {where}nested too deeply (more than {MAX_DEPTH} levels of lists and "
+                              "mappings; a ksparse configuration needs 3)") from None
+        raise ConfigError(f"{path}: not valid {fmt.upper()}: {exc}") from None
+    except ValueError as exc:  # JSON syntax, an integer too long to convert
+        raise ConfigError(f"{path}: not valid {fmt.upper()}: {exc}") from None
+
+
 def load_config(path: PathLike, overrides: Iterable[str] = ()) -> RunConfig:
     """Read a YAML or JSON configuration file, apply overrides and check everything.
 
     Parameters
     ----------
     path : path
-        A ``.yaml``/``.yml`` or ``.json`` file.
+        A ``.yaml``/``.yml`` or ``.json`` file of UTF-8 text, at most 1 MiB
+        (:data:`MAX_CONFIG_BYTES`), nested at most :data:`MAX_DEPTH` deep.
+        YAML anchors and aliases (``&name``, ``*name``) are not supported.
     overrides : iterable of str
         ``"section.key=value"`` strings applied after the file (values are
         parsed as YAML: ``20``, ``0.5``, ``true``, ``null``, ``relu``).
@@ -381,22 +648,15 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> RunConfig:
     Raises
     ------
     ConfigError
-        For a syntax error, an unknown key or a bad value (the message names the key).
+        For a file that is too large, not UTF-8, nested too deeply or uses YAML
+        anchors/aliases; for a syntax error; for an unknown key or a bad value
+        (the message names the file and the key).
     FileNotFoundError
         If the file does not exist.
     """
-    import yaml
-
     path = Path(path)
     fmt = _format_of(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such configuration file") from None
-    try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {fmt.upper()}: {exc}") from exc
+    data = _parse(_read_text(path), fmt, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -431,14 +691,21 @@ def _parse_override(item: str) -> tuple:
     if not key:
         raise ConfigError(f"override {item!r} has no key before '='")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = _safe_yaml(raw) if raw.strip() else ""
+    except _Refused as exc:
+        raise ConfigError(f"override {_short(item)}: {exc}") from None
+    except (yaml.YAMLError, ValueError):  # not YAML: the text itself
         value = raw
     return key.split("."), value
 
 
+def _copy_sections(data: dict) -> dict:
+    """Copy of ``data`` with every nested mapping copied (the only objects overrides change)."""
+    return {key: _copy_sections(value) if isinstance(value, dict) else value for key, value in data.items()}
+
+
 def _apply_to_dict(data: dict, overrides: Iterable[str]) -> dict:
-    data = json.loads(json.dumps(data))  # deep copy of plain data
+    data = _copy_sections(data)
     for item in overrides:
         parts, value = _parse_override(item)
         node = data

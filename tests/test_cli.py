@@ -99,6 +99,75 @@ def test_config_errors_are_one_line(tmp_path, capsys, monkeypatch):
     inproc_error("train", "--config", "c.yaml", "--set", "model.k=abc", capsys=capsys, needles=["model.k='abc'"])
 
 
+def test_output_folder_is_checked_before_training(tmp_path, capsys, monkeypatch):
+    """An output folder that cannot be created or written stops demo/train before any data or training."""
+    import ksparse.cli as cli
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the data was loaded: the output folder was checked too late")
+
+    monkeypatch.setattr(cli, "_load_data", no_work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "c.yaml").write_text("model:\n  k: 5\n")
+    (tmp_path / "c2.yaml").write_text("model:\n  k: 5\noutput_dir: file/run\n")
+    cases = [(tmp_path / "file" / "sub", "cannot create output folder"), (tmp_path / "file", "is a file")]
+    for out, needle in cases:
+        inproc_error("demo", "--out", out, *SMALL, capsys=capsys, needles=[str(out), needle, "--out"])
+        inproc_error("train", "--config", "c.yaml", "--out", out, capsys=capsys, needles=[str(out), needle])
+    inproc_error("train", "--config", "c2.yaml", capsys=capsys,
+                 needles=["file/run", "cannot create output folder", "output_dir"])
+
+
+def test_unwritable_output_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """A folder that exists but takes no files (tests run as root, so the refusal is simulated)."""
+    import tempfile
+
+    import ksparse.cli as cli
+
+    monkeypatch.setattr(cli, "_load_data", lambda *a, **k: pytest.fail("the data was loaded before the check"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == ro:
+            raise PermissionError(13, "Permission denied", str(ro / ".probe"))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    needles = [str(ro), "cannot write in output folder", "Permission denied"]
+    inproc_error("demo", "--out", ro, *SMALL, capsys=capsys, needles=needles + ["--out"])
+    (tmp_path / "c.yaml").write_text("model:\n  k: 5\n")
+    inproc_error("train", "--config", tmp_path / "c.yaml", "--out", ro, capsys=capsys, needles=needles)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes in read-only folders")
+def test_read_only_output_folder_is_refused(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        inproc_error("demo", "--out", ro, *SMALL, capsys=capsys, needles=[str(ro), "cannot write in output folder"])
+    finally:
+        ro.chmod(0o700)
+
+
+def test_output_folder_probe_leaves_nothing(tmp_path):
+    from ksparse.cli import _out_dir
+
+    out = _out_dir(str(tmp_path / "a" / "b"))
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert _out_dir(str(out)) == out and list(out.iterdir()) == []
+
+
+def test_unusable_output_folder_exits_at_once(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    res = run("demo", "--out", tmp_path / "file" / "out", *SMALL, cwd=tmp_path, check_rc=2)
+    one_line_error(res, "cannot create output folder", "file/out")
+    assert res.stdout == ""  # nothing printed: no data loaded, no training started
+
+
 def test_missing_and_bad_model_files(tmp_path, capsys, monkeypatch):
     one_line_error(run("evaluate", "nope.safetensors", cwd=tmp_path, check_rc=2), "no such model file")
     monkeypatch.chdir(tmp_path)
