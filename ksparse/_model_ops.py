@@ -1,147 +1,124 @@
-"""Unchecked array operations shared by the autoencoder's losses and training step.
+"""The one wrapper layer over the compiled core: allocate outputs, call the kernel.
 
-These are the sparse building blocks of the model (top-k selection, sparse decode
-and the two scatter-add backward passes) called with inputs that the estimator has
-already validated. They delegate to the library's kernels (``ksparse.topk`` and
-``ksparse.sparse``) when those modules are present and otherwise fall back to plain
-numpy; both paths compute the same thing. Thread counts are handed on to those
-public functions, which bound them with ``ksparse._validation.check_n_threads``
-(the numpy fallback has no threads).
+Nothing here checks its arguments. Every caller has validated them once at the
+public boundary (:mod:`ksparse.topk` and :mod:`ksparse.sparse` for the array
+functions; the estimator, :mod:`ksparse.layers` and the training steps for their
+own arrays, whose shapes are fixed when the model is built): indices are int64 in
+``[0, m)``, float arrays C-contiguous and of one dtype, shapes consistent, ``k`` in
+``[1, m]`` and ``n_threads`` a checked count.
+
+It also holds the one top-k rule of every k-sparse model, :func:`select`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-import importlib
+from ksparse import _core
 
-try:  # the kernels engineer's module
-    _sparse: Any = importlib.import_module("ksparse.sparse")
-except ImportError:  # pragma: no cover - depends on merge state
-    _sparse = None
-
-try:  # the topk engineer's module
-    _topk_mod: Any = importlib.import_module("ksparse.topk")
-except ImportError:  # pragma: no cover - depends on merge state
-    _topk_mod = None
-
-#: activations that are non-decreasing, so the top k of act(Z) are the top k of Z.
-MONOTONE = frozenset({"linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu"})
+_NO_BIAS: Dict[np.dtype, np.ndarray] = {
+    np.dtype(np.float32): np.empty(0, np.float32),
+    np.dtype(np.float64): np.empty(0, np.float64),
+}
 
 
 def topk_rows(A: np.ndarray, k: int, by: str = "value", n_threads: int = 1) -> Tuple[np.ndarray, np.ndarray]:
-    """Return ``(values, indices)`` of the k largest entries of each row of A.
+    """``(values, indices)`` of the k largest entries (or |entries|) of each row of A.
 
-    Rows are in descending order of the key (value or |value|), ties to the lower index.
+    Rows are in descending order of the key, ties to the lower index.
+
+    Raises
+    ------
+    FloatingPointError
+        If A holds NaN or infinity (the kernel finds it in the same pass).
     """
-    if _topk_mod is not None:
-        return _topk_mod.topk(A, k, by=by, n_threads=n_threads)
-    return topk_rows_numpy(A, k, by)
+    values = np.empty((A.shape[0], k), dtype=A.dtype)
+    indices = np.empty((A.shape[0], k), dtype=np.int64)
+    if _core._topk(A, k, by == "abs", n_threads, values, indices):
+        raise FloatingPointError("the activations hold NaN or infinity (the weights or the input are too large)")
+    return values, indices
 
 
-def topk_rows_numpy(A: np.ndarray, k: int, by: str = "value") -> Tuple[np.ndarray, np.ndarray]:
-    """Plain numpy top-k per row: argpartition, then an exact ordering of the k kept."""
-    key = np.abs(A) if by == "abs" else A
-    m = A.shape[1]
-    if k < m:
-        part = np.argpartition(-key, k - 1, axis=1)[:, :k]
-        # the k-th largest key; include every entry tied with it so ties go to the lower index
-        kth = np.take_along_axis(key, part, 1).min(axis=1)
-        ties = (key == kth[:, None]).sum(axis=1)
-        inside = (np.take_along_axis(key, part, 1) == kth[:, None]).sum(axis=1)
-        if np.any(ties != inside):
-            order = np.lexsort((np.broadcast_to(np.arange(m), A.shape), -key), axis=1)[:, :k]
-            part = order
+def select(Z: np.ndarray, k: int, activation: Any, selection: str = "value", n_threads: int = 1,
+           backend: str = "compiled") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top-k rule of every k-sparse model: which k units each sample keeps.
+
+    With a non-decreasing activation and selection by value, the k largest
+    pre-activations are the k largest activations, so they are selected on ``Z``
+    itself (no pass of the activation over the (B, m) array); otherwise on
+    ``activation(Z)``, by value or by absolute value. ``backend="numpy"`` selects
+    with the plain numpy top-k (the numpy reference step).
+
+    Returns
+    -------
+    indices : int64 ndarray (B, k)
+    z_selected : ndarray (B, k)
+        The pre-activations of the kept units.
+    values : ndarray (B, k)
+        Their activations, the code's values.
+    """
+    key = Z if activation.monotone and selection == "value" else activation.forward(Z)
+    if backend == "numpy":
+        from ksparse.topk import topk
+
+        _, idx = topk(key, k, by=selection, backend="numpy")
     else:
-        part = np.broadcast_to(np.arange(m), A.shape).copy()
-    sel = np.take_along_axis(key, part, 1)
-    order = np.lexsort((part, -sel), axis=1)
-    idx = np.ascontiguousarray(np.take_along_axis(part, order, 1), dtype=np.int64)
-    return np.take_along_axis(A, idx, 1), idx
+        _, idx = topk_rows(key, k, by=selection, n_threads=n_threads)
+    z_sel = np.take_along_axis(Z, idx, 1)
+    return idx, z_sel, activation.forward(z_sel)
 
 
 def dense_codes(indices: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
     """Scatter a (indices, values) code into a dense (B, m) array."""
-    S = np.zeros((indices.shape[0], m), dtype=values.dtype)
-    np.put_along_axis(S, indices, values, axis=1)
-    return S
+    out = np.empty((indices.shape[0], m), dtype=values.dtype)
+    _core._codes_to_dense(indices, values, out)
+    return out
 
 
-def decode(indices, values, W, b=None, *, out=None, n_threads: int = 1) -> np.ndarray:
-    """``out = b + sum_j values[:, j, None] * W[indices[:, j]]``."""
-    if _sparse is not None:
-        return _sparse.sparse_decode(indices, values, W, b, n_threads=n_threads, out=out)
-    res = np.einsum("bk,bkn->bn", values, W[indices])
-    if b is not None:
-        res += b
-    if out is not None:
-        out[...] = res
-        return out
-    return res
+def decode(indices: np.ndarray, values: np.ndarray, W: np.ndarray, b: Optional[np.ndarray] = None, *,
+           out: Optional[np.ndarray] = None, n_threads: int = 1) -> np.ndarray:
+    """``out = b + sum_j values[:, j, None] * W[indices[:, j]]`` (b may be None)."""
+    if out is None:
+        out = np.empty((indices.shape[0], W.shape[1]), dtype=W.dtype)
+    _core._sparse_decode(indices, values, W, _NO_BIAS[W.dtype] if b is None else b, out, n_threads)
+    return out
 
 
-def decode_backward(indices, values, W, G, dW, *, n_threads: int = 1) -> np.ndarray:
+def decode_backward(indices: np.ndarray, values: np.ndarray, W: np.ndarray, G: np.ndarray, dW: np.ndarray, *,
+                    n_threads: int = 1) -> np.ndarray:
     """Accumulate ``dW[indices] += values * G`` in place; return ``dvalues = G . W[indices]``."""
-    if _sparse is not None:
-        _, dval = _sparse.sparse_decode_backward(indices, values, W, G, dW=dW, n_threads=n_threads)
-        return dval
-    dval = np.einsum("bn,bkn->bk", G, W[indices])
-    dW += dense_codes(indices, values, W.shape[0]).T @ G
-    return dval
+    dvalues = np.empty(indices.shape, dtype=W.dtype)
+    _core._sparse_decode_backward(indices, values, W, G, dW, dvalues, n_threads)
+    return dvalues
 
 
-def encoder_backward(indices, dz, Xc, dW, db, *, n_threads: int = 1) -> None:
+def encoder_backward(indices: np.ndarray, dz: np.ndarray, Xc: np.ndarray, dW: np.ndarray, db: np.ndarray, *,
+                     n_threads: int = 1) -> None:
     """Accumulate ``dW[indices] += dz * Xc`` and ``db[indices] += dz`` in place."""
-    if _sparse is not None:
-        _sparse.sparse_encoder_backward(indices, dz, Xc, dW=dW, db=db, n_threads=n_threads)
-        return
-    S = dense_codes(indices, dz, dW.shape[0])
-    dW += S.T @ Xc
-    db += S.sum(axis=0)
+    _core._sparse_encoder_backward(indices, dz, Xc, dW, db, n_threads)
 
 
-def gather_dot(indices, W, V) -> np.ndarray:
-    """Return ``out[b, j] = V[b] . W[indices[b, j]]`` ((B, k))."""
-    return np.einsum("bn,bkn->bk", V, W[indices])
-
-
-def gather_rows_weighted_sum(indices, weights, W) -> np.ndarray:
+def gather_rows_weighted_sum(indices: np.ndarray, weights: np.ndarray, W: np.ndarray,
+                             n_threads: int = 1) -> np.ndarray:
     """Return ``sum_{b, j} weights[b, j] * W[indices[b, j]]`` ((n,))."""
-    return decode(indices, weights, W).sum(axis=0)
+    return decode(indices, weights, W, n_threads=n_threads).sum(axis=0)
 
 
-def remove_parallel_component(W, G) -> None:
+def remove_parallel_component(W: np.ndarray, G: np.ndarray, n_threads: int = 1) -> None:
     """In place: ``G[i] -= (G[i].W[i] / W[i].W[i]) W[i]`` (rows of W that are zero are left)."""
-    if _sparse is not None:
-        _sparse.remove_parallel_component(W, G)
-        return
-    ww = np.einsum("ij,ij->i", W, W)
-    gw = np.einsum("ij,ij->i", G, W)
-    coef = np.divide(gw, ww, out=np.zeros_like(gw), where=ww > 0)
-    G -= coef[:, None] * W
+    _core._remove_parallel_component(W, G, n_threads)
 
 
-def normalize_rows(W) -> None:
-    """In place: scale the rows of W to unit L2 norm (zero rows stay zero)."""
-    if _sparse is not None:
-        _sparse.normalize_rows(W)
-        return
-    norms = np.sqrt(np.einsum("ij,ij->i", W, W))
-    np.divide(W, norms[:, None], out=W, where=norms[:, None] > 0)
+def normalize_rows(W: np.ndarray, n_threads: int = 1) -> np.ndarray:
+    """In place: scale the rows of W to unit L2 norm (zero rows stay zero); return the old norms."""
+    norms = np.empty(W.shape[0], dtype=W.dtype)
+    _core._normalize_rows(W, norms, n_threads)
+    return norms
 
 
-_INT64_MAX = int(np.iinfo(np.int64).max)
-
-
-def update_firing(steps_since_fired, indices, values, n_samples: int) -> None:
-    """Every unit's counter += n_samples; units selected with a nonzero value reset to 0.
-
-    The int64 counters stop at their largest value instead of wrapping round to
-    negative (``0 <= n_samples <= 2**63 - 1``).
-    """
-    np.minimum(steps_since_fired, _INT64_MAX - n_samples, out=steps_since_fired)
-    steps_since_fired += n_samples
-    fired = indices[values != 0]
-    steps_since_fired[fired] = 0
+def update_firing(steps_since_fired: np.ndarray, indices: np.ndarray, values: np.ndarray, n_samples: int) -> None:
+    """Every unit's counter += n_samples (saturating); units selected with a nonzero value reset to 0."""
+    fired = np.ascontiguousarray(indices[values != 0], dtype=np.int64)
+    _core._update_firing(steps_since_fired, fired, int(n_samples))

@@ -114,6 +114,9 @@ class Activation:
     name: str = ""
     #: True when :meth:`derivative` uses the outputs ``A`` when they are given.
     uses_output: bool = False
+    #: True for a non-decreasing activation: the k largest activations are then the
+    #: activations of the k largest pre-activations (ksparse._model_ops.select).
+    monotone: bool = False
 
     @property
     def params(self) -> Dict[str, float]:
@@ -200,6 +203,7 @@ class Linear(Activation):
     """The identity, ``f(z) = z``; ``f'(z) = 1``."""
 
     name = "linear"
+    monotone = True
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
         if out is not Z:
@@ -224,6 +228,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    monotone = True
     uses_output = True
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
@@ -242,6 +247,7 @@ class ReLU(Activation):
     """Rectified linear unit, ``f(z) = max(z, 0)``; ``f'(z) = 1 if z > 0 else 0``."""
 
     name = "relu"
+    monotone = True
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
         np.maximum(Z, 0, out=out)
@@ -258,6 +264,7 @@ class Tanh(Activation):
     """
 
     name = "tanh"
+    monotone = True
     uses_output = True
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
@@ -282,6 +289,7 @@ class LeakyReLU(Activation):
     """
 
     name = "leaky_relu"
+    monotone = True
 
     def __init__(self, alpha: float = 0.01) -> None:
         self.alpha = _check_alpha(alpha, "leaky_relu")
@@ -314,6 +322,7 @@ class ELU(Activation):
     """
 
     name = "elu"
+    monotone = True
     uses_output = True
 
     def __init__(self, alpha: float = 1.0) -> None:

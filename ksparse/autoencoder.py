@@ -1019,12 +1019,7 @@ class KSparseAutoencoder(_BaseEstimator):
             Xc = X[s:s + chunk] - self.b_dec_
             Z = Xc @ self.W_enc_.T
             Z += self.b_enc_
-            if act.name in ops.MONOTONE and self.selection == "value":
-                _, idx = ops.topk_rows(Z, k, by="value")
-            else:
-                _, idx = ops.topk_rows(act.forward(Z), k, by=self.selection)
-            idx_all[s:s + chunk] = idx
-            val_all[s:s + chunk] = act.forward(np.take_along_axis(Z, idx, 1))
+            idx_all[s:s + chunk], _, val_all[s:s + chunk] = ops.select(Z, k, act, self.selection)
         return idx_all, val_all
 
     def _clip_output(self, Xh: np.ndarray) -> np.ndarray:

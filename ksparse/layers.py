@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ksparse import _core
+from ksparse import _model_ops as ops
 from ksparse._threads import blas_threads
 from ksparse._validation import (
     check_dtype,
@@ -86,57 +86,10 @@ def _check_positive_float(value: Any, name: str) -> float:
     return value
 
 
-# ---------------------------------------------------------------------------
-# The compiled kernels behind ksparse.topk.topk and ksparse.sparse.sparse_decode,
-# sparse_decode_backward and sparse_encoder_backward, called without their
-# wrappers' checks. The public wrappers re-check every argument on every call,
-# including a finiteness scan of the whole weight matrix, which costs as much
-# as the sparse kernels themselves; here every array is made by this module
-# with consistent shapes and dtypes, and the user's input was checked once at
-# the boundary (Network.train/predict/loss, the layers' forward methods).
-# tests/test_layers.py checks these helpers against the public wrappers.
-
-_NO_BIAS: Dict[np.dtype, np.ndarray] = {
-    np.dtype(np.float32): np.empty(0, np.float32),
-    np.dtype(np.float64): np.empty(0, np.float64),
-}
-
-
-def _topk(A: np.ndarray, k: int, by_abs: bool, n_threads: int, where: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Top-k of each row of the C-contiguous ``A``: (values, indices)."""
-    values = np.empty((A.shape[0], k), dtype=A.dtype)
-    indices = np.empty((A.shape[0], k), dtype=np.int64)
-    if _core._topk(A, k, by_abs, n_threads, values, indices):
-        raise FloatingPointError(
-            f"the activations of {where} hold NaN or infinity (the weights or the input "
-            "are too large)"
-        )
-    return values, indices
-
-
-def _decode(
-    indices: np.ndarray, values: np.ndarray, W: np.ndarray, b: Optional[np.ndarray], n_threads: int
-) -> np.ndarray:
-    """``b + sum_j values[:, j, None] * W[indices[:, j]]`` (b may be None)."""
-    out = np.empty((indices.shape[0], W.shape[1]), dtype=W.dtype)
-    _core._sparse_decode(indices, values, W, _NO_BIAS[W.dtype] if b is None else b, out, n_threads)
-    return out
-
-
-def _decode_backward(
-    indices: np.ndarray, values: np.ndarray, W: np.ndarray, G: np.ndarray, dW: np.ndarray, n_threads: int
-) -> np.ndarray:
-    """``dW[indices] += values * G`` in place; returns ``dvalues = <G, W[indices]>``."""
-    dvalues = np.empty(indices.shape, dtype=W.dtype)
-    _core._sparse_decode_backward(indices, values, W, G, dW, dvalues, n_threads)
-    return dvalues
-
-
-def _encoder_backward(
-    indices: np.ndarray, dz: np.ndarray, X: np.ndarray, dW: np.ndarray, db: np.ndarray, n_threads: int
-) -> None:
-    """``dW[indices] += dz * X`` and ``db[indices] += dz``, in place."""
-    _core._sparse_encoder_backward(indices, dz, X, dW, db, n_threads)
+# The layers call the compiled kernels through ksparse._model_ops, without the public
+# wrappers' checks: every array is made by this module with consistent shapes and
+# dtypes, and the user's input was checked once at the boundary (Network.train /
+# predict / loss, the layers' forward methods).
 
 
 def _is_code(x: Any) -> bool:
@@ -309,11 +262,14 @@ class KSparseLayer(_Layer):
     def _forward(self, X: np.ndarray, n_threads: int, keep_cache: bool) -> Tuple[SparseCode, Any]:
         Z = X @ self.W.T
         Z += self.b
-        A = Z if self.activation.name == "linear" else self.activation.forward(Z)
-        values, indices = _topk(A, self.k, self.by == "abs", n_threads, self._describe())
+        try:
+            indices, z_sel, values = ops.select(Z, self.k, self.activation, self.by, n_threads)
+        except FloatingPointError:
+            raise FloatingPointError(
+                f"the activations of {self._describe()} hold NaN or infinity (the weights or the input are "
+                "too large)") from None
         cache = None
         if keep_cache:
-            z_sel = values if A is Z else np.take_along_axis(Z, indices, axis=1)
             cache = (X, indices, values, z_sel)
         return (indices, values), cache
 
@@ -344,11 +300,11 @@ class KSparseLayer(_Layer):
             db[touched] = 0
             rows[f"{name}.W"] = touched
             rows[f"{name}.b"] = touched
-        _encoder_backward(indices, dz, X, dW, db, n_threads)
+        ops.encoder_backward(indices, dz, X, dW, db, n_threads=n_threads)
         if not need_input_grad:
             return None
         # dX[b] = sum_j dz[b, j] * W[indices[b, j]]
-        return _decode(indices, dz, self.W, None, n_threads)
+        return ops.decode(indices, dz, self.W, n_threads=n_threads)
 
 
 class DenseLayer(_Layer):
@@ -422,7 +378,7 @@ class DenseLayer(_Layer):
     def _forward(self, X: Any, n_threads: int, keep_cache: bool) -> Tuple[np.ndarray, Any]:
         if _is_code(X):
             indices, values = X
-            Z = _decode(indices, values, self.W, self.b, n_threads)
+            Z = ops.decode(indices, values, self.W, self.b, n_threads=n_threads)
         else:
             Z = X @ self.W
             Z += self.b
@@ -456,7 +412,7 @@ class DenseLayer(_Layer):
                 touched = np.unique(indices)
                 dW[touched] = 0
                 rows[f"{name}.W"] = touched
-            dvalues = _decode_backward(indices, values, self.W, dZ, dW, n_threads)
+            dvalues = ops.decode_backward(indices, values, self.W, dZ, dW, n_threads=n_threads)
             return dvalues if need_input_grad else None
         np.matmul(X.T, dZ, out=dW)
         if not need_input_grad:

@@ -202,14 +202,8 @@ class AuxKLoss(Loss):
         Z = ctx.Z
         dead_units = np.flatnonzero(dead)
         Zd = np.ascontiguousarray(Z[:, dead_units])
-        if act.name in ops.MONOTONE and ctx.selection == "value":
-            key = Zd
-        else:
-            key = act.forward(Zd)
-        _, local = ops.topk_rows(key, ka, by="abs" if ctx.selection == "abs" else "value")
+        local, zsel, val = ops.select(Zd, ka, act, ctx.selection, n_threads=ctx.n_threads)
         idx = np.ascontiguousarray(dead_units[local], dtype=np.int64)
-        zsel = np.take_along_axis(Z, idx, 1)
-        val = act.forward(zsel)
         e_hat = ops.decode(idx, val, W_dec)
         R = e_hat - e
         value = float(np.einsum("ij,ij->", R, R, dtype=np.float64)) / denom

@@ -217,13 +217,9 @@ def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", norm
     m = W_enc.shape[0]
     Xc = X - b_dec
     Z = Xc @ W_enc.T + b_enc
-    if act.name in ops.MONOTONE:
-        _, idx = ops.topk_rows_numpy(Z, k)
-    else:
-        _, idx = ops.topk_rows_numpy(act.forward(Z), k)
-    zsel = np.take_along_axis(Z, idx, 1)
-    val = act.forward(zsel)
-    S = ops.dense_codes(idx, val, m)
+    idx, zsel, val = ops.select(Z, k, act, backend="numpy")
+    S = np.zeros((X.shape[0], m), dtype=val.dtype)
+    np.put_along_axis(S, idx, val, axis=1)
     Xh = S @ W_dec + b_dec
     inside = clip_output(Xh, output_bounds)
     D = Xh - X
@@ -311,12 +307,7 @@ class GeneralStep:
         if not math.isfinite(float(np.add.reduce(Z, axis=None))):
             # the weights (or an optimizer's huge update) overflowed: the caller stops training
             raise _NonFiniteActivations
-        if self.act.name in ops.MONOTONE and self.selection == "value":
-            _, idx = ops.topk_rows(Z, k, by="value", n_threads=self.n_threads)
-        else:
-            _, idx = ops.topk_rows(self.act.forward(Z), k, by=self.selection, n_threads=self.n_threads)
-        zsel = np.take_along_axis(Z, idx, 1)
-        val = self.act.forward(zsel)
+        idx, zsel, val = ops.select(Z, k, self.act, self.selection, n_threads=self.n_threads)
         Xh = ops.decode(idx, val, p["W_dec"], p["b_dec"], n_threads=self.n_threads)
         inside = clip_output(Xh, self.output_bounds)
         return StepContext(X=X, Xc=Xc, Z=Z, indices=idx, values=val, Xh=Xh, params=p,

@@ -124,13 +124,6 @@ def _entry_points(dtype):
         ("remove_parallel_component",
          lambda nt: remove_parallel_component(W, Gm.copy(), n_threads=nt)),
         ("optimizer", opt_step),
-        ("_model_ops.topk_rows", lambda nt: _model_ops.topk_rows(A, k, n_threads=nt)),
-        ("_model_ops.decode", lambda nt: _model_ops.decode(idx, vals, W, b, n_threads=nt)),
-        ("_model_ops.decode_backward",
-         lambda nt: _model_ops.decode_backward(idx, vals, W, G, np.zeros_like(W), n_threads=nt)),
-        ("_model_ops.encoder_backward",
-         lambda nt: (lambda dW, db: (_model_ops.encoder_backward(idx, vals, G, dW, db, n_threads=nt), dW, db)[1:])(
-             np.zeros((m, n), dtype), np.zeros(m, dtype))),
     ]
 
 

@@ -519,7 +519,9 @@ def test_layer_forward_checks_its_input():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_unchecked_kernel_helpers_match_the_public_wrappers(dtype):
+def test_unchecked_ops_match_the_public_wrappers(dtype):
+    """ksparse._model_ops, the unchecked layer under the layers and the steps."""
+    from ksparse import _model_ops as ops
     from ksparse.sparse import sparse_decode, sparse_decode_backward, sparse_encoder_backward
     from ksparse.topk import topk
 
@@ -527,7 +529,7 @@ def test_unchecked_kernel_helpers_match_the_public_wrappers(dtype):
     B, m, n, k = 9, 13, 7, 4
     A = rng.normal(size=(B, m)).astype(dtype)
     for by in ("value", "abs"):
-        v, i = layers_mod._topk(A, k, by == "abs", 2, "test")
+        v, i = ops.topk_rows(A, k, by, n_threads=2)
         v_ref, i_ref = topk(A, k, by=by)
         np.testing.assert_array_equal(i, i_ref)
         np.testing.assert_array_equal(v, v_ref)
@@ -535,23 +537,23 @@ def test_unchecked_kernel_helpers_match_the_public_wrappers(dtype):
     W = rng.normal(size=(m, n)).astype(dtype)
     b = rng.normal(size=n).astype(dtype)
     G = rng.normal(size=(B, n)).astype(dtype)
-    np.testing.assert_array_equal(layers_mod._decode(idx, vals, W, b, 1), sparse_decode(idx, vals, W, b))
-    np.testing.assert_array_equal(layers_mod._decode(idx, vals, W, None, 1), sparse_decode(idx, vals, W))
+    np.testing.assert_array_equal(ops.decode(idx, vals, W, b), sparse_decode(idx, vals, W, b))
+    np.testing.assert_array_equal(ops.decode(idx, vals, W), sparse_decode(idx, vals, W))
     dW = np.zeros_like(W)
-    dv = layers_mod._decode_backward(idx, vals, W, G, dW, 1)
+    dv = ops.decode_backward(idx, vals, W, G, dW)
     dW_ref, dv_ref = sparse_decode_backward(idx, vals, W, G)
     np.testing.assert_array_equal(dW, dW_ref)
     np.testing.assert_array_equal(dv, dv_ref)
     Xc = rng.normal(size=(B, n)).astype(dtype)
     dW = np.zeros_like(W)
     db = np.zeros(m, dtype=dtype)
-    layers_mod._encoder_backward(idx, vals, Xc, dW, db, 1)
+    ops.encoder_backward(idx, vals, Xc, dW, db)
     dW_ref, db_ref = sparse_encoder_backward(idx, vals, Xc, m=m)
     np.testing.assert_array_equal(dW, dW_ref)
     np.testing.assert_array_equal(db, db_ref)
     A[3, 2] = np.nan
     with pytest.raises(FloatingPointError, match="NaN or infinity"):
-        layers_mod._topk(A, k, False, 1, "KSparseLayer 7->13")
+        ops.topk_rows(A, k)
 
 
 def test_predict_reports_overflowing_weights():
