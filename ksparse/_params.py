@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import textwrap
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -295,7 +296,7 @@ def numpydoc_section() -> str:
     for p in PARAMS:
         default = f'"{p.default}"' if isinstance(p.default, str) else repr(p.default)
         lines.append(f"{p.name} : {p.allowed}, default {default}")
-        lines.append(f"    {p.doc}")
+        lines.extend(textwrap.wrap(p.doc, width=84, initial_indent="    ", subsequent_indent="    "))
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import textwrap
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -35,6 +36,7 @@ from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
 from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
+from ksparse._params import numpydoc_section
 from ksparse._params import resolve as resolve_params
 from ksparse.engine import ArrayBatches, DivergenceError, check_history, rng_from_json, rng_to_json, run_epochs
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
@@ -313,152 +315,15 @@ def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
 
 
 class KSparseAutoencoder(_BaseEstimator):
-    """k-sparse (top-k) autoencoder.
+    """k-sparse (top-k) autoencoder, a scikit-learn estimator.
 
-    Parameters
-    ----------
-    n_hidden : int, default 256
-        Number of hidden units (dictionary size) m.
-    k : int, default 32
-        Number of units kept per sample.
-    activation : str, default "relu"
-        Activation applied to the encoder pre-activations ("linear", "relu", "sigmoid",
-        "tanh", "leaky_relu", "elu", "swish", "gelu"). For non-decreasing activations
-        the top k are chosen on the pre-activations, otherwise on the activations.
-    selection : {"value", "abs"}, default "value"
-        Keep the k largest activations, or the k largest in absolute value.
-    n_epochs : int or "auto", default "auto"
-        Full shuffled passes over the training data. "auto" trains for about 30,000
-        optimizer steps, at most 200 passes (:func:`auto_epochs`): 192 epochs on the
-        5,000 bundled MNIST images at the default batch size, 16 on 60,000 images. The
-        learning-rate and k schedules stretch over the whole run. On the bundled images,
-        100 epochs gave test MSEs 0.0238 0.0173 0.0118 0.0094 0.0071 in the table of
-        bench/quality_table.py, and the 192 of "auto" give 0.0239 0.0174 0.0117 0.0092
-        0.0069 (400 epochs: 0.0092 at k=30, no better). On 20,000 Fashion-MNIST images
-        (784 -> 1000, k=25, seeds 0-2, bench/dead_units.py), the 48 epochs of "auto" gave
-        a test MSE of 0.0073-0.0074 against 0.0088-0.0089 after 20 epochs, with 15-16% of
-        the units dead at the end against 13-16%. Unless they say otherwise, the figures
-        quoted for the other parameters below were measured with ``n_epochs=100``, the
-        default before "auto".
-    batch_size : int, default 32
-        Samples per optimizer step (small batches: more steps per epoch, better
-        reconstructions on MNIST-sized data for the same time).
-    optimizer : str, default "sparse_adam"
-        "sparse_adam" (lazy Adam) or "adam" (both run in the fused compiled step), "sgd",
-        "momentum", "nesterov", "rmsprop", "adagrad", or a lazy variant of one of them
-        ("sparse_sgd", "sparse_momentum", ...). A lazy optimizer updates only the units
-        whose gradient is not zero, i.e. the units in the batch's code (see
-        :func:`ksparse.optim.make_optimizer`). Lazy Adam is the default because dense
-        Adam keeps moving a unit that has stopped firing along its stale momentum, and
-        that drift kills units. With 784 -> 1000 units and k=25, 63-68% of the units end
-        dead under "adam" on the 5,000 bundled MNIST images (bench/features_accuracy.py,
-        seeds 0, 1) and 62% on 20,000 Fashion-MNIST images (20 epochs, seed 0), against
-        0-0.2% and 8-11% under "sparse_adam". The dead units act as pruning, so "adam"
-        reconstructs these overcomplete models better (test MSE 0.0088-0.0089 against
-        0.0113 on MNIST, 0.0087 against 0.0089 on Fashion-MNIST), but a smaller model
-        does as well with every unit alive: 784 -> 350 under "sparse_adam" gives 0.0087
-        on MNIST (seed 0), with the same probe accuracy as 1000 units (0.960). The lazy
-        rule meets the k=5 target of bench/quality_table.py (0.0238 against 0.0241), and
-        its codes make better MNIST features (logistic-regression accuracy 0.959 against
-        0.955); on Fashion-MNIST the dense rule's codes scored higher (0.868 against
-        0.860; bench/dead_units.py).
-    learning_rate : float, default 1e-2
-    lr_schedule : {"constant", "warmup", "linear", "cosine"}, default "cosine"
-    warmup_fraction : float, default 0.05
-        Fraction of the training steps used for a linear learning-rate warm-up.
-    k_start : int or None, default None
-        Progressive sparsity: k starts here and decreases linearly to ``k``. None means
-        ``min(n_hidden, 4 * k)``.
-    k_anneal_fraction : float, default 0.5
-        Fraction of the training steps over which k decreases (0 disables the curriculum).
-    auxk_k : int or None, default None
-        Dead units used by the AuxK loss per sample; None means ``min(n_hidden, 2 * k)``.
-    auxk_coef : float, default 0
-        Weight of the AuxK loss (0 disables it). Off by default because, trained for the
-        step budget of ``n_epochs="auto"``, it left more units dead, not fewer. On
-        Fashion-MNIST, 784 -> 1000 units, k=25 (bench/dead_units.py), the share of units
-        dead at the end and the test MSE were:
+    Each sample is encoded by a linear encoder, and only its k largest activations are
+    kept (by default the top k pre-activations, then ReLU, as Gao et al. 2024); a linear
+    decoder with unit-norm rows reconstructs it from those k units. Training follows the
+    recipe described in the module docstring; ``docs/defaults.md`` gives the
+    measurements behind each default and ``docs/parameters.md`` the table below.
 
-        - 20,000 images, 48 epochs (seeds 0-2): 15-16% and 0.0073-0.0074 without AuxK,
-          against 37-38% and 0.0074-0.0075 at 1/8 (seed 0: 23% at 1/32, 26% at 1/16);
-        - 60,000 images, 16 epochs (seed 0): 23% and 0.0069 without AuxK, against 45%
-          and 0.0072 at 1/8.
-
-        Shorter runs are another matter: after 20 epochs on the 20,000 images (seeds
-        0-2) the dead share was 13-16% with no AuxK, 24-26% at 1/32, 13% at 1/16 (seed 0),
-        8-11% at 1/8, 24-25% at 1/4 (seeds 0, 1) and 36% at 1/2 (seed 0), with the test
-        MSE at 0.0088-0.0089 in every case. On the bundled MNIST images no unit dies at
-        784 -> 100 and at most 0.6% at 784 -> 1000, so the weight changes nothing there.
-    dead_samples : int, default 5000
-        A unit that has not fired (been selected with a nonzero value) in this many
-        training samples counts as dead.
-    dead_reset : bool, default False
-        At the end of each epoch in the first 80% of training, re-initialise dead units
-        on badly reconstructed samples (decoder row = the normalised residual, encoder row
-        = the same direction at 0.2x the mean live encoder norm, bias 0, optimizer state
-        cleared). No reset happens in the last 20%, so reset units are trained before the
-        end. Off by default because it does more harm than good: in the Fashion-MNIST
-        set-up above it raised the dead share from 24-25% to 43-47% and the test MSE from
-        0.0088-0.0089 to 0.0092-0.0093 (AuxK at 1/32, seeds 0, 1), from 16% to 28% and
-        from 0.0089 to 0.0091 without AuxK (seed 0), and from 62% to 93% and from 0.0087
-        to 0.0139 with ``optimizer="adam"`` (AuxK at 1/8, seed 0). A reset unit starts
-        again from one sample with its moments cleared, while a dead unit left alone
-        often fires again as the other units change. It did help dense Adam on MNIST,
-        784 -> 1000, k=25, without ``encoder_decay`` (bench/features_accuracy.py, seeds
-        0-2): test MSE 0.0098 against 0.0108, with the probe accuracy about where it was
-        (0.9482 against 0.9469).
-    diversity_coef : float, default 0.0
-        Weight of the decorrelation penalty on the decoder rows (O(m^2 n) per step).
-    encoder_decay : float, default 0.3
-        Decoupled weight decay (as in AdamW) of the encoder rows of the units that fire:
-        each step, the encoder row of every unit selected (with a nonzero value) by some
-        sample of the batch is scaled by ``1 - lr * encoder_decay`` before the optimizer
-        update. Units that do not fire are left alone, so the rarely used units of a wide
-        model are not shrunk away between their uses. It curbs overfitting (the bundled
-        5,000 MNIST images are few): on 784 -> 100 (bench/quality_table.py, seed 0) it
-        lowers the test MSE at k = 5, 10, 20, 30, 50 from 0.0247, 0.0179, 0.0124, 0.0096,
-        0.0073 to 0.0238, 0.0173, 0.0118, 0.0094, 0.0071 (with ``optimizer="adam"``: from
-        0.0252, 0.0180, 0.0122, 0.0098, 0.0074 to 0.0242, 0.0175, 0.0119, 0.0094, 0.0071);
-        on 784 -> 1000, k=25 with the default lazy Adam (seed 0) from 0.0132 to 0.0113.
-        0 turns it off; ``learning_rate * encoder_decay`` must stay below 1.
-    normalize_decoder : bool, default True
-        Keep decoder rows at unit norm (the gradient's parallel component is removed).
-    output_bounds : "auto", None or (low, high), default "auto"
-        The model's output is clipped to these bounds: ``reconstruct``,
-        ``inverse_transform`` and ``score`` use ``min(high, max(low, b_dec + code @
-        W_dec))``. "auto" takes the smallest and largest value of the training data (of
-        ``fit``'s training split; each ``partial_fit`` widens them to cover its batch), so
-        pixels in [0, 1] give (0, 1). None turns the clip off; in a pair, None leaves that
-        side unbounded. The resolved bounds are ``output_bounds_``. For a sample inside
-        the bounds the clip can only move each reconstructed value closer to the true
-        one, so it never raises the error there; it matters for data in a fixed range
-        such as pixel intensities. Training ignores it unless ``clip_training``. On the
-        bundled MNIST images (bench/quality_table.py, seed 0) the test MSE at k = 5, 10,
-        20, 30, 50 is 0.0230 0.0163 0.0106 0.0081 0.0059 with the clip and 0.0239 0.0174
-        0.0117 0.0092 0.0069 without it; on 20,000 Fashion-MNIST images (784 -> 1000,
-        k=25, seed 0) 0.0071 against 0.0073.
-    clip_training : bool, default False
-        Train through the clip: the loss is the MSE of the clipped output, whose gradient
-        is zero where the clip is active, so an undershoot of a background pixel at the
-        lower bound costs nothing. This fits the training data better, and on the small
-        MNIST model it generalises better too (the table above reads 0.0222 0.0152
-        0.0092 0.0069 0.0046), but on the 784 -> 1000 Fashion-MNIST model it overfits:
-        training MSE 0.0056 and test MSE 0.0078, against 0.0058 and 0.0071 with the
-        default (0.0061 and 0.0073 with no clip at all). It is off by default for that
-        reason. Without it, the firing statistics and ``history_["mse"]`` are those of
-        the unclipped output, while ``val_mse`` (like ``score``) is of the clipped one.
-    validation_fraction : float, default 0.0
-        Fraction of the samples held out for validation figures.
-    early_stopping : bool, default False
-        Stop when the validation loss has not improved for ``patience`` epochs
-        (needs ``validation_fraction > 0``).
-    patience : int, default 5
-    n_threads : int, default 1
-        Threads for the compiled kernels and BLAS (-1 for all cores).
-    dtype : {"float32", "float64"}, default "float32"
-    random_state : int, numpy Generator/RandomState or None
-    verbose : bool, default False
-        Show a progress bar (tqdm) over epochs.
+%(parameters)s
 
     Attributes
     ----------
@@ -475,6 +340,16 @@ class KSparseAutoencoder(_BaseEstimator):
     output_bounds_ : tuple (low, high) of float, or None
         The bounds the reconstruction is clipped to (``output_bounds`` resolved; an
         infinite bound does not clip), or None when it is not clipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ksparse
+    >>> X = np.random.default_rng(0).random((200, 16)).astype(np.float32)
+    >>> model = ksparse.KSparseAutoencoder(n_hidden=32, k=4, n_epochs=2, random_state=0).fit(X)
+    >>> indices, values = model.encode(X[:3])
+    >>> indices.shape
+    (3, 4)
     """
 
     output_bounds_: Optional[Tuple[float, float]]
@@ -1223,3 +1098,8 @@ class KSparseAutoencoder(_BaseEstimator):
                 raise ValueError(f"the checkpoint's optimizer state is damaged: {exc}") from None
             est._check_state(r)
         return est
+
+
+# the Parameters section is the parameter table's (ksparse._params), so the two cannot disagree
+KSparseAutoencoder.__doc__ = (KSparseAutoencoder.__doc__ or "").replace(
+    "%(parameters)s", textwrap.indent(numpydoc_section(), "    "))

@@ -38,7 +38,7 @@ import textwrap
 import typing
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Literal, Optional, Union
 
 __all__ = [
     "ConfigError",
@@ -67,81 +67,30 @@ class ConfigError(ValueError):
     """Raised for an unknown key or a bad value in a configuration; names the key."""
 
 
-@dataclasses.dataclass
-class ModelConfig:
-    """Constructor parameters of :class:`ksparse.KSparseAutoencoder`.
+def _model_config() -> type:
+    """:class:`ModelConfig`, built from the estimator's parameter table (ksparse._params)."""
+    from ksparse._params import PARAMS
 
-    The field names and defaults are those of the estimator (a test keeps them
-    equal to ``KSparseAutoencoder().get_params()``).
+    fields = [(p.name, p.annotation, dataclasses.field(default=p.default, metadata={"doc": p.doc}))
+              for p in PARAMS]
+    cls = dataclasses.make_dataclass("ModelConfig", fields)
+    cls.__module__ = __name__
+    cls.__doc__ = """Constructor parameters of :class:`ksparse.KSparseAutoencoder`.
 
-    The values are checked by the estimator's own rules
-    (``KSparseAutoencoder._check_params``), so the annotations below describe
-    the usual values rather than every accepted one: whatever the estimator
-    accepts is accepted here (e.g. ``activation: ReLU`` or
-    ``activation: {name: leaky_relu, alpha: 0.1}``) and whatever it refuses is
-    refused here, with the key named. Only plain YAML/JSON data is taken: a
-    timestamp, a set or binary data is refused whatever the estimator says.
+    The fields, their defaults and their one-line docs come from the estimator's
+    parameter table (``ksparse._params.PARAMS``), and the values are checked by the
+    same rules (``ksparse._params.resolve``), so a configuration accepts exactly the
+    model values the estimator accepts, and names the key when it refuses one.
     """
+    return cls
 
-    n_hidden: int = 256
-    """Number of hidden units (latents), m."""
-    k: int = 32
-    """Number of units kept active per sample (the k of top-k)."""
-    activation: Literal["linear", "sigmoid", "relu", "tanh", "leaky_relu", "elu", "swish", "gelu"] = "relu"
-    """Activation applied to the encoder's pre-activations before the top-k selection."""
-    selection: Literal["value", "abs"] = "value"
-    """Rank units by their value, or by their absolute value (keeping the sign)."""
-    n_epochs: Union[int, Literal["auto"]] = "auto"
-    """Number of full shuffled passes over the training data, or "auto": about 30,000
-    optimizer steps, at most 200 passes (192 on the 5,000 bundled MNIST images)."""
-    batch_size: int = 32
-    """Samples per optimizer step."""
-    optimizer: str = "sparse_adam"
-    """Optimizer name: sgd, momentum, nesterov, adam, rmsprop, adagrad, or a sparse_* (lazy)
-    variant; the default lazy Adam leaves the units outside a batch's code untouched."""
-    learning_rate: float = 1e-2
-    """Peak learning rate (reached after the warm-up)."""
-    lr_schedule: Literal["constant", "warmup", "linear", "cosine"] = "cosine"
-    """Learning-rate schedule over the whole run."""
-    warmup_fraction: float = 0.05
-    """Fraction of the steps spent warming the learning rate up from zero."""
-    k_start: Optional[int] = None
-    """k at the start of progressive sparsity (annealed linearly down to k); None means min(n_hidden, 4 * k)."""
-    k_anneal_fraction: float = 0.5
-    """Fraction of training over which k is annealed from k_start down to k."""
-    auxk_k: Optional[int] = None
-    """Number of dead units used by the AuxK loss per sample; None means min(n_hidden, 2 * k)."""
-    auxk_coef: float = 0.0
-    """Weight of the AuxK loss (0 turns it off)."""
-    dead_samples: int = 5000
-    """A unit that has not fired in this many training samples counts as dead."""
-    dead_reset: bool = False
-    """Re-initialise dead units on badly reconstructed samples at the end of each epoch in the first 80% of training."""
-    diversity_coef: float = 0.0
-    """Weight of the decoder decorrelation (diversity) penalty."""
-    encoder_decay: float = 0.3
-    """Decoupled weight decay of the encoder rows of the units that fire in a batch (0 turns it off)."""
-    normalize_decoder: bool = True
-    """Keep decoder rows at unit L2 norm (with the parallel gradient component removed)."""
-    output_bounds: Union[Literal["auto"], None, List[Optional[float]]] = "auto"
-    """Clip the reconstruction: "auto" to the range of the training data, null for no
-    clipping, or [low, high] (either may be null for no bound), e.g. [0, 1]."""
-    clip_training: bool = False
-    """Train through the output clip (the loss is that of the clipped output); false clips only the model's output."""
-    validation_fraction: float = 0.0
-    """Fraction of the training data held out to compute val_loss/val_mse each epoch."""
-    early_stopping: bool = False
-    """Stop when the validation loss has not improved for `patience` epochs."""
-    patience: int = 5
-    """Epochs without improvement before early stopping."""
-    n_threads: int = 1
-    """Threads for the compiled kernels and BLAS (-1 for all cores)."""
-    dtype: Literal["float32", "float64"] = "float32"
-    """Floating-point precision of the weights and computations."""
-    random_state: Optional[int] = None
-    """Seed for initialisation and shuffling; an integer makes training reproducible."""
-    verbose: bool = False
-    """Show a progress bar during training."""
+
+if TYPE_CHECKING:  # the fields are the parameter table's, made at import time
+    @dataclasses.dataclass
+    class ModelConfig:
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    ModelConfig = _model_config()
 
 
 @dataclasses.dataclass
@@ -201,7 +150,14 @@ class RunConfig:
 
 
 def field_docs(cls: type) -> Dict[str, str]:
-    """Return {field name: docstring} from the string literals under each field."""
+    """Return {field name: one-line doc} of a configuration dataclass.
+
+    A field's doc is its ``metadata["doc"]`` (the parameter table's, for
+    :class:`ModelConfig`) or the string literal under it in the class body.
+    """
+    from_metadata = {f.name: f.metadata["doc"] for f in dataclasses.fields(cls) if "doc" in f.metadata}
+    if len(from_metadata) == len(dataclasses.fields(cls)):
+        return from_metadata
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):  # pragma: no cover - source not available
@@ -309,6 +265,8 @@ def _coerce(value: Any, hint: Any) -> Any:
             return _NO
     if hint is str:
         return value if isinstance(value, str) else _NO
+    if hint is Any:  # the parameter's own rule decides (e.g. activation: ReLU or a mapping)
+        return value if _is_plain(value) else _NO
     raise TypeError(f"unsupported annotation {hint!r}")  # pragma: no cover
 
 

@@ -85,7 +85,7 @@ def test_yaml_file_and_defaults(tmp_path):
         ({"model": {"warmup_fraction": 1.0}}, "model.warmup_fraction=1.0"),
         ({"model": {"output_bounds": [1, 0]}}, "model.output_bounds=[1"),
         ({"model": {"activation": {"name": "relu", "beta": 1}}}, "model.activation="),
-        ({"model": {"dtype": b"f4"}}, "model.dtype=b'f4' is not allowed: expected one of 'float32', 'float64'"),
+        ({"model": {"dtype": b"f4"}}, "model.dtype=b'f4' is not allowed: expected a string"),
         ({"model": {"validation_fraction": 1.0}}, "model.validation_fraction=1.0"),
         ({"model": {"early_stopping": True}}, "model.early_stopping=True"),
         ({"model": {"random_state": 1.5}}, "model.random_state=1.5"),
