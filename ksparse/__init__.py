@@ -2,8 +2,9 @@
 
 from ksparse._version import __version__
 from ksparse._core import openmp_enabled
+from ksparse._validation import InvalidParameterError, ThreadCountWarning
+# the array kernels: top-k selection and the sparse-code operations
 from ksparse.topk import codes_to_dense, masked_dense, topk, topk_mask
-# kernels engineer: sparse-code kernels, optimizers, learning-rate schedules
 from ksparse.sparse import (
     normalize_rows,
     remove_parallel_component,
@@ -12,6 +13,7 @@ from ksparse.sparse import (
     sparse_encoder_backward,
     update_firing,
 )
+# training: optimizers, schedules and the engine's error
 from ksparse.optim import (
     SGD,
     AdaGrad,
@@ -23,22 +25,25 @@ from ksparse.optim import (
     make_optimizer,
 )
 from ksparse.schedules import Schedule, make_schedule
-from ksparse import metrics, report
-# layers engineer: activations and the composable layers API
+from ksparse.engine import DivergenceError
+# models: the estimator, the layers, their activations and losses
 from ksparse.activations import Activation, get_activation
 from ksparse.layers import DenseLayer, KSparseLayer, Network
-# io engineer: persistence and data sets
+from ksparse.autoencoder import ConvergenceWarning, DataScaleWarning, KSparseAutoencoder
+from ksparse import losses
+# files, data and evaluation
 from ksparse.io import load, save
-from ksparse import datasets
+from ksparse import datasets, metrics, report
 
 __all__ = [
     "__version__",
     "openmp_enabled",
+    "InvalidParameterError",
+    "ThreadCountWarning",
     "topk",
     "topk_mask",
     "masked_dense",
     "codes_to_dense",
-    # kernels engineer
     "sparse_decode",
     "sparse_decode_backward",
     "sparse_encoder_backward",
@@ -55,27 +60,24 @@ __all__ = [
     "make_optimizer",
     "Schedule",
     "make_schedule",
-    "metrics",
-    "plotting",
-    "report",
-    # layers engineer
+    "DivergenceError",
     "Activation",
     "get_activation",
     "KSparseLayer",
     "DenseLayer",
     "Network",
-    # io engineer
+    "KSparseAutoencoder",
+    "ConvergenceWarning",
+    "DataScaleWarning",
+    "losses",
     "save",
     "load",
     "datasets",
+    "metrics",
+    "plotting",
+    "report",
 ]
 
-# model engineer: the estimator, its losses and errors
-from ksparse.autoencoder import (ConvergenceWarning, DataScaleWarning, DivergenceError,  # noqa: E402
-                                 KSparseAutoencoder)
-from ksparse import losses  # noqa: E402
-
-__all__ += ["KSparseAutoencoder", "DivergenceError", "DataScaleWarning", "ConvergenceWarning", "losses"]
 
 def __getattr__(name):  # PEP 562: import ksparse.plotting (and matplotlib) only when first used
     if name == "plotting":

@@ -426,7 +426,7 @@ class FusedStep:
         self._Ga = np.empty((aux_rows, n), dt)
         self._zbuf = np.empty((nt if ka > 0 else 0, m), dt)
         self._auxerr = np.empty(max(B, 2 * n) if ka > 0 else 0, np.float64)
-        # top-k scratch of the top-k engineer's row kernel, zeroed once (SIMD reads past the end)
+        # scratch of the top-k row kernel, zeroed once (its SIMD loads read past the end)
         self._tkscratch = np.zeros(_core._step_topk_scratch_bytes(m, dt.itemsize, nt), np.int8)
         self._no_dead = np.empty(0, np.int64)
         self._no_aux_i = np.empty((B, 0), np.int64)
