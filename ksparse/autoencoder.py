@@ -38,7 +38,8 @@ from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
 from ksparse._params import numpydoc_section
 from ksparse._params import resolve as resolve_params
-from ksparse.engine import ArrayBatches, DivergenceError, check_history, rng_from_json, rng_to_json, run_epochs
+from ksparse.engine import (ArrayBatches, DivergenceError, check_history, new_position, read_training_state,
+                            run_epochs, training_state)
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
@@ -265,37 +266,6 @@ def _check_learned_array(name: str, a: Any, shape: Tuple[int, ...], dtype: np.dt
         raise ValueError(f"{name} must be a C-contiguous array (use np.ascontiguousarray)")
     if training and not a.flags.writeable:
         raise ValueError(f"{name} is read-only; training updates it in place (give it a writeable copy)")
-
-
-#: the training position of a checkpoint: key -> (check, description)
-_TRAIN_STATE_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "split_seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
-    "best_val": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
-                 "null or a number"),
-    "bad_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "n_samples": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "done": (lambda v: isinstance(v, bool), "true or false"),
-}
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def _check_train_state(state: Any) -> dict:
-    """Validate the training position stored in a checkpoint; return a copy."""
-    if not isinstance(state, dict):
-        raise ValueError("the training state must be a JSON object")
-    missing = sorted(set(_TRAIN_STATE_RULES) - set(state))
-    extra = sorted(set(state) - set(_TRAIN_STATE_RULES))
-    if missing or extra:
-        raise ValueError(f"the training state has missing keys {missing} / unknown keys {extra}")
-    for key, (ok, what) in _TRAIN_STATE_RULES.items():
-        if not ok(state[key]):
-            raise ValueError(f"training state {key}={state[key]!r} must be {what}")
-    return dict(state)
 
 
 def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
@@ -990,20 +960,12 @@ class KSparseAutoencoder(_BaseEstimator):
             },
         }
         if include_optimizer:
-            if not hasattr(self, "_opt") or not isinstance(self._opt, AdamState) and not hasattr(self._opt, "state_dict"):
+            if getattr(self, "_opt", None) is None:
                 raise ValueError("no optimizer state to save: the estimator has not been trained")
-            sd = self._opt.state_dict()
-            scalars = {}
-            for key, v in sd.items():
-                if isinstance(v, np.ndarray):
-                    arrays["optim." + key] = v
-                else:
-                    scalars[key] = v.item() if isinstance(v, np.generic) else v
-            meta["training"] = {
-                "state": dict(getattr(self, "_train_state", {})),
-                "rng": rng_to_json(self._rng) if hasattr(self, "_rng") else None,
-                "optimizer": {"name": self.optimizer, "scalars": scalars},
-            }
+            meta["training"], optim_arrays = training_state(
+                getattr(self, "_train_state", new_position()), getattr(self, "_rng", None), self.optimizer,
+                self._opt.state_dict())
+            arrays.update(optim_arrays)
         return arrays, meta
 
     @classmethod
@@ -1064,7 +1026,7 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError("the metadata's 'attributes' is not an object")
         n_features: Any = attrs.get("n_features_in_", est.W_enc_.shape[-1])
         n_iter: Any = attrs.get("n_iter_", 0)
-        if not _is_int(n_features) or not _is_int(n_iter) or n_iter < 0:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n_features, n_iter)) or n_iter < 0:
             raise ValueError(f"attributes n_features_in_={n_features!r} and n_iter_={n_iter!r} must be integers")
         est.n_features_in_ = int(n_features)
         est.n_iter_ = int(n_iter)
@@ -1078,18 +1040,12 @@ class KSparseAutoencoder(_BaseEstimator):
             raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['n_hidden']}")
         est._check_state(r)
         if tr is not None:
-            if not isinstance(tr, dict):
-                raise ValueError("the checkpoint's 'training' metadata is not an object")
-            est._train_state = _check_train_state(tr.get("state"))
-            if tr.get("rng") is not None:
-                est._rng = rng_from_json(tr["rng"])
-            opt_meta = tr.get("optimizer")
-            if not isinstance(opt_meta, dict) or opt_meta.get("name") != est.optimizer \
-                    or not isinstance(opt_meta.get("scalars"), dict):
-                raise ValueError(f"the checkpoint's optimizer state is not for optimizer={est.optimizer!r}")
+            est._train_state, rng, opt_name, sd = read_training_state(tr, arrays)
+            if rng is not None:
+                est._rng = rng
+            if opt_name != est.optimizer:
+                raise ValueError(f"the checkpoint's optimizer state is for {opt_name!r}, not optimizer={est.optimizer!r}")
             est._opt = est._make_optimizer(r)
-            sd = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
-            sd.update(opt_meta["scalars"])
             try:
                 est._opt.load_state_dict(sd)  # checks the hyper-parameters by the constructor's rules
                 if not isinstance(est._opt, AdamState):

@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping,
 
 import numpy as np
 
-__all__ = ["DivergenceError", "ArrayBatches", "run_epochs", "new_position", "check_history", "rng_to_json",
-           "rng_from_json"]
+__all__ = ["DivergenceError", "ArrayBatches", "run_epochs", "new_position", "check_position", "check_history",
+           "rng_to_json", "rng_from_json", "training_state", "read_training_state"]
 
 #: step(batch, step_number, lr) -> (loss, per-sample mean figures)
 Step = Callable[[Tuple[np.ndarray, ...], int, float], Tuple[float, Mapping[str, float]]]
@@ -52,6 +52,43 @@ def new_position(n_samples: int = 0, split_seed: int = 0) -> Dict[str, Any]:
     """
     return {"epoch": 0, "step": 0, "split_seed": int(split_seed), "best_val": None, "bad_epochs": 0,
             "n_samples": int(n_samples), "done": False}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: the training position's keys: key -> (check, what it must be)
+_POSITION_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "split_seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "best_val": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+                 "null or a number"),
+    "bad_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "n_samples": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "done": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def check_position(state: Any) -> Dict[str, Any]:
+    """Validate a training position read from a file; return a copy.
+
+    Raises
+    ------
+    ValueError
+        Naming the key that is missing, unknown or of the wrong kind.
+    """
+    if not isinstance(state, dict):
+        raise ValueError("the training state must be a JSON object")
+    missing = sorted(set(_POSITION_RULES) - set(state))
+    extra = sorted(set(state) - set(_POSITION_RULES))
+    if missing or extra:
+        raise ValueError(f"the training state has missing keys {missing} / unknown keys {extra}")
+    for key, (ok, what) in _POSITION_RULES.items():
+        if not ok(state[key]):
+            raise ValueError(f"training state {key}={state[key]!r} must be {what}")
+    return dict(state)
 
 
 class ArrayBatches:
@@ -332,3 +369,53 @@ def rng_from_json(d: Any) -> np.random.Generator:
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"the random generator state is damaged ({exc})") from None
     return np.random.Generator(bg)
+
+
+# ------------------------------------------------------------------ checkpoints
+def training_state(position: Mapping[str, Any], rng: Optional[np.random.Generator], optimizer_name: Optional[str],
+                   optimizer_state: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """What a checkpoint stores of a run: ``(meta, arrays)``.
+
+    ``meta`` is the JSON ``training`` entry: ``state`` (the position), ``rng`` (the
+    generator, :func:`rng_to_json`) and ``optimizer`` (``name`` and the non-array
+    ``scalars`` of its state dict); ``arrays`` holds the state dict's arrays under
+    ``"optim.<key>"``. Every model writes this one layout.
+    """
+    arrays: Dict[str, np.ndarray] = {}
+    scalars: Dict[str, Any] = {}
+    for key, value in optimizer_state.items():
+        if isinstance(value, np.ndarray):
+            arrays["optim." + key] = value
+        else:
+            scalars[key] = value.item() if isinstance(value, np.generic) else value
+    meta = {"state": dict(position), "rng": rng_to_json(rng) if rng is not None else None,
+            "optimizer": None if optimizer_name is None else {"name": optimizer_name, "scalars": scalars}}
+    return meta, arrays
+
+
+def read_training_state(meta: Any, arrays: Mapping[str, np.ndarray]
+                        ) -> Tuple[Dict[str, Any], Optional[np.random.Generator], Optional[str], Dict[str, Any]]:
+    """Read :func:`training_state`'s layout back: ``(position, rng, optimizer_name, state_dict)``.
+
+    Everything is validated except the optimizer's state dict, which the optimizer's
+    own ``load_state_dict`` checks. The name is None when no optimizer was saved.
+
+    Raises
+    ------
+    ValueError
+        Naming what is malformed.
+    """
+    if not isinstance(meta, dict):
+        raise ValueError("the checkpoint's 'training' metadata is not an object")
+    position = check_position(meta.get("state"))
+    rng = rng_from_json(meta["rng"]) if meta.get("rng") is not None else None
+    opt = meta.get("optimizer")
+    if opt is None:
+        if any(k.startswith("optim.") for k in arrays):
+            raise ValueError("the checkpoint holds optimizer tensors but no optimizer entry")
+        return position, rng, None, {}
+    if not isinstance(opt, dict) or not isinstance(opt.get("name"), str) or not isinstance(opt.get("scalars"), dict):
+        raise ValueError("the checkpoint's optimizer entry must be an object with a name and scalars")
+    state = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    state.update(opt["scalars"])
+    return position, rng, opt["name"], state

@@ -56,7 +56,8 @@ from ksparse._validation import (
     check_n_threads,
 )
 from ksparse.activations import Activation, get_activation
-from ksparse.engine import ArrayBatches, check_history, new_position, rng_from_json, rng_to_json, run_epochs
+from ksparse.engine import (ArrayBatches, check_history, new_position, read_training_state, run_epochs,
+                            training_state)
 from ksparse.optim import Optimizer, make_optimizer
 from ksparse.schedules import make_schedule
 from ksparse.topk import codes_to_dense
@@ -445,6 +446,19 @@ _RUN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "start_epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
     "start_step": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
 }
+
+
+def _training_from_v01(training: Dict[str, Any]) -> Dict[str, Any]:
+    """A ksparse 0.1 network checkpoint's training entry in the engine's layout."""
+    epoch, step = training.get("epoch", 0), training.get("step", 0)
+    run = training.get("run")
+    scalars = training.get("optimizer_scalars")
+    return {
+        "state": dict(new_position(), epoch=epoch, step=step),
+        "rng": training.get("rng_state"),
+        "optimizer": None if scalars is None or run is None else {"name": run.get("optimizer"), "scalars": scalars},
+        "run": run,
+    }
 
 
 def _check_run(run: Any) -> Dict[str, Any]:
@@ -1031,21 +1045,12 @@ class Network:
                 raise RuntimeError(
                     "cannot checkpoint in the middle of an epoch; save from the train() callback"
                 )
-            training: Dict[str, Any] = {
-                "epoch": self.epoch_,
-                "step": self.n_steps_,
-                "rng_state": rng_to_json(self._rng) if self._rng is not None else None,
-                "run": dict(self._run) if self._run is not None else None,
-                "optimizer_scalars": None,
-            }
-            if self.optimizer_ is not None:
-                scalars: Dict[str, Any] = {}
-                for key, value in self.optimizer_.state_dict().items():
-                    if isinstance(value, np.ndarray):
-                        arrays[f"optim.{key}"] = value
-                    else:
-                        scalars[key] = _json_scalar(value)
-                training["optimizer_scalars"] = scalars
+            opt = self.optimizer_
+            training, optim_arrays = training_state(
+                self._position, self._rng, None if opt is None else opt.name,
+                {} if opt is None else opt.state_dict())
+            training["run"] = dict(self._run) if self._run is not None else None
+            arrays.update(optim_arrays)
             meta["training"] = training
         return arrays, meta
 
@@ -1087,18 +1092,19 @@ class Network:
         if training is not None:
             if not isinstance(training, dict):
                 raise ValueError("the checkpoint's 'training' metadata is not an object")
-            if training.get("rng_state") is not None:
-                net._rng = rng_from_json(training["rng_state"])
+            if "state" not in training:  # the layout of ksparse 0.1's network checkpoints
+                training = _training_from_v01(training)
+            position, rng, opt_name, state = read_training_state(training, arrays)
+            net._position.update(position)
+            net._rng = rng
             run = training.get("run")
             if run is not None:
                 net._run = _check_run(run)
                 opt = make_optimizer(
                     run["optimizer"], lr=run["learning_rate"], n_threads=net.n_threads, **run["optimizer_params"]
                 )
-                state: Dict[str, Any] = dict(training.get("optimizer_scalars") or {})
-                for key, value in arrays.items():
-                    if key.startswith("optim."):
-                        state[key[len("optim."):]] = np.array(value, copy=True)
+                if opt_name is not None and opt_name != opt.name:
+                    raise ValueError(f"the checkpoint's optimizer state is for {opt_name!r}, not {opt.name!r}")
                 if state:
                     opt.load_state_dict(state)
                     opt.check_state(net._params_and_grads()[0])

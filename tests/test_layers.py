@@ -430,12 +430,23 @@ def test_checkpoint_resume_equals_uninterrupted(optimizer):
     part = make()
     with pytest.raises(Interrupted):
         part.train(X, X, epochs=5, callback=callback, **kwargs)
-    assert saved["meta"]["training"]["epoch"] == 2
+    assert saved["meta"]["training"]["state"]["epoch"] == 2  # the engine's checkpoint layout
     assert saved["meta"]["training"]["run"]["batch_size"] == 8
     if optimizer != "sgd":
         assert any(k.startswith("optim.") for k in saved["arrays"])
 
     resumed = Network._from_state(saved["arrays"], saved["meta"])
+    # a checkpoint in the layout of ksparse 0.1 (training position flat, generator state flat) loads the same
+    tr = saved["meta"]["training"]
+    rng = tr["rng"]
+    old_meta = dict(saved["meta"], training={
+        "epoch": tr["state"]["epoch"], "step": tr["state"]["step"], "run": tr["run"],
+        "rng_state": {"bit_generator": "PCG64", "state": rng["state"]["state"], "inc": rng["state"]["inc"],
+                      "has_uint32": int(rng["has_uint32"]), "uinteger": int(rng["uinteger"])},
+        "optimizer_scalars": tr["optimizer"]["scalars"] if tr["optimizer"] else None})
+    old = Network._from_state(saved["arrays"], old_meta)
+    assert old.epoch_ == resumed.epoch_ and old.n_steps_ == resumed.n_steps_
+    assert old._rng.bit_generator.state == resumed._rng.bit_generator.state
     with pytest.raises(ValueError, match="batch_size"):
         resumed.train(X, X, epochs=5, **{**kwargs, "batch_size": 4}, resume=True)
     hist = resumed.train(X, X, epochs=5, **kwargs, resume=True)
