@@ -40,7 +40,6 @@ array([0.1, 0.1, 1. ])
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Dict, Mapping, Optional, Type, Union
 
 import numpy as np
@@ -90,12 +89,9 @@ def _prepare_out(out: Optional[np.ndarray], Z: np.ndarray) -> np.ndarray:
 
 
 def _check_alpha(alpha: Any, name: str) -> float:
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"{name}: alpha must be a real number, got {alpha!r}")
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"{name}: alpha={alpha} must be a finite number >= 0")
-    return alpha
+    from ksparse._validation import check_real
+
+    return check_real(alpha, f"{name}: alpha", 0.0)
 
 
 class Activation:

@@ -52,8 +52,10 @@ from ksparse._validation import (
     check_dtype,
     check_float_array,
     check_index_array,
+    check_int,
     check_k,
     check_n_threads,
+    check_real,
 )
 from ksparse.activations import Activation, get_activation
 from ksparse.engine import (ArrayBatches, check_history, new_position, read_training_state, run_epochs,
@@ -68,23 +70,6 @@ SparseCode = Tuple[np.ndarray, np.ndarray]
 
 #: rows per chunk in predict/loss (bounds the (chunk, n_out) pre-activations)
 _PREDICT_CHUNK = 2048
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if int(value) < 1:
-        raise ValueError(f"{name}={value} must be a positive integer")
-    return int(value)
-
-
-def _check_positive_float(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}={value} must be a finite number > 0")
-    return value
 
 
 # The layers call the compiled kernels through ksparse._model_ops, without the public
@@ -123,8 +108,8 @@ class _Layer:
         raise NotImplementedError
 
     def __init__(self, n_in: Any, n_out: Any, activation: Any) -> None:
-        self.n_in = _check_positive_int(n_in, "n_in")
-        self.n_out = _check_positive_int(n_out, "n_out")
+        self.n_in = check_int(n_in, "n_in", 1)
+        self.n_out = check_int(n_out, "n_out", 1)
         self.activation: Activation = get_activation(activation)
         # None until the weights are drawn or set (see `initialized`); every
         # method that reads them checks `initialized` first
@@ -869,8 +854,8 @@ class Network:
             When the loss becomes non-finite; the weights are restored to the
             start of that epoch.
         """
-        epochs = _check_positive_int(epochs, "epochs")
-        batch_size = _check_positive_int(batch_size, "batch_size")
+        epochs = check_int(epochs, "epochs", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         if isinstance(optimizer, Optimizer):
             if optimizer_params:
                 raise ValueError("optimizer_params go with an optimizer name; configure the optimizer object itself")
@@ -879,7 +864,7 @@ class Network:
         elif not isinstance(optimizer, str):
             raise TypeError(
                 f"optimizer must be a name such as 'adam' or a ksparse.optim optimizer, got {type(optimizer).__name__}")
-        learning_rate = _check_positive_float(1e-2 if learning_rate is None else learning_rate, "learning_rate")
+        learning_rate = check_real(1e-2 if learning_rate is None else learning_rate, "learning_rate", 0.0, lo_open=True)
         optimizer_params = dict(optimizer_params or {})
         if isinstance(warmup_fraction, (bool, np.bool_)) or not isinstance(warmup_fraction, numbers.Real):
             raise TypeError(f"warmup_fraction must be a number in [0, 1), got {warmup_fraction!r}")

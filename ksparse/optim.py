@@ -53,7 +53,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from ksparse import _core
-from ksparse._validation import FLOAT_DTYPES, check_backend, check_n_threads
+from ksparse._validation import FLOAT_DTYPES, InvalidParameterError, check_backend, check_n_threads, check_real
 
 __all__ = [
     "Optimizer",
@@ -70,21 +70,6 @@ __all__ = [
 _STATE_PREFIX = "state."
 _NO_ROWS = np.empty(0, dtype=np.int64)
 _EMPTY = {dt: np.empty(0, dtype=dt) for dt in FLOAT_DTYPES}
-
-
-def _check_real(value: Any, name: str, *, lo: float = 0.0, lo_open: bool = False,
-                hi: Optional[float] = None, hi_open: bool = True) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    bad = not math.isfinite(v) or v < lo or (lo_open and v == lo)
-    if hi is not None:
-        bad = bad or v > hi or (hi_open and v == hi)
-    if bad:
-        lo_s = f"{'>' if lo_open else '>='} {lo}"
-        hi_s = "" if hi is None else f" and {'<' if hi_open else '<='} {hi}"
-        raise ValueError(f"{name}={value!r} must be finite, {lo_s}{hi_s}")
-    return v
 
 
 class Optimizer:
@@ -120,7 +105,7 @@ class Optimizer:
     def __init__(self, lr: float, *, weight_decay: float = 0.0, lazy: bool = False,
                  n_threads: int = 1, backend: str = "compiled") -> None:
         self.lr = lr
-        self.weight_decay = _check_real(weight_decay, "weight_decay")
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
         if not isinstance(lazy, (bool, np.bool_)):
             raise TypeError(f"lazy must be True or False, got {lazy!r}")
         self.lazy = bool(lazy)
@@ -136,7 +121,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _check_real(value, "lr")
+        self._lr = check_real(value, "lr", 0.0)
 
     @property
     def n_threads(self) -> int:
@@ -496,7 +481,7 @@ class Momentum(Optimizer):
 
     @momentum.setter
     def momentum(self, value: float) -> None:
-        self._momentum = _check_real(value, "momentum", hi=1.0)
+        self._momentum = check_real(value, "momentum", 0.0, 1.0, hi_open=True)
 
     @property
     def nesterov(self) -> bool:
@@ -552,9 +537,9 @@ class Adam(Optimizer):
                  n_threads: int = 1, backend: str = "compiled") -> None:
         super().__init__(lr, weight_decay=weight_decay, lazy=lazy, n_threads=n_threads,
                          backend=backend)
-        self.beta1 = _check_real(beta1, "beta1", hi=1.0)
-        self.beta2 = _check_real(beta2, "beta2", hi=1.0)
-        self.eps = _check_real(eps, "eps", lo_open=True)
+        self.beta1 = check_real(beta1, "beta1", 0.0, 1.0, hi_open=True)
+        self.beta2 = check_real(beta2, "beta2", 0.0, 1.0, hi_open=True)
+        self.eps = check_real(eps, "eps", 0.0, lo_open=True)
 
     def _hyper(self, t: int) -> np.ndarray:
         bc1 = 1.0 - self.beta1 ** t
@@ -602,8 +587,8 @@ class RMSprop(Optimizer):
                  backend: str = "compiled") -> None:
         super().__init__(lr, weight_decay=weight_decay, lazy=lazy, n_threads=n_threads,
                          backend=backend)
-        self.alpha = _check_real(alpha, "alpha", hi=1.0)
-        self.eps = _check_real(eps, "eps", lo_open=True)
+        self.alpha = check_real(alpha, "alpha", 0.0, 1.0, hi_open=True)
+        self.eps = check_real(eps, "eps", 0.0, lo_open=True)
 
     def _hyper(self, t: int) -> np.ndarray:
         return np.array([self.lr, self.weight_decay, self.alpha, self.eps])
@@ -632,9 +617,9 @@ class AdaGrad(Optimizer):
                  lazy: bool = False, n_threads: int = 1, backend: str = "compiled") -> None:
         super().__init__(lr, weight_decay=weight_decay, lazy=lazy, n_threads=n_threads,
                          backend=backend)
-        self.eps = _check_real(eps, "eps", lo_open=True)
-        self.initial_accumulator_value = _check_real(initial_accumulator_value,
-                                                     "initial_accumulator_value")
+        self.eps = check_real(eps, "eps", 0.0, lo_open=True)
+        self.initial_accumulator_value = check_real(initial_accumulator_value,
+                                                     "initial_accumulator_value", 0.0)
 
     def _init_state(self, p: np.ndarray) -> Dict[str, Any]:
         st = super()._init_state(p)
@@ -708,5 +693,7 @@ def make_optimizer(name: Any, **hyper: Any) -> Optimizer:
         raise TypeError(f"'lazy' is fixed by the name {name!r}; use a 'sparse_' name for lazy updates")
     try:
         return cls(**fixed, **hyper, lazy=lazy)
-    except TypeError as exc:
+    except InvalidParameterError:
+        raise
+    except TypeError as exc:  # an unknown hyper-parameter name
         raise TypeError(f"make_optimizer({name!r}): {exc}") from None
