@@ -591,36 +591,39 @@ class KSparseAutoencoder(_BaseEstimator):
         return CombinedLoss(terms)
 
     def _build_steps(self, r: dict, batch_size: int) -> None:
-        """Allocate the step objects and their workspaces (once per fit / first partial_fit)."""
+        """Choose and build the training step (the one place the choice is made).
+
+        :class:`~ksparse.training.FusedStep`, the compiled kernel, serves Adam (dense or
+        lazy) with a ReLU or linear activation selected by value (or a linear one by
+        absolute value) and no diversity penalty; every other configuration trains
+        through :class:`~ksparse.training.GeneralStep`. Both implement the same step
+        (``step(X, k, lr, dead) -> (loss, mse, indices, values)``) and only the chosen
+        one allocates its workspaces.
+        """
         params = self._params()
         opt = self._opt
-        self._general = GeneralStep(params, opt, self._make_loss(r), r["activation"], self.selection,
-                                    bool(self.normalize_decoder), batch_size, r["n_threads"],
-                                    encoder_decay=r["encoder_decay"])
-        self._fused = None
         act_name = r["activation"].name
-        fusable_selection = self.selection == "value" or (self.selection == "abs" and act_name == "linear")
-        if (isinstance(opt, AdamState) and act_name in ("relu", "linear") and fusable_selection
-                and r["diversity_coef"] == 0.0):
-            try:
-                self._fused = FusedStep(params, opt, bool(self.normalize_decoder), batch_size,
-                                        max(r["k"], r["k_start"]), r["n_threads"], relu=r["activation"].name == "relu",
-                                        steps_since_fired=self.steps_since_fired_,
-                                        auxk_k=r["auxk_k"], auxk_coef=r["auxk_coef"],
-                                        by_abs=self.selection == "abs", encoder_decay=r["encoder_decay"])
-            except (ImportError, AttributeError):  # pragma: no cover - compiled core missing
-                self._fused = None
+        fusable = (isinstance(opt, AdamState) and act_name in ("relu", "linear") and r["diversity_coef"] == 0.0
+                   and (self.selection == "value" or act_name == "linear"))
+        if fusable:
+            self._step: Any = FusedStep(
+                params, opt, bool(self.normalize_decoder), batch_size, max(r["k"], r["k_start"]), r["n_threads"],
+                relu=act_name == "relu", steps_since_fired=self.steps_since_fired_, auxk_k=r["auxk_k"],
+                auxk_coef=r["auxk_coef"], by_abs=self.selection == "abs", encoder_decay=r["encoder_decay"])
+        else:
+            self._step = GeneralStep(params, opt, self._make_loss(r), r["activation"], self.selection,
+                                     bool(self.normalize_decoder), batch_size, r["n_threads"],
+                                     encoder_decay=r["encoder_decay"])
         self._steps_key = (batch_size, r["n_hidden"], self.n_features_in_, r["dtype"].str)
-        self._steps_params = r  # the steps are rebuilt when any parameter changes
+        self._steps_params = r  # the step is rebuilt when any parameter changes
         self._sync_output_bounds(r)
 
     def _sync_output_bounds(self, r: dict) -> None:
-        """Hand the bounds to the step objects (read at each step): ``output_bounds_`` with
+        """Hand the bounds to the step (read at each step): ``output_bounds_`` with
         ``clip_training``, else None (training sees the unclipped output)."""
-        bounds = self.output_bounds_ if r["clip_training"] else None
-        for step in (getattr(self, "_general", None), getattr(self, "_fused", None)):
-            if step is not None:
-                step.output_bounds = bounds
+        step = getattr(self, "_step", None)
+        if step is not None:
+            step.output_bounds = self.output_bounds_ if r["clip_training"] else None
 
     def _set_output_bounds(self, X: np.ndarray, r: dict, extend: bool,
                            data_range: Optional[Tuple[float, float]] = None) -> None:
@@ -670,12 +673,10 @@ class KSparseAutoencoder(_BaseEstimator):
         (the engine's step protocol, :mod:`ksparse.engine`).
         """
         dead = None
-        use_fused = self._fused is not None
         if r["auxk_coef"] > 0 and self.steps_since_fired_.max() >= r["dead_samples"]:
-            dead = self._dead_mask(r)  # the fused step does AuxK itself
-        step: Any = self._fused if use_fused else self._general
-        loss, mse, idx, val = step(X, k, lr, dead)
-        if math.isfinite(loss) and not use_fused:  # the fused kernel updates the counters itself
+            dead = self._dead_mask(r)
+        loss, mse, idx, val = self._step(X, k, lr, dead)
+        if math.isfinite(loss) and isinstance(self._step, GeneralStep):  # the fused kernel counts itself
             ops.update_firing(self.steps_since_fired_, idx, val, X.shape[0])
         return float(loss), {"mse": float(mse), "l0": np.count_nonzero(val) / X.shape[0]}
 
@@ -834,7 +835,7 @@ class KSparseAutoencoder(_BaseEstimator):
             B = r["batch_size"]
             key = (B, r["n_hidden"], self.n_features_in_, r["dtype"].str)
             if (getattr(self, "_steps_key", None) != key or getattr(self, "_steps_params", None) is not r
-                    or getattr(self, "_general", None) is None):
+                    or getattr(self, "_step", None) is None):
                 self._build_steps(r, B)
             # one in-order pass through the engine, without the rollback copy: a diverging
             # step changes nothing, so the weights stay as they were before that batch
@@ -931,7 +932,7 @@ class KSparseAutoencoder(_BaseEstimator):
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_general", "_fused", "_steps_key"):
+        for key in ("_step", "_steps_key", "_steps_params"):
             state.pop(key, None)
         return state
 

@@ -336,18 +336,11 @@ def test_estimator_with_dead_units_uses_fused_step(monkeypatch):
     rng = np.random.default_rng(8)
     X = rng.random((64, 12)).astype(np.float32)
     est = KSparseAutoencoder(n_hidden=40, k=2, batch_size=16, n_epochs=3, dead_samples=16, random_state=0)
-    calls = {"general": 0}
     est.partial_fit(X[:16])
-    orig = est._general.__call__
-
-    def counting(*a, **kw):
-        calls["general"] += 1
-        return orig(*a, **kw)
-
-    monkeypatch.setattr(est, "_general", counting)
+    assert isinstance(est._step, FusedStep)
     est.partial_fit(X)
     assert est.steps_since_fired_.max() >= 16  # some units are dead
-    assert calls["general"] == 0
+    assert isinstance(est._step, FusedStep)  # the step is chosen by the parameters alone
     assert np.isfinite(est.history_["loss"][-1])
 
 
@@ -382,6 +375,6 @@ def test_estimator_uses_the_fused_step_for_linear_abs():
     X = np.random.default_rng(1).random((64, 12)).astype(np.float32)
     est = KSparseAutoencoder(n_hidden=16, k=3, activation="linear", selection="abs", n_epochs=2,
                              batch_size=16, random_state=0).fit(X)
-    assert est._fused is not None and est._fused.by_abs
+    assert isinstance(est._step, FusedStep) and est._step.by_abs
     idx, val = est.encode(X)
     assert (val < 0).any()  # signed codes
