@@ -115,10 +115,19 @@ def _extensions():
         "cdivision": True,
         "embedsignature": True,
     }
+    # The C kernels (ksparse/*.h) and their Cython declarations (_kernels.pxd) and
+    # include files: a change to any of them rebuilds the module.
+    here = os.path.dirname(os.path.abspath(__file__))
+    depends = sorted(
+        os.path.join("ksparse", f)
+        for f in os.listdir(os.path.join(here, "ksparse"))
+        if f.endswith((".h", ".pxi", ".pxd"))
+    )
     ext = Extension(
         "ksparse._core",
         sources=["ksparse/_core.pyx"],
         include_dirs=["ksparse"],
+        depends=depends,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     return cythonize([ext], compiler_directives=directives, quiet=True)

@@ -7,6 +7,13 @@ ranges, finiteness and thread counts are checked once by the Python wrappers
 points below.  The kernels are ``noexcept nogil`` and write into
 caller-allocated outputs in place.
 
+The C kernels live in real headers (``_ks_simd.h``: the one SIMD dispatch and the
+vector families; ``_ks_common.h``: axpy/dot/scale, row normalisation, firing
+counters, counting sort; ``_ks_optim.h``: every optimizer rule, Adam once;
+``_ks_sparse.h``; ``_ks_step.h``; ``_topk_simd.h``), each body written once for
+float and double, all declared in ``_kernels.pxd`` and cimported here, so the
+include files below use nothing of one another's C.
+
 The module is assembled from one include file per idea:
 
 ``_topk.pxi``
@@ -23,6 +30,7 @@ The module is assembled from one include file per idea:
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, parallel
+from ksparse._kernels cimport *
 
 cdef extern from *:
     """
@@ -36,6 +44,21 @@ cdef extern from *:
     """
     int KSPARSE_HAVE_OPENMP
     int omp_get_max_threads() noexcept nogil
+
+
+# the one SIMD dispatch: CPU and KSPARSE_SIMD read once, at import
+ksp_simd_init()
+
+
+def _simd_level():
+    """Instruction set every kernel uses: 0 portable C, 1 SSE2, 2 AVX2 (AVX for the float kernels)."""
+    return int(ks_simd_get_level())
+
+
+def _simd_set_level(int level):
+    """Use instruction set ``level`` (clamped to what the CPU runs and KSPARSE_SIMD allows)
+    for every kernel; return it. For tests and benchmarks: not thread-safe with running kernels."""
+    return int(ks_simd_set_level(level))
 
 
 def openmp_enabled():

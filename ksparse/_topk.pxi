@@ -23,39 +23,15 @@
 #      with a greater key, plus those with an equal key and a lower position.
 #      Ranks 0..k-1 are the answer, in order.  Ranking is quadratic, so above
 #      ``_rank_limit`` the k are ranked in runs of that length and merged.
-# The building blocks are in _topk_simd.h (scalar, SSE2 and run-time
-# dispatched AVX2 versions, all giving identical results).
+# The building blocks are in _topk_simd.h (scalar, SSE2 and AVX2 versions, all
+# giving identical results), declared in _kernels.pxd; the level comes from the
+# one dispatch of _ks_simd.h, read once per call.
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport INFINITY
 from cython.parallel cimport threadid
-
-cdef extern from "_topk_simd.h" nogil:
-    int KSP_SIMD_SCALAR
-    int KSP_SIMD_SSE2
-    int KSP_SIMD_AVX2
-    void ksp_simd_init()
-    int ksp_simd_set_level(int level)
-    int ksp_simd_get_level()
-    int ksp_simd_get_best()
-    bint ksp_all_finite_f32(const float *x, Py_ssize_t m, int level)
-    bint ksp_all_finite_f64(const double *x, Py_ssize_t m, int level)
-    bint ksp_group_max_f32(const float *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
-                           float *mx, int level)
-    bint ksp_group_max_f64(const double *x, Py_ssize_t m, Py_ssize_t c, bint by_abs,
-                           double *mx, int level)
-    float ksp_kth_largest_f32(const float *x, Py_ssize_t n, Py_ssize_t k, int level, float *tmp)
-    double ksp_kth_largest_f64(const double *x, Py_ssize_t n, Py_ssize_t k, int level, double *tmp)
-    Py_ssize_t ksp_gather_ge_f32(const float *x, Py_ssize_t start, Py_ssize_t m, float thr,
-                                 bint by_abs, bint strict, float *ck, int32_t *ci, int level)
-    Py_ssize_t ksp_gather_ge_f64(const double *x, Py_ssize_t start, Py_ssize_t m, double thr,
-                                 bint by_abs, bint strict, double *ck, int32_t *ci, int level)
-    void ksp_rank_f32(const float *x, Py_ssize_t n, int32_t *r, int level)
-    void ksp_rank_f64(const double *x, Py_ssize_t n, int32_t *r, int level)
-
-ksp_simd_init()
 
 cdef enum:
     # Slack after every scratch array (SIMD loads and stores run past the end).
@@ -72,9 +48,9 @@ cdef inline Py_ssize_t _n_groups(Py_ssize_t m, Py_ssize_t k) noexcept nogil:
 
 cdef inline Py_ssize_t _rank_limit(int level, Py_ssize_t itemsize) noexcept nogil:
     """Most keys ranked by counting (quadratic, SIMD): about 40 vector widths."""
-    if level >= KSP_SIMD_AVX2:
+    if level >= KS_SIMD_AVX2:
         return 40 * (32 // itemsize)
-    if level >= KSP_SIMD_SSE2:
+    if level >= KS_SIMD_SSE2:
         return 40 * (16 // itemsize)
     return 48
 
@@ -275,7 +251,7 @@ cdef Py_ssize_t _topk_kernel(const floating[:, ::1] A,   # IN (B, m)
     """Top k of every row; returns the number of rows holding NaN or infinity."""
     cdef Py_ssize_t B = A.shape[0], m = A.shape[1], b
     cdef Py_ssize_t c = _n_groups(m, k)
-    cdef int level = ksp_simd_get_level()
+    cdef int level = ks_simd_get_level()
     cdef Py_ssize_t n_bad = 0, chunk
     if B == 0:
         return 0
@@ -323,7 +299,7 @@ def _topk(const floating[:, ::1] A, Py_ssize_t k, bint by_abs, int n_threads,
 
 def _topk_simd_level():
     """Instruction set used by the top-k kernels: 0 scalar, 1 SSE2, 2 AVX2."""
-    return int(ksp_simd_get_level())
+    return int(ks_simd_get_level())
 
 
 def _topk_set_simd_level(int level):
@@ -332,12 +308,12 @@ def _topk_set_simd_level(int level):
     For tests and benchmarks only: the scalar, SSE2 and AVX2 paths give
     identical results.  Not thread-safe with concurrent top-k calls.
     """
-    return int(ksp_simd_set_level(level))
+    return int(ks_simd_set_level(level))
 
 
 def _topk_simd_best():
     """Best instruction set of this CPU for the top-k kernels: 0, 1 or 2."""
-    return int(ksp_simd_get_best())
+    return int(ks_simd_get_best())
 
 
 def _topk_mask(const int64_t[:, ::1] indices, uint8_t[:, ::1] mask):

@@ -20,7 +20,7 @@
  *
  * Every function takes the instruction set to use, `level` (KSP_SIMD_SCALAR,
  * KSP_SIMD_SSE2 or KSP_SIMD_AVX2), read once per kernel call from
- * ksp_simd_level so that a call never mixes code paths.  SSE2 is part of
+ * the one dispatch, ks_simd.level (_ks_simd.h), so that a call never mixes code paths.  SSE2 is part of
  * x86-64; AVX2 code is compiled with __attribute__((target("avx2,popcnt")))
  * and used only when __builtin_cpu_supports says the CPU has both.  The
  * scalar code is portable C and is what non-x86 machines run.  All paths
@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_ks_simd.h"
+
 #if defined(__x86_64__) || defined(_M_X64) || defined(__SSE2__)
 #define KSP_HAVE_SSE2 1
 #include <emmintrin.h>
@@ -47,20 +49,18 @@
 #define KSP_HAVE_SSE2 0
 #endif
 
-#if KSP_HAVE_SSE2 && (defined(__GNUC__) || defined(__clang__)) && !defined(KSP_NO_AVX2)
+/* AVX2 code exactly where _ks_simd.h's dispatch can select it */
+#if KSP_HAVE_SSE2 && KS_X86 && !defined(KSP_NO_AVX2)
 #define KSP_HAVE_AVX2 1
-#include <immintrin.h>
-#define KSP_TARGET_AVX2 __attribute__((target("avx2,popcnt")))
+#define KSP_TARGET_AVX2 KS_TARGET_AVX2
 #else
 #define KSP_HAVE_AVX2 0
 #endif
 
-#define KSP_SIMD_SCALAR 0
-#define KSP_SIMD_SSE2 1
-#define KSP_SIMD_AVX2 2
-
-static int ksp_simd_best = KSP_SIMD_SCALAR;  /* best level this CPU runs */
-static int ksp_simd_level = KSP_SIMD_SCALAR; /* level the kernels use */
+/* The levels are those of the one dispatch (ks_simd in _ks_simd.h). */
+#define KSP_SIMD_SCALAR KS_SIMD_SCALAR
+#define KSP_SIMD_SSE2 KS_SIMD_SSE2
+#define KSP_SIMD_AVX2 KS_SIMD_AVX2
 
 /* Compress tables for the AVX2 gather: for a lane mask, the lanes to keep,
  * packed to the front, and how many there are. */
@@ -91,29 +91,12 @@ static void ksp_simd_init(void)
                 n++;
             }
     }
-    ksp_simd_best = KSP_SIMD_SCALAR;
-#if KSP_HAVE_SSE2
-    ksp_simd_best = KSP_SIMD_SSE2;
-#endif
-#if KSP_HAVE_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))
-        ksp_simd_best = KSP_SIMD_AVX2;
-#endif
-    ksp_simd_level = ksp_simd_best;
+    ks_simd_init();
 }
 
-/* Use `level` (clamped to [0, best]); return the level now in effect. */
-static int ksp_simd_set_level(int level)
-{
-    if (level < KSP_SIMD_SCALAR) level = KSP_SIMD_SCALAR;
-    if (level > ksp_simd_best) level = ksp_simd_best;
-    ksp_simd_level = level;
-    return level;
-}
-
-static int ksp_simd_get_level(void) { return ksp_simd_level; }
-static int ksp_simd_get_best(void) { return ksp_simd_best; }
+static int ksp_simd_set_level(int level) { return ks_simd_set_level(level); }
+static int ksp_simd_get_level(void) { return ks_simd.level; }
+static int ksp_simd_get_best(void) { return ks_simd.best; }
 
 /* ------------------------------------------------------------------------ */
 /* Portable scalar code                                                      */

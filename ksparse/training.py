@@ -385,53 +385,25 @@ class FusedStep:
     def __init__(self, params, adam: AdamState, normalize_decoder, batch_size, k_max, n_threads=1, relu=True,
                  steps_since_fired=None, auxk_k=0, auxk_coef=0.0, by_abs=False, encoder_decay=0.0):
         from ksparse import _core
+        from ksparse._validation import check_n_threads
 
-        self._kernel = _core._fused_step_adam
         self.encoder_decay = float(encoder_decay)
         self.output_bounds = None
         self.params = params
         self.adam = adam
         self.normalize_decoder = bool(normalize_decoder)
-        self.n_threads = int(n_threads)
+        self.n_threads = check_n_threads(n_threads)
         self.relu = bool(relu)
         self.by_abs = bool(by_abs)
         if self.relu and self.by_abs:
             raise ValueError("the fused step selects by absolute value only with the linear activation (relu=False)")
         self.auxk_coef = float(auxk_coef)
         self.auxk_k = int(auxk_k) if self.auxk_coef > 0 else 0
-        m, n = params["W_enc"].shape
-        dt = params["W_enc"].dtype
-        B = batch_size
-        ka = min(self.auxk_k, m)
-        nt = max(1, self.n_threads)
-        self._Xc = np.empty((B, n), dt)
-        self._Z = np.empty((B, m), dt)
-        self._G = np.empty((B, n), dt)
-        self._idx = np.empty(B * k_max, np.int64)
-        self._val = np.empty(B * k_max, dt)
-        self._dz = np.empty(B * k_max, dt)
-        self._starts = np.empty(m + 1, np.int64)
-        self._order = np.empty(B * (k_max + ka), np.int64)
-        self._gbe = np.empty(m, dt)
-        self._gbd = np.empty(n, dt)
-        self._rows = np.empty((nt, 2 * n), dt)
-        self._gbdpart = np.empty(((m + 15) // 16, n), dt)
-        self._rowerr = np.empty(B, np.float64)
-        # AuxK workspaces (empty when AuxK is off)
-        aux_rows = B if ka > 0 else 0
-        self._aidx = np.empty(B * ka, np.int64)
-        self._aval = np.empty(B * ka, dt)
-        self._adz = np.empty(B * ka, dt)
-        self._resid = np.empty((aux_rows, n), dt)
-        self._Ga = np.empty((aux_rows, n), dt)
-        self._zbuf = np.empty((nt if ka > 0 else 0, m), dt)
-        self._auxerr = np.empty(max(B, 2 * n) if ka > 0 else 0, np.float64)
-        # scratch of the top-k row kernel, zeroed once (its SIMD loads read past the end)
-        self._tkscratch = np.zeros(_core._step_topk_scratch_bytes(m, dt.itemsize, nt), np.int8)
-        self._no_dead = np.empty(0, np.int64)
-        self._no_aux_i = np.empty((B, 0), np.int64)
-        self._no_aux_v = np.empty((B, 0), dt)
-        self._no_rows = np.empty((0, n), dt)
+        m = params["W_enc"].shape[0]
+        # the compiled step's settings and every workspace, allocated once
+        self._ws = _core._FusedStepWorkspace(
+            params, adam.m, adam.v, int(batch_size), int(k_max), self.n_threads, self.relu,
+            self.normalize_decoder, self.by_abs, self.auxk_k, self.auxk_coef, _AUXK_MIN_SPREAD)
         #: loss terms of the last call: {"mse": ..., "auxk": ...}
         self.last_values: dict = {}
         #: firing counters updated by the kernel (the estimator's steps_since_fired_)
@@ -443,40 +415,16 @@ class FusedStep:
         ``dead`` is a boolean (m,) mask of dead units for the AuxK loss (ignored when
         ``auxk_coef == 0``). The firing counters ``self.since`` are updated in the kernel.
         """
-        p, a = self.params, self.adam
+        p, a, ws = self.params, self.adam, self._ws
         B = X.shape[0]
-        Xc, Z = self._Xc[:B], self._Z[:B]
-        np.subtract(X, p["b_dec"], out=Xc)
-        np.matmul(Xc, p["W_enc"].T, out=Z)
-        idx = self._idx[: B * k].reshape(B, k)
-        val = self._val[: B * k].reshape(B, k)
-        dead_units = self._no_dead
-        ka = 0
-        if self.auxk_k > 0 and dead is not None:
-            dead_units = np.flatnonzero(dead)
-            ka = min(self.auxk_k, dead_units.shape[0])
-        if ka > 0:
-            aidx = self._aidx[: B * ka].reshape(B, ka)
-            aval = self._aval[: B * ka].reshape(B, ka)
-            adz = self._adz[: B * ka].reshape(B, ka)
-            resid, Ga = self._resid[:B], self._Ga[:B]
-        else:
-            aidx, aval, adz = self._no_aux_i[:B], self._no_aux_v[:B], self._no_aux_v[:B]
-            resid = Ga = self._no_rows[:B]
+        np.subtract(X, p["b_dec"], out=ws.Xc[:B])
+        np.matmul(ws.Xc[:B], p["W_enc"].T, out=ws.Z[:B])
+        dead_units = np.flatnonzero(dead) if self.auxk_k > 0 and dead is not None else None
         t = a.t + 1
         lo, hi = self.output_bounds if self.output_bounds is not None else (-math.inf, math.inf)
-        loss, mse, auxv = self._kernel(
-            X, Xc, Z, p["W_enc"], p["b_enc"], p["W_dec"], p["b_dec"],
-            a.m["W_enc"], a.v["W_enc"], a.m["b_enc"], a.v["b_enc"],
-            a.m["W_dec"], a.v["W_dec"], a.m["b_dec"], a.v["b_dec"],
-            idx, val, self._G[:B], self._dz[: B * k].reshape(B, k), self._starts, self._order[: B * (k + ka)],
-            self._gbe, self._gbd, self._rows, self._gbdpart, self._rowerr, self.since,
-            lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
-            int(self.relu), int(self.normalize_decoder), self.n_threads, int(self.by_abs),
-            dead_units, aidx, aval, adz, resid, Ga, self._zbuf, self._auxerr, self.auxk_coef,
-            self._tkscratch, _AUXK_MIN_SPREAD, encoder_decay_factor(lr, self.encoder_decay), int(a.lazy),
-            lo, hi,
-        )
+        hyper = (lr / (1.0 - a.beta1**t), 1.0 / math.sqrt(1.0 - a.beta2**t), a.beta1, a.beta2, a.eps,
+                 encoder_decay_factor(lr, self.encoder_decay), int(a.lazy), lo, hi)
+        loss, mse, auxv, idx, val = ws.run(X, k, dead_units, self.since, hyper)
         self.last_values = {"mse": mse, "auxk": auxv}
         if math.isfinite(loss):
             a.t = t

@@ -378,3 +378,85 @@ def test_estimator_uses_the_fused_step_for_linear_abs():
     assert isinstance(est._step, FusedStep) and est._step.by_abs
     idx, val = est.encode(X)
     assert (val < 0).any()  # signed codes
+
+
+# --------------------------------------------------------------------------- one engine
+def test_fused_step_checks_n_threads():
+    """The thread count goes through ksparse._validation.check_n_threads."""
+    rng = np.random.default_rng(30)
+    P = init_params(rng, 20, 9, np.float32)
+    with pytest.raises(ValueError):
+        FusedStep(P, AdamState(P), True, 4, 2, n_threads=0)
+    with pytest.raises(TypeError):
+        FusedStep(P, AdamState(P), True, 4, 2, n_threads=1.5)
+    assert FusedStep(P, AdamState(P), True, 4, 2, n_threads=-1).n_threads >= 1
+
+
+@pytest.mark.parametrize("dtype,big", [(np.float32, 1e20), (np.float64, 1e160), (np.float32, 1e-25)])
+def test_fused_step_normalises_rows_beyond_the_plain_sum_of_squares(dtype, big):
+    """A decoder row whose sum of squares overflows (or underflows) still comes out with
+    unit norm, in the direction it had (the row kernel scales by max |w| first)."""
+    rng = np.random.default_rng(31)
+    m, n, B, k = 24, 13, 8, 3
+    P = init_params(rng, m, n, dtype)
+    # unit 5 is never selected (a very negative bias) and gets a huge (tiny) decoder row;
+    # non-lazy Adam renormalises every row
+    P["b_enc"][5] = -1e6
+    direction = rng.standard_normal(n)
+    direction /= np.linalg.norm(direction)
+    P["W_dec"][5] = (direction * big).astype(dtype)
+    fused = FusedStep(P, AdamState(P, lazy=False), True, B, k)
+    X = rng.random((B, n)).astype(dtype)
+    loss, _, idx, _ = fused(X, k, 1e-3)
+    assert np.isfinite(loss) and 5 not in idx
+    row = P["W_dec"][5].astype(np.float64)
+    assert np.all(np.isfinite(row))
+    assert np.linalg.norm(row) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(row, direction, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_every_simd_level_gives_the_same_step(dtype, tol):
+    """The one dispatch: portable C, SSE2 and AVX give the same step (up to the order of
+    the dot products' sums), and the Adam rows bit for bit."""
+    best = _core._simd_level()
+    rng = np.random.default_rng(32)
+    m, n, B, k = 40, 37, 16, 5
+    P0 = init_params(rng, m, n, dtype)
+    X = [rng.random((B, n)).astype(dtype) for _ in range(3)]
+    dead = rng.random(m) < 0.5
+    out = []
+    try:
+        for level in range(best + 1):
+            assert _core._simd_set_level(level) == level
+            P = copy_params(P0)
+            step = FusedStep(P, AdamState(P), True, B, k, auxk_k=6, auxk_coef=0.1)
+            losses = [step(x, k, 1e-3, dead)[0] for x in X]
+            w = np.random.default_rng(33).standard_normal(n).astype(dtype)
+            mm, vv = np.zeros(n, dtype), np.full(n, 0.01, dtype)
+            _core._step_adam_row(w, mm, vv, X[0][0], 1e-3, 1.5, 0.9, 0.999, 1e-8)
+            out.append((losses, P, (w, mm, vv)))
+    finally:
+        _core._simd_set_level(best)
+    assert _core._simd_level() == best
+    for losses, P, rows in out[1:]:
+        np.testing.assert_allclose(losses, out[0][0], rtol=tol)
+        for name in P:
+            np.testing.assert_allclose(P[name], out[0][1][name], rtol=tol, atol=tol)
+        for a, b in zip(rows, out[0][2]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_ksparse_simd_environment_forces_the_portable_path():
+    """KSPARSE_SIMD=portable caps the dispatch at portable C for every kernel."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KSPARSE_SIMD="portable")
+    code = ("from ksparse import _core; "
+            "print(_core._simd_level(), _core._topk_simd_level(), int(_core._step_uses_avx()))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "0", "0"]
