@@ -43,8 +43,22 @@ from ksparse.engine import (ArrayBatches, DivergenceError, check_history, new_po
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
-    """Raised when a method needs a fitted estimator (a ValueError and an AttributeError,
-    as scikit-learn's own ``NotFittedError``)."""
+    """Raised when a method needs a fitted estimator.
+
+    It is a ValueError and an AttributeError, as scikit-learn's own
+    ``NotFittedError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.autoencoder import NotFittedError
+    >>> try:
+    ...     KSparseAutoencoder().encode(np.zeros((1, 4)))
+    ... except NotFittedError:
+    ...     print("not fitted")
+    not fitted
+    """
 
 
 class _BaseEstimator:
@@ -65,11 +79,52 @@ class _BaseEstimator:
                       if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
-        """Constructor parameters as a dict (scikit-learn protocol)."""
+        """Constructor parameters as a dict (scikit-learn protocol).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn compatibility; no parameter is itself an
+            estimator, so it changes nothing.
+
+        Returns
+        -------
+        params : dict of str to object
+            Every constructor parameter and its current value.
+
+        Examples
+        --------
+        >>> from ksparse import KSparseAutoencoder
+        >>> KSparseAutoencoder(k=8).get_params()["k"]
+        8
+        """
         return {name: getattr(self, name) for name in self._get_param_names()}
 
     def set_params(self, **params: Any):
-        """Set constructor parameters (scikit-learn protocol); returns self."""
+        """Set constructor parameters (scikit-learn protocol).
+
+        Parameters
+        ----------
+        **params
+            Parameter names and their new values; they are validated when the
+            estimator is next fitted or used.
+
+        Returns
+        -------
+        self
+            The estimator itself.
+
+        Raises
+        ------
+        ValueError
+            When a name is not a constructor parameter.
+
+        Examples
+        --------
+        >>> from ksparse import KSparseAutoencoder
+        >>> KSparseAutoencoder().set_params(k=4, n_hidden=16)
+        KSparseAutoencoder(k=4, n_hidden=16)
+        """
         valid = self._get_param_names()
         for key, value in params.items():
             if key not in valid:
@@ -98,7 +153,31 @@ class _BaseEstimator:
                     transformer_tags=TransformerTags())
 
     def fit_transform(self, X, y=None, **fit_params):
-        """Fit to X, then transform X."""
+        """Fit to X, then transform X.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+        **fit_params
+            Passed on to ``fit`` (``callback``, ``resume``).
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_hidden)
+            The dense codes of X, as :meth:`transform` gives them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((50, 8))
+        >>> model = KSparseAutoencoder(n_hidden=12, k=3, n_epochs=1, random_state=0)
+        >>> model.fit_transform(X).shape
+        (50, 12)
+        """
         return self.fit(X, y, **fit_params).transform(X)  # type: ignore[attr-defined]
 
 
@@ -111,11 +190,36 @@ class ConvergenceWarning(UserWarning):
 
     The model then reconstructs worse than the constant mean of the data would: the
     learning rate is usually far too high (or the data needs scaling).
+
+    Examples
+    --------
+    Turn it into an error to stop a pipeline on a failed fit:
+
+    >>> import warnings
+    >>> from ksparse.autoencoder import ConvergenceWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ConvergenceWarning)
+    ...     issubclass(ConvergenceWarning, UserWarning)
+    True
     """
 
 
 class DataScaleWarning(UserWarning):
-    """The training data's values are so small that Adam's updates stall (see ``fit``)."""
+    """The training data's values are so small that Adam's updates stall (see ``fit``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.autoencoder import DataScaleWarning
+    >>> X = np.random.default_rng(0).random((40, 4)) * 1e-3
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = KSparseAutoencoder(n_hidden=4, k=2, n_epochs=1, random_state=0).fit(X)
+    >>> any(issubclass(w.category, DataScaleWarning) for w in caught)
+    True
+    """
 
 
 #: below this standard deviation of X (and above 0), fit warns with DataScaleWarning
@@ -206,6 +310,29 @@ def auto_epochs(steps_per_epoch: int) -> int:
     full passes, at least 1 and at most :data:`AUTO_MAX_EPOCHS` (200). For example, at
     ``batch_size=32``: 192 epochs on the 5,000 bundled MNIST images (157 steps each), 48
     on 20,000 images, 16 on 60,000.
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+        Optimizer steps in one pass over the training data (at least 1).
+
+    Returns
+    -------
+    n_epochs : int
+        Epochs to train for, between 1 and 200.
+
+    Raises
+    ------
+    ValueError
+        When ``steps_per_epoch`` is less than 1.
+
+    Examples
+    --------
+    >>> from ksparse.autoencoder import auto_epochs
+    >>> auto_epochs(157)
+    192
+    >>> auto_epochs(1875)
+    16
     """
     steps_per_epoch = int(steps_per_epoch)
     if steps_per_epoch < 1:
@@ -649,10 +776,28 @@ class KSparseAutoencoder(_BaseEstimator):
         ``n_epochs`` itself when it is an integer; with ``n_epochs="auto"``,
         :func:`auto_epochs` of the steps per epoch (after the validation split).
 
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples that would be passed to :meth:`fit`.
+
+        Returns
+        -------
+        n_epochs : int
+            The epochs :meth:`fit` would run.
+
         Raises
         ------
         ValueError
             On bad parameters, or when ``n_samples`` is less than 1.
+
+        Examples
+        --------
+        >>> from ksparse import KSparseAutoencoder
+        >>> KSparseAutoencoder().epochs_for(5000)
+        192
+        >>> KSparseAutoencoder(n_epochs=3).epochs_for(5000)
+        3
         """
         r = self._check_params()
         n_samples = int(n_samples)
@@ -686,8 +831,10 @@ class KSparseAutoencoder(_BaseEstimator):
 
         Parameters
         ----------
-        X : array_like (n_samples, n_features)
-        y : ignored
+        X : array_like of shape (n_samples, n_features)
+            Training data, real and finite, scaled to about unit range.
+        y : None
+            Ignored (scikit-learn compatibility).
         callback : callable, optional
             ``callback(estimator, epoch)`` after each epoch (epoch counts from 0).
         resume : bool, default False
@@ -697,6 +844,7 @@ class KSparseAutoencoder(_BaseEstimator):
         Returns
         -------
         self
+            The fitted estimator.
 
         Raises
         ------
@@ -710,6 +858,15 @@ class KSparseAutoencoder(_BaseEstimator):
         DataScaleWarning
             When X's standard deviation is below 5e-3 (and not 0): training then stalls
             under Adam's eps; scale X to about unit range first.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((100, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=2, random_state=0).fit(X)
+        >>> model.n_iter_, len(model.history_["loss"])
+        (2, 2)
         """
         r = self._check_params()
         if resume:
@@ -815,6 +972,36 @@ class KSparseAutoencoder(_BaseEstimator):
 
         A call with ``len(X) == batch_size`` is exactly one optimizer step. The target
         ``k`` and the constant ``learning_rate`` are used (no curriculum or schedule).
+        The first call initialises the weights from X; later calls keep training them.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training data; after the first call, as many features as then.
+        y : None
+            Ignored (scikit-learn compatibility).
+
+        Returns
+        -------
+        self
+            The estimator, with ``n_iter_`` one higher.
+
+        Raises
+        ------
+        ValueError
+            On bad parameters or data, or when parameters that fix the model's
+            shape (``n_hidden``, ``dtype``) changed since the first call.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> rng = np.random.default_rng(0)
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, batch_size=10, random_state=0)
+        >>> for _ in range(3):
+        ...     model = model.partial_fit(rng.random((10, 8)))
+        >>> model.n_iter_
+        3
         """
         r = self._checked_params()
         first = not hasattr(self, "W_enc_")
@@ -889,18 +1076,103 @@ class KSparseAutoencoder(_BaseEstimator):
         """Sparse codes ``(indices, values)``, each (n_samples, k), rows in descending order.
 
         ``k`` may be raised at encode time (e.g. ``3 * self.k``, Makhzani & Frey's alpha*k).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Data to encode.
+        k : int, optional
+            Units kept per sample, between 1 and ``n_hidden``; the estimator's
+            ``k`` when None.
+
+        Returns
+        -------
+        indices : ndarray of int64, shape (n_samples, k)
+            The kept units of each sample.
+        values : ndarray of shape (n_samples, k)
+            Their activations, in the model's dtype, largest first.
+
+        Raises
+        ------
+        NotFittedError
+            Before the estimator is fitted.
+        ValueError
+            When X has the wrong number of features or k is out of range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((30, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+        >>> indices, values = model.encode(X[:2], k=5)
+        >>> indices.shape, values.shape
+        ((2, 5), (2, 5))
         """
         self._check_fitted()
         X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
         return self._encode(X, self._resolve_k(k))
 
     def transform(self, X, k=None) -> np.ndarray:
-        """Dense codes (n_samples, n_hidden): zero except the k kept units of each sample."""
+        """Dense codes (n_samples, n_hidden): zero except the k kept units of each sample.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Data to encode.
+        k : int, optional
+            Units kept per sample; the estimator's ``k`` when None.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_hidden)
+            The codes, in the model's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((30, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+        >>> codes = model.transform(X[:2])
+        >>> codes.shape, bool((np.count_nonzero(codes, axis=1) <= 3).all())
+        ((2, 16), True)
+        """
         idx, val = self.encode(X, k)
         return ops.dense_codes(idx, val, self.W_enc_.shape[0])
 
     def inverse_transform(self, codes) -> np.ndarray:
-        """Reconstruct from dense codes (n_samples, n_hidden) or a tuple ``(indices, values)``."""
+        """Reconstruct from dense codes (n_samples, n_hidden) or a tuple ``(indices, values)``.
+
+        The output is clipped to ``output_bounds_``.
+
+        Parameters
+        ----------
+        codes : array_like of shape (n_samples, n_hidden), or tuple of two arrays
+            Dense codes as :meth:`transform` gives them, or ``(indices, values)``
+            as :meth:`encode` gives them.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The reconstruction, in the model's dtype.
+
+        Raises
+        ------
+        ValueError
+            When the codes' shape does not fit the model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((30, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+        >>> model.inverse_transform(model.transform(X[:2])).shape
+        (2, 8)
+        >>> np.allclose(model.inverse_transform(model.encode(X[:2])), model.reconstruct(X[:2]))
+        True
+        """
         self._check_fitted()
         m = self.W_dec_.shape[0]
         dt = self.W_dec_.dtype
@@ -920,11 +1192,53 @@ class KSparseAutoencoder(_BaseEstimator):
         return self._clip_output(C @ self.W_dec_ + self.b_dec_)
 
     def reconstruct(self, X) -> np.ndarray:
-        """Encode then decode X (with the training k)."""
+        """Encode then decode X (with the training k).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features)
+            The reconstruction, clipped to ``output_bounds_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((30, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+        >>> model.reconstruct(X[:2]).shape
+        (2, 8)
+        """
         return self.inverse_transform(self.encode(X))
 
     def score(self, X, y=None) -> float:
-        """Negative mean squared reconstruction error (higher is better)."""
+        """Negative mean squared reconstruction error (higher is better).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Data to reconstruct with the estimator's ``k``.
+        y : None
+            Ignored (scikit-learn compatibility).
+
+        Returns
+        -------
+        score : float
+            Minus the mean over all entries of ``(reconstruct(X) - X) ** 2``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse import KSparseAutoencoder
+        >>> X = np.random.default_rng(0).random((30, 8))
+        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+        >>> model.score(X) <= 0
+        True
+        """
         self._check_fitted()
         X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
         return -self._mse(X, self._resolve_k(None))
