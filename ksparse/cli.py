@@ -112,28 +112,31 @@ def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
     return data
 
 
-def _quality(model: Any, X: np.ndarray, data_range: float = 1.0, image_shape: Any = None) -> Dict[str, float]:
-    """Reconstruction and sparsity figures of ``model`` on ``X`` (with :mod:`ksparse.metrics`).
+def _data_range(X: np.ndarray) -> float:
+    """Span of the data's values for PSNR and SSIM: the rule of ``ksparse.metrics.evaluate``."""
+    from ksparse.metrics import _infer_data_range
 
-    SSIM is added when ``image_shape`` says how a row folds into an image.
+    return _infer_data_range(X)
+
+
+def _image_shape(data: Any, n_features: int) -> Optional[tuple]:
+    """The data set's image shape when its rows fold into images SSIM can measure (11 x 11 or larger)."""
+    shape = tuple(getattr(data, "image_shape", None) or ())
+    if len(shape) == 2 and shape[0] * shape[1] == n_features and min(shape) >= 11:
+        return shape
+    return None
+
+
+def _quality(model: Any, X: np.ndarray, data_range: float, image_shape: Any = None) -> Dict[str, float]:
+    """The figures of ``model`` on ``X``: :func:`ksparse.metrics.evaluate`, the one function that computes them.
+
+    The keys and their meanings are those of ``ksparse.metrics.evaluate``
+    (listed in ``ksparse.metrics.EVALUATION_KEYS``); SSIM is included when
+    ``image_shape`` is given.
     """
-    from ksparse import metrics
+    from ksparse.metrics import evaluate
 
-    rebuild = model.reconstruct if hasattr(model, "reconstruct") else model.predict
-    Xh = rebuild(X)
-    out = {"mse": float(metrics.mse(X, Xh)), "psnr": float(metrics.psnr(X, Xh, data_range=data_range))}
-    if image_shape and int(np.prod(image_shape)) == X.shape[1]:
-        out["ssim"] = float(metrics.ssim(X, Xh, data_range=data_range, image_shape=tuple(image_shape)))
-    out["fvu"] = metrics.fraction_of_variance_unexplained(X, Xh)
-    if hasattr(model, "encode"):
-        indices, values = model.encode(X)
-        out["l0"] = float(metrics.mean_l0((indices, values)))
-        firing = metrics.firing_frequency(indices, model.W_dec_.shape[0], values=values)
-        out["dead_fraction"] = metrics.dead_fraction(firing)
-        out["compression_ratio"] = metrics.compression_ratio(
-            X.shape[1], model.W_dec_.shape[0], out["l0"], value_bits=X.dtype, input_bits=X.dtype
-        )
-    return out
+    return evaluate(model, X, image_shape=image_shape, data_range=data_range)
 
 
 def _write_history(path: Path, history: Dict[str, List[Any]]) -> None:
@@ -200,8 +203,8 @@ def _fit_and_write(model, data, out: Path, *, args, checkpoint_every: int = 0, r
     seconds = time.perf_counter() - t0
     ksparse.save(model, out / "model.safetensors")
     _write_history(out / "history.csv", model.history_)
-    data_range = 1.0 if data.X_train.max() <= 1.0 else 255.0
-    shape = getattr(data, "image_shape", None)
+    data_range = _data_range(data.X_train)  # one range for both splits
+    shape = _image_shape(data, data.X_train.shape[1])
     train_q = _quality(model, data.X_train, data_range, shape)
     test_q = _quality(model, data.X_test, data_range, shape)
     history = model.history_
@@ -225,10 +228,16 @@ def _fit_and_write(model, data, out: Path, *, args, checkpoint_every: int = 0, r
     return metrics
 
 
+#: Short labels of the printed quality table, one per key of ksparse.metrics.EVALUATION_KEYS.
+_QUALITY_LABELS = {"mse": "MSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "fvu": "FVU", "mean_l0": "mean L0",
+                   "never_fired_fraction": "never-fired units", "compression_ratio": "compression"}
+
+
 def _print_quality(args, title: str, metrics: Dict[str, Any]) -> None:
-    keys = [("mse", "MSE"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("fvu", "FVU"), ("l0", "mean L0"),
-            ("dead_fraction", "dead units"), ("compression_ratio", "compression")]
-    rows = [[label, metrics["train"][k], metrics["test"][k]] for k, label in keys if k in metrics["test"]]
+    from ksparse.metrics import EVALUATION_KEYS
+
+    rows = [[_QUALITY_LABELS[k], metrics["train"].get(k, "-"), metrics["test"][k]]
+            for k in EVALUATION_KEYS if k in metrics["test"]]
     _say(args, title, _table(rows, ["metric", f"train ({metrics['n_train']})", f"test ({metrics['n_test']})"]))
 
 
@@ -333,7 +342,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     n_in = getattr(model, "n_features_in_", None)
     if n_in is not None and n_in != data.X_test.shape[1]:
         raise CLIError(f"the model takes {n_in} features but {args.data} has {data.X_test.shape[1]}")
-    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0, getattr(data, "image_shape", None))
+    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0,
+                 _image_shape(data, data.X_test.shape[1]))
     rows = [[k, v] for k, v in q.items()]
     _say(args, f"{args.model} on {len(data.X_test)} test samples of {args.data}", _table(rows, ["metric", "value"]))
     if args.json:
@@ -430,7 +440,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             model.fit(data.X_train)
             seconds = time.perf_counter() - t0
-            q = _quality(model, data.X_test)
+            q = _quality(model, data.X_test, _data_range(data.X_test))
             models[k] = model
             rows.append({"k": k, "mse": q["mse"], "psnr": q["psnr"], "seconds": seconds,
                          "original_mse": ORIGINAL_MSE.get(k)})
@@ -585,8 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common_noseed], help="measure a saved model on a test set",
-                       description="Print MSE, PSNR, mean L0 and the dead-unit fraction of a saved model "
-                                   "on a test set.")
+                       description="Print the figures of ksparse.metrics.evaluate (MSE, PSNR, SSIM, FVU, "
+                                   "mean L0, the share of units that never fire, the compression ratio) "
+                                   "of a saved model on a test set.")
     p.add_argument("model", metavar="MODEL", help="a model file written by ksparse (model.safetensors)")
     p.add_argument("--data", default="mnist", metavar="DATA",
                    help="'mnist' (bundled test set, default), 'mnist-full', or a folder of IDX files")

@@ -1,5 +1,12 @@
 """Quality and sparsity metrics for k-sparse autoencoders.
 
+One model on one data set
+    :func:`evaluate` measures a fitted model on data and returns every figure
+    below as one dict. It is the one place those figures are computed: the
+    ``ksparse`` command (``demo``, ``train``, ``evaluate``, ``reproduce``), the
+    HTML report (:mod:`ksparse.report`) and Python users all call it, and
+    :data:`EVALUATION_KEYS` lists its keys, whose meanings are given in
+    :func:`evaluate`'s docstring.
 Reconstruction quality
     :func:`mse`, :func:`psnr`, :func:`ssim`, :func:`fraction_of_variance_unexplained`.
 The code itself
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from scipy import ndimage
@@ -24,6 +31,8 @@ from scipy import ndimage
 from ksparse._validation import check_float_array, check_index_array
 
 __all__ = [
+    "evaluate",
+    "EVALUATION_KEYS",
     "mse",
     "psnr",
     "ssim",
@@ -41,6 +50,20 @@ SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
+
+#: The keys of :func:`evaluate`, in the order it returns them. What each one
+#: means is given once, in :func:`evaluate`'s docstring. ``ssim`` is present only
+#: for images, ``fvu`` only when the data vary, and the last three only for
+#: models with sparse codes (``encode``).
+EVALUATION_KEYS: Tuple[str, ...] = (
+    "mse",
+    "psnr",
+    "ssim",
+    "fvu",
+    "mean_l0",
+    "never_fired_fraction",
+    "compression_ratio",
+)
 
 Codes = Union[np.ndarray, Tuple[Any, Any]]
 
@@ -527,3 +550,144 @@ def compression_ratio(
     ib = _bits(input_bits, "input_bits")
     index_bits = math.ceil(math.log2(int(n_hidden))) if n_hidden > 1 else 0
     return int(n_features) * ib / (float(k) * (index_bits + vb))
+
+
+# --------------------------------------------------------------------------- one model on one data set
+def _infer_data_range(X: np.ndarray) -> float:
+    """1.0 for data in [0, 1] (scaled pixels), else 255.0 (8-bit values)."""
+    return 1.0 if float(np.max(X)) <= 1.0 else 255.0
+
+
+def evaluate(
+    model: Any,
+    X: Any,
+    *,
+    image_shape: Optional[Sequence[int]] = None,
+    data_range: Optional[float] = None,
+) -> Dict[str, float]:
+    """Measure a fitted model on data: every quality and sparsity figure, in one dict.
+
+    This is the one function that computes these figures: ``ksparse demo``,
+    ``train`` and ``evaluate`` write its result to ``metrics.json`` (``"train"``
+    and ``"test"``) or print it, ``ksparse reproduce`` takes its ``mse`` and
+    ``psnr``, and :func:`ksparse.report.make_demo_report` shows it. Each key means
+    exactly what the table below says, wherever it appears.
+
+    ========================  ===========================================================
+    key                       meaning (``X_hat = model.reconstruct(X)``; codes ``model.encode(X)``)
+    ========================  ===========================================================
+    ``mse``                   Mean of ``(X - X_hat) ** 2`` over all entries (:func:`mse`).
+    ``psnr``                  ``10 log10(data_range ** 2 / mse)`` in dB; ``inf`` when
+                              ``mse`` is 0 (:func:`psnr`).
+    ``ssim``                  Mean SSIM over the images, Gaussian window (:func:`ssim`).
+                              Only when ``image_shape`` is given.
+    ``fvu``                   Fraction of variance unexplained: ``sum((X - X_hat) ** 2) /
+                              sum((X - mean(X, axis=0)) ** 2)``
+                              (:func:`fraction_of_variance_unexplained`). Left out when
+                              ``X`` does not vary (one sample, constant data), where it
+                              is undefined.
+    ``mean_l0``               Mean number of nonzero code values per sample, with the
+                              model's own k (:func:`mean_l0`); at most k, lower when the
+                              activation zeroes selected units.
+    ``never_fired_fraction``  Share of the ``n_hidden`` units that are nonzero in no
+                              sample of ``X`` (:func:`firing_frequency`, then
+                              :func:`dead_fraction` of it). It depends on ``X`` and its
+                              size; it is *not* the training-time
+                              ``history_["dead_fraction"]`` (units that have not fired
+                              for ``dead_samples`` training samples).
+    ``compression_ratio``     Bits of a dense input sample over bits of its code when only
+                              the nonzero (index, value) pairs are stored:
+                              ``n_features * input_bits / (mean_l0 * (ceil(log2 n_hidden)
+                              + value_bits))`` (:func:`compression_ratio` with
+                              ``k=mean_l0``), ``input_bits`` from the dtype of ``X`` as
+                              given and ``value_bits`` from that of the code values;
+                              ``inf`` when ``mean_l0`` is 0.
+    ========================  ===========================================================
+
+    The last three are present only for models with sparse codes (an ``encode``
+    method returning ``(indices, values)`` and a decoder ``W_dec_``, as
+    :class:`ksparse.KSparseAutoencoder`); a :class:`ksparse.layers.Network` gets
+    the reconstruction figures only. :data:`EVALUATION_KEYS` lists the keys.
+
+    Parameters
+    ----------
+    model : KSparseAutoencoder or Network
+        A fitted model with ``reconstruct(X)`` (or ``predict(X)``).
+    X : array_like of shape (n_samples, n_features)
+        The data to measure on, e.g. a held-out test set.
+    image_shape : (int, int), optional
+        ``(height, width)`` of one sample read as an image; adds ``ssim``.
+        ``height * width`` must equal ``n_features`` and both must be at least 11
+        (the SSIM window).
+    data_range : float, optional
+        The span of possible values, for ``psnr`` and ``ssim``. By default 1.0
+        when every value of ``X`` is at most 1 (pixels scaled to [0, 1]), else
+        255.0 (8-bit pixel values).
+
+    Returns
+    -------
+    dict of str to float
+        The figures of the table above, in the order of :data:`EVALUATION_KEYS`.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` cannot reconstruct (no ``reconstruct`` or ``predict``).
+    ValueError
+        If ``X`` is not a non-empty 2-D array of finite numbers, or
+        ``image_shape`` does not fit its rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.metrics import evaluate
+    >>> X = np.random.default_rng(0).random((200, 64)).astype(np.float32)
+    >>> model = KSparseAutoencoder(n_hidden=32, k=4, n_epochs=2, random_state=0).fit(X)
+    >>> sorted(evaluate(model, X))
+    ['compression_ratio', 'fvu', 'mean_l0', 'mse', 'never_fired_fraction', 'psnr']
+    >>> 0 < evaluate(model, X)["mean_l0"] <= 4
+    True
+    """
+    rebuild = getattr(model, "reconstruct", None) or getattr(model, "predict", None)
+    if not callable(rebuild):
+        raise TypeError(
+            f"model must be a fitted KSparseAutoencoder or Network (with reconstruct or predict), "
+            f"got a {type(model).__name__}"
+        )
+    input_dtype = np.asarray(X).dtype
+    X = check_float_array(X, "X", ndim=2)
+    if X.size == 0:
+        raise ValueError(f"X of shape {X.shape} is empty; evaluate needs at least one sample and one feature")
+    if image_shape is not None:
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) != 2 or shape[0] * shape[1] != X.shape[1]:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} does not fit samples of {X.shape[1]} features: "
+                f"pass (height, width) with height * width == {X.shape[1]}, or None for data that are not images"
+            )
+    data_range = _infer_data_range(X) if data_range is None else _check_data_range(data_range)
+
+    X_hat = np.asarray(rebuild(X))
+    out: Dict[str, float] = {
+        "mse": float(mse(X, X_hat)),
+        "psnr": float(psnr(X, X_hat, data_range=data_range)),
+    }
+    if image_shape is not None:
+        out["ssim"] = float(ssim(X, X_hat, data_range=data_range, image_shape=shape))
+    X64 = X.astype(np.float64, copy=False)  # the variance test of fraction_of_variance_unexplained
+    if X.shape[0] > 1 and float(((X64 - X64.mean(axis=0)) ** 2).sum()) > 0:
+        out["fvu"] = fraction_of_variance_unexplained(X, X_hat)
+    if callable(getattr(model, "encode", None)) and hasattr(model, "W_dec_"):
+        indices, values = model.encode(X)
+        values = np.asarray(values)
+        n_hidden = int(np.asarray(model.W_dec_).shape[0])
+        out["mean_l0"] = float(mean_l0((indices, values)))
+        out["never_fired_fraction"] = dead_fraction(firing_frequency(indices, n_hidden, values=values))
+        if out["mean_l0"] > 0:
+            out["compression_ratio"] = compression_ratio(
+                X.shape[1], n_hidden, out["mean_l0"], value_bits=values.dtype, input_bits=input_dtype
+            )
+        else:  # no nonzero value: nothing is stored
+            out["compression_ratio"] = math.inf
+    return out

@@ -3,7 +3,9 @@
 - :func:`write_report` writes ``report.html`` from a metrics dict, figure files
   and optional tables. Images are embedded (base64), so the file stands alone;
   every figure is also linked by its relative path.
-- :func:`compute_metrics` measures a fitted ``KSparseAutoencoder`` on test data.
+- :func:`compute_metrics` gives the report's metrics table: the figures of
+  :func:`ksparse.metrics.evaluate` (the one function that measures a model on
+  data) and the model's context (units, k, epochs, the training-time dead units).
 - :func:`make_demo_report` (for ``ksparse demo``) and :func:`make_reproduce_report`
   (for ``ksparse reproduce``) draw the standard figures and write the report.
 
@@ -39,16 +41,17 @@ __all__ = [
 
 PathLike = Union[str, Path]
 
-#: Human-readable names (and units) of the metrics :func:`compute_metrics` returns.
+#: Human-readable names (and units) of the metrics :func:`compute_metrics` returns
+#: (the keys of :data:`ksparse.metrics.EVALUATION_KEYS`, then the model's context).
 METRIC_LABELS: Dict[str, str] = {
     "mse": "MSE (mean squared error)",
     "psnr": "PSNR, dB",
     "ssim": "SSIM (Gaussian window, mean over images)",
     "fvu": "Fraction of variance unexplained",
     "mean_l0": "Active units per sample (mean L0)",
-    "dead_fraction": "Dead units (training counter)",
     "never_fired_fraction": "Units that never fired on the test set",
-    "compression_ratio": "Compression ratio (input bits / code bits)",
+    "compression_ratio": "Compression ratio (input bits / bits of the nonzero code pairs)",
+    "dead_fraction": "Dead units at the end of training (training counter, as in history.csv)",
     "n_test": "Test samples",
     "n_features": "Input features",
     "n_hidden": "Hidden units",
@@ -284,8 +287,12 @@ def write_report(
 
 
 # ----------------------------------------------------------------------------- metrics of a model
-def _bits_of(dtype: Any) -> int:
-    return 8 * np.dtype(dtype).itemsize
+def _fitting_image_shape(image_shape: Optional[Sequence[int]], n_features: int) -> Optional[Tuple[int, int]]:
+    """``image_shape`` when samples of ``n_features`` fold into such images of at least 11 x 11, else None."""
+    if image_shape is None:
+        return None
+    h, w = (int(s) for s in image_shape)
+    return (h, w) if h * w == n_features and min(h, w) >= 11 else None
 
 
 def compute_metrics(
@@ -294,58 +301,73 @@ def compute_metrics(
     *,
     data_range: float = 1.0,
     image_shape: Optional[Sequence[int]] = (28, 28),
+    evaluation: Optional[Mapping[str, float]] = None,
 ) -> Dict[str, Any]:
-    """Measure a fitted ``KSparseAutoencoder`` on test data.
+    """The report's metrics table: :func:`ksparse.metrics.evaluate` on test data, then the model's context.
+
+    The measured figures are those of :func:`ksparse.metrics.evaluate`, under
+    its keys and with its meanings (``mse, psnr, ssim, fvu, mean_l0,
+    never_fired_fraction, compression_ratio``); this function adds only figures
+    that describe the model rather than ``X``.
 
     Parameters
     ----------
     estimator : KSparseAutoencoder
-        Fitted; uses ``reconstruct``, ``encode``, ``W_dec_`` / ``n_hidden``,
-        ``k``, and when present ``steps_since_fired_``, ``dead_samples`` and
-        ``history_``.
+        Fitted; besides what :func:`ksparse.metrics.evaluate` uses, its
+        ``W_dec_`` / ``n_hidden``, ``k``, and when present ``steps_since_fired_``,
+        ``dead_samples`` and ``history_``.
     X : array_like of shape (n_samples, n_features)
         Test data.
     data_range : float, default 1.0
         Span of the data's values, for PSNR and SSIM.
     image_shape : (int, int) or None, default (28, 28)
-        Shape of one image for SSIM; SSIM is left out when None or when the
-        features do not form such images.
+        Shape of one image for SSIM; SSIM is left out when None, when the
+        features do not form such images, or when they are smaller than the
+        11 x 11 SSIM window.
+    evaluation : dict, optional
+        ``ksparse.metrics.evaluate(estimator, X, ...)`` when already computed
+        (``ksparse demo`` passes the ``"test"`` figures it wrote to
+        ``metrics.json``, so the report shows the very same values); computed
+        here when None.
 
     Returns
     -------
     dict
-        ``mse, psnr, ssim, fvu, mean_l0, never_fired_fraction, dead_fraction``
-        (when the estimator has a firing counter), ``compression_ratio``
-        (k (index, value) pairs, indices of ceil(log2 n_hidden) bits, values and
-        inputs in the data's dtype), ``n_test, n_features, n_hidden, k`` and,
-        from ``history_``, ``epochs, train_seconds, peak_rss_mb``.
+        The figures of :func:`ksparse.metrics.evaluate`, then
+
+        - ``dead_fraction``: share of units the training counter calls dead
+          (``steps_since_fired_ >= dead_samples``), the figure
+          ``history_["dead_fraction"]`` (``history.csv``) reaches at the end of
+          training; not measured on ``X``. Present when the estimator has the
+          counter.
+        - ``n_test, n_features, n_hidden, k``: samples of ``X``, its features,
+          the model's units and its k.
+        - from ``history_``: ``epochs`` (epochs trained), ``train_seconds`` (sum
+          of the epoch times), ``peak_rss_mb`` (largest peak memory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.report import compute_metrics
+    >>> X = np.random.default_rng(0).random((100, 784)).astype(np.float32)
+    >>> model = KSparseAutoencoder(n_hidden=32, k=4, n_epochs=1, random_state=0).fit(X)
+    >>> figures = compute_metrics(model, X[:20])
+    >>> figures["k"], figures["n_test"], "ssim" in figures
+    (4, 20, True)
     """
-    X = check_float_array(X, "X", ndim=2)
-    X_hat = np.asarray(estimator.reconstruct(X))
-    indices, values = estimator.encode(X)
+    X_given, X = X, check_float_array(X, "X", ndim=2)
+    if evaluation is None:
+        # X as given: evaluate reads the input's bits per value from its dtype
+        evaluation = _m.evaluate(estimator, X_given, data_range=data_range,
+                                 image_shape=_fitting_image_shape(image_shape, X.shape[1]))
+    out: Dict[str, Any] = dict(evaluation)
     m = int(np.asarray(estimator.W_dec_).shape[0]) if hasattr(estimator, "W_dec_") else int(estimator.n_hidden)
-    k = int(estimator.k)
-    out: Dict[str, Any] = {
-        "mse": _m.mse(X, X_hat),
-        "psnr": _m.psnr(X, X_hat, data_range=data_range),
-    }
-    if image_shape is not None:
-        h, w = (int(s) for s in image_shape)
-        if h * w == X.shape[1] and min(h, w) >= 11:
-            out["ssim"] = _m.ssim(X, X_hat, data_range=data_range, image_shape=(h, w))
-    if X.shape[0] > 1 and float(X.var(axis=0).sum()) > 0:
-        out["fvu"] = _m.fraction_of_variance_unexplained(X, X_hat)
-    out["mean_l0"] = _m.mean_l0((indices, values))
-    freq = _m.firing_frequency(indices, m, values=values)
-    out["never_fired_fraction"] = _m.dead_fraction(freq)
     steps = getattr(estimator, "steps_since_fired_", None)
     dead_samples = getattr(estimator, "dead_samples", None)
     if steps is not None and isinstance(dead_samples, numbers.Integral) and int(dead_samples) > 0:
         out["dead_fraction"] = _m.dead_fraction(steps_since_fired=np.asarray(steps), dead_samples=int(dead_samples))
-    bits = _bits_of(X.dtype)
-    out["compression_ratio"] = _m.compression_ratio(X.shape[1], m, k, value_bits=_bits_of(np.asarray(values).dtype),
-                                                    input_bits=bits)
-    out.update({"n_test": int(X.shape[0]), "n_features": int(X.shape[1]), "n_hidden": m, "k": k})
+    out.update({"n_test": int(X.shape[0]), "n_features": int(X.shape[1]), "n_hidden": m, "k": int(estimator.k)})
     history = getattr(estimator, "history_", None)
     if isinstance(history, Mapping) and history.get("epoch"):
         out["epochs"] = int(len(history["epoch"]))
@@ -376,6 +398,7 @@ def make_demo_report(
     out_dir: PathLike,
     *,
     extra_metrics: Optional[Mapping[str, Any]] = None,
+    evaluation: Optional[Mapping[str, float]] = None,
     image_shape: Optional[Sequence[int]] = (28, 28),
     data_range: float = 1.0,
     n_images: int = 10,
@@ -401,6 +424,9 @@ def make_demo_report(
     extra_metrics : dict, optional
         More rows for the metrics table (e.g. the command's wall time); they
         override computed values of the same name.
+    evaluation : dict, optional
+        ``ksparse.metrics.evaluate(estimator, X_test, ...)`` when already
+        computed, shown as is (see :func:`compute_metrics`); computed when None.
     image_shape : (int, int) or None, default (28, 28)
         Shape of one image. With None (data that are not images) the
         reconstruction grid, the atoms and SSIM are left out.
@@ -428,7 +454,8 @@ def make_demo_report(
     out = Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    metrics = compute_metrics(estimator, X, data_range=data_range, image_shape=image_shape)
+    metrics = compute_metrics(estimator, X_test, data_range=data_range, image_shape=image_shape,
+                              evaluation=evaluation)
     if extra_metrics:
         metrics.update(extra_metrics)
     k, m = metrics["k"], metrics["n_hidden"]
@@ -589,8 +616,8 @@ def _square_shape(n_features: int) -> Optional[Tuple[int, int]]:
 
 
 def _data_range(X: np.ndarray) -> float:
-    # pixels scaled to [0, 1], else 8-bit values
-    return 1.0 if float(np.max(X)) <= 1.0 else 255.0
+    # the rule of ksparse.metrics.evaluate: pixels scaled to [0, 1], else 8-bit values
+    return _m._infer_data_range(X)
 
 
 def write_demo_report(
@@ -615,9 +642,10 @@ def write_demo_report(
         introduction), as returned by the command's data loader. Square feature
         counts (784) are drawn as square images.
     metrics : dict, optional
-        What the command measured (``metrics.json``): ``n_train``,
-        ``fit_seconds`` and the training-set ``train`` quality are added to the
-        report's metrics table.
+        What the command measured (``metrics.json``): its ``test`` figures
+        (:func:`ksparse.metrics.evaluate` on ``X_test``) are shown as they are,
+        not measured again, and ``n_train``, ``fit_seconds`` and the
+        training-set ``train`` MSE and PSNR are added to the metrics table.
     dpi : int, default 100
 
     Returns
@@ -636,7 +664,9 @@ def write_demo_report(
                 if key in train:
                     extra[f"train_{key}"] = train[key]
     description = getattr(data, "description", None) or (metrics or {}).get("dataset")
+    test = (metrics or {}).get("test")
     paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
+                             evaluation=test if isinstance(test, Mapping) else None,
                              notes=f"Data: {description}" if description else None,
                              image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
     return paths["report"]

@@ -184,6 +184,7 @@ def demo_dir(tmp_path_factory, estimator):
     res = run("demo", "--out", out / "d", "--seed", "1", *SMALL, cwd=out)
     assert "MSE" in res.stdout and "PSNR" in res.stdout and "test (200)" in res.stdout
     assert "report: " in res.stdout
+    (out / "stdout.txt").write_text(res.stdout)  # the printed table, for the tests below
     return out / "d"
 
 
@@ -195,7 +196,9 @@ def test_demo_outputs(demo_dir):
     assert metrics["n_train"] == 300 and metrics["n_test"] == 200 and metrics["epochs"] == 2
     assert metrics["params"]["random_state"] == 1 and metrics["params"]["n_epochs"] == 2
     for split in ("train", "test"):
-        assert set(metrics[split]) >= {"mse", "psnr", "ssim", "fvu", "l0", "dead_fraction", "compression_ratio"}
+        # exactly the keys of ksparse.metrics.evaluate (MNIST: images, so SSIM too)
+        assert list(metrics[split]) == ["mse", "psnr", "ssim", "fvu", "mean_l0", "never_fired_fraction",
+                                        "compression_ratio"]
         assert 0 < metrics[split]["mse"] < 1
         assert -1 <= metrics[split]["ssim"] <= 1 and metrics[split]["fvu"] > 0
         assert metrics[split]["compression_ratio"] > 1
@@ -205,6 +208,48 @@ def test_demo_outputs(demo_dir):
     model = ksparse.load(demo_dir / "model.safetensors")
     assert model.get_params()["random_state"] == 1
     assert list(demo_dir.glob("report.*")), "the demo writes a report (ksparse.report)"
+
+
+def test_demo_figures_are_evaluate_in_metrics_json_report_and_table(demo_dir, tmp_path):
+    """One demo run: metrics.json, the report, the printed table and ksparse evaluate give the same figures."""
+    import re
+
+    import ksparse
+    from ksparse import report
+    from ksparse.cli import _QUALITY_LABELS, _load_data
+    from ksparse.config import DataConfig
+    from ksparse.metrics import EVALUATION_KEYS, evaluate
+
+    metrics = json.loads((demo_dir / "metrics.json").read_text())
+    assert tuple(metrics["test"]) == EVALUATION_KEYS
+    # the same figures from Python, on the demo's data (same seed, limits and dtype)
+    model = ksparse.load(demo_dir / "model.safetensors")
+    data = _load_data(DataConfig(limit=300, test_limit=200), seed=1, dtype="float32", quiet=True)
+    assert evaluate(model, data.X_test, image_shape=(28, 28)) == metrics["test"]
+    assert evaluate(model, data.X_train, image_shape=(28, 28)) == metrics["train"]
+    # the report shows each of them, under the same key, with the same value
+    html = (demo_dir / "report.html").read_text(encoding="utf-8")
+    rows = dict(re.findall(r'<td class="key">(.*?)</td><td>(.*?)</td>', html))
+    for key, value in metrics["test"].items():
+        assert rows[key] == report._esc(value), key
+    # dead_fraction in the report is the training counter of history.csv (its last value), not a test figure
+    history = (demo_dir / "history.csv").read_text().splitlines()
+    column = history[0].split(",").index("dead_fraction")
+    assert rows["dead_fraction"] == report._esc(float(history[-1].split(",")[column]))
+    # ksparse evaluate on the same test set: the same keys and values
+    run("evaluate", demo_dir / "model.safetensors", "--limit", "200", "--json", "ev.json", cwd=tmp_path)
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert {k: ev[k] for k in EVALUATION_KEYS} == metrics["test"]
+    assert set(ev) == {"model", "data", "n_test", *EVALUATION_KEYS}
+    # the printed table has a label for every key and nothing else, and shows the same values
+    assert set(_QUALITY_LABELS) == set(EVALUATION_KEYS)
+    from ksparse.cli import _fmt
+
+    printed = (demo_dir.parent / "stdout.txt").read_text()
+    for key in EVALUATION_KEYS:
+        cells = [_QUALITY_LABELS[key], _fmt(metrics["train"][key]), _fmt(metrics["test"][key])]
+        assert any(line.split()[-2:] == cells[1:] and line.startswith(cells[0]) for line in printed.splitlines()), key
+    assert set(EVALUATION_KEYS) <= set(report.METRIC_LABELS)
 
 
 def test_demo_quiet_prints_nothing(tmp_path, estimator, capsys):

@@ -255,6 +255,8 @@ def test_compression_ratio_errors():
 
 def test_public_names():
     for name in metrics.__all__:
+        if name == "EVALUATION_KEYS":  # the one public constant: the keys of evaluate
+            continue
         assert callable(getattr(metrics, name))
         assert getattr(metrics, name).__doc__
 
@@ -268,3 +270,116 @@ def test_ssim_chunks_agree_with_whole_batch():
     assert per.shape == (1400,)
     np.testing.assert_allclose(per[[0, 1336, 1337, 1399]],
                                [ssim(a[i], b[i]) for i in (0, 1336, 1337, 1399)], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- evaluate
+class TinyModel:
+    """A fitted model of fixed reconstruction and codes, for hand-computed figures."""
+
+    def __init__(self, X_hat, indices, values, n_hidden):
+        self._X_hat, self._codes = np.asarray(X_hat), (np.asarray(indices), np.asarray(values))
+        self.W_dec_ = np.zeros((n_hidden, self._X_hat.shape[1]), np.float32)
+
+    def reconstruct(self, X):
+        return self._X_hat
+
+    def encode(self, X):
+        return self._codes
+
+
+class ReconstructOnly:
+    """A model without sparse codes (like ksparse.layers.Network): only predict."""
+
+    def predict(self, X):
+        return np.asarray(X) * 0.5
+
+
+def test_evaluate_hand_values():
+    X = np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]], np.float32)
+    X_hat = np.array([[0.0, 0.5, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.5]], np.float32)
+    # 8 units, k = 2; the second sample's second value is zero (a ReLU zeroed it)
+    idx = np.array([[0, 1], [0, 2], [3, 1]])
+    val = np.array([[1.0, 0.5], [2.0, 0.0], [1.5, 0.25]], np.float32)
+    got = metrics.evaluate(TinyModel(X_hat, idx, val, 8), X)
+    assert list(got) == ["mse", "psnr", "fvu", "mean_l0", "never_fired_fraction", "compression_ratio"]
+    assert got["mse"] == pytest.approx(0.5 / 12)
+    assert got["psnr"] == pytest.approx(10 * math.log10(1 / (0.5 / 12)))  # data in [0, 1]: data_range 1
+    total = float(((X - X.mean(axis=0)) ** 2).sum())
+    assert got["fvu"] == pytest.approx(0.5 / total)
+    assert got["mean_l0"] == pytest.approx(5 / 3)
+    assert got["never_fired_fraction"] == pytest.approx(5 / 8)  # units 0, 1, 3 fired; unit 2 only with value 0
+    # float32 inputs and values, indices of ceil(log2 8) = 3 bits, 5/3 pairs stored per sample
+    assert got["compression_ratio"] == pytest.approx(4 * 32 / ((5 / 3) * (3 + 32)))
+    assert all(type(v) is float for v in got.values())
+
+
+def test_evaluate_keys_are_the_documented_ones():
+    assert metrics.EVALUATION_KEYS == ("mse", "psnr", "ssim", "fvu", "mean_l0", "never_fired_fraction",
+                                       "compression_ratio")
+    doc = metrics.evaluate.__doc__
+    table = doc[doc.index("====="):doc.index("Parameters")]
+    # a key starts a row in the first column; continuation lines are indented to the second
+    documented = [line.split()[0].strip("`") for line in table.splitlines() if line.startswith("    ``")]
+    assert documented == list(metrics.EVALUATION_KEYS)
+    rng = np.random.default_rng(0)
+    X = rng.random((5, 121))
+    idx = np.tile(np.arange(3), (5, 1))
+    got = metrics.evaluate(TinyModel(np.clip(X + 0.1, 0, 1), idx, np.ones((5, 3)), 16), X, image_shape=(11, 11))
+    assert tuple(got) == metrics.EVALUATION_KEYS
+    assert got["ssim"] == pytest.approx(ssim(X, np.clip(X + 0.1, 0, 1), image_shape=(11, 11)))
+    assert got["never_fired_fraction"] == pytest.approx(13 / 16)
+    # float64 input and values: 64 bits each; indices of 4 bits
+    assert got["compression_ratio"] == pytest.approx(121 * 64 / (3 * (4 + 64)))
+
+
+def test_evaluate_data_range_and_input_bits():
+    X = np.array([[0, 255, 10], [255, 0, 20]], np.uint8)
+    X_hat = X.astype(np.float64) + 1.0
+    model = TinyModel(X_hat, [[0], [1]], np.ones((2, 1), np.float32), 4)
+    got = metrics.evaluate(model, X)
+    assert got["psnr"] == pytest.approx(10 * math.log10(255.0**2 / 1.0))  # 8-bit values: data_range 255
+    assert got["compression_ratio"] == pytest.approx(3 * 8 / (1 * (2 + 32)))  # uint8 input: 8 bits a value
+    assert metrics.evaluate(model, X, data_range=510.0)["psnr"] == pytest.approx(10 * math.log10(510.0**2))
+
+
+def test_evaluate_conditional_keys():
+    # one sample: FVU is undefined and left out
+    one = metrics.evaluate(TinyModel([[0.5, 0.5]], [[0]], [[1.0]], 2), np.array([[0.0, 1.0]]))
+    assert "fvu" not in one and one["never_fired_fraction"] == 0.5
+    # no sparse codes: only the reconstruction figures
+    X = np.random.default_rng(1).random((4, 6))
+    assert list(metrics.evaluate(ReconstructOnly(), X)) == ["mse", "psnr", "fvu"]
+    # every code value zero: nothing is stored
+    zero = metrics.evaluate(TinyModel(X, np.zeros((4, 2), int), np.zeros((4, 2)), 3), X)
+    assert zero["mean_l0"] == 0 and zero["never_fired_fraction"] == 1.0 and zero["compression_ratio"] == math.inf
+    assert zero["mse"] == 0.0 and zero["psnr"] == math.inf and zero["fvu"] == 0.0
+
+
+def test_evaluate_errors():
+    X = np.random.default_rng(2).random((3, 6))
+    with pytest.raises(TypeError, match="reconstruct or predict"):
+        metrics.evaluate(object(), X)
+    with pytest.raises(ValueError, match="height \\* width == 6"):
+        metrics.evaluate(ReconstructOnly(), X, image_shape=(2, 2))
+    with pytest.raises(ValueError, match="11x11"):
+        metrics.evaluate(ReconstructOnly(), X, image_shape=(2, 3))
+    with pytest.raises(ValueError, match="empty"):
+        metrics.evaluate(ReconstructOnly(), np.zeros((0, 6)))
+    with pytest.raises(ValueError, match="2"):
+        metrics.evaluate(ReconstructOnly(), np.zeros(6))
+    with pytest.raises(ValueError, match="data_range"):
+        metrics.evaluate(ReconstructOnly(), X, data_range=0)
+
+
+def test_evaluate_real_estimator():
+    from ksparse import KSparseAutoencoder
+
+    X = np.random.default_rng(3).random((60, 121)).astype(np.float32)
+    est = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=2, batch_size=20, random_state=0).fit(X)
+    got = metrics.evaluate(est, X, image_shape=(11, 11))
+    assert tuple(got) == metrics.EVALUATION_KEYS
+    assert got["mse"] == pytest.approx(-est.score(X), rel=1e-6)
+    idx, val = est.encode(X)
+    assert got["mean_l0"] == mean_l0((idx, val)) <= 3
+    assert got["never_fired_fraction"] == dead_fraction(firing_frequency(idx, 16, values=val))
+    assert got == metrics.evaluate(est, X, image_shape=(11, 11))  # deterministic

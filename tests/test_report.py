@@ -142,9 +142,34 @@ def test_compute_metrics_agrees_with_metric_functions(X_test):
     assert got["mean_l0"] == pytest.approx(M.mean_l0((idx, val)))
     assert got["never_fired_fraction"] == pytest.approx(M.dead_fraction(M.firing_frequency(idx, 40, values=val)))
     assert got["dead_fraction"] == pytest.approx(4 / 40)
-    assert got["compression_ratio"] == pytest.approx(784 * 32 / (4 * (6 + 32)))
+    # only the nonzero (index, value) pairs are stored: mean L0 of them per sample
+    assert got["compression_ratio"] == pytest.approx(784 * 32 / (M.mean_l0((idx, val)) * (6 + 32)))
     assert (got["n_test"], got["n_features"], got["n_hidden"], got["k"]) == (40, 784, 40, 4)
     assert (got["epochs"], got["train_seconds"], got["peak_rss_mb"]) == (3, 4.5, 120.0)
+
+
+def test_compute_metrics_is_evaluate_then_the_model_context(X_test):
+    est = FakeAutoencoder()
+    got = R.compute_metrics(est, X_test)
+    evaluated = M.evaluate(est, X_test, image_shape=(28, 28), data_range=1.0)
+    assert tuple(evaluated) == M.EVALUATION_KEYS
+    assert {k: got[k] for k in evaluated} == evaluated
+    context = ["dead_fraction", "n_test", "n_features", "n_hidden", "k", "epochs", "train_seconds", "peak_rss_mb"]
+    assert list(got) == list(M.EVALUATION_KEYS) + context
+    # dead_fraction is the training counter's figure (history.csv), not measured on X
+    assert got["dead_fraction"] == M.dead_fraction(steps_since_fired=est.steps_since_fired_, dead_samples=500)
+    # a given evaluation is shown as is, not measured again
+    given = {"mse": 1.5, "psnr": 2.5}
+    shown = R.compute_metrics(est, X_test, evaluation=given)
+    assert (shown["mse"], shown["psnr"]) == (1.5, 2.5) and "ssim" not in shown
+    # every key has a readable label in the report
+    assert set(got) <= set(R.METRIC_LABELS)
+
+
+def test_compute_metrics_leaves_out_ssim_of_small_images():
+    est = FakeAutoencoder(n_features=64)
+    X = np.random.default_rng(2).random((10, 64)).astype(np.float32)
+    assert "ssim" not in R.compute_metrics(est, X, image_shape=(8, 8))
 
 
 def test_compute_metrics_without_images_or_history():
@@ -218,6 +243,18 @@ def test_write_demo_report_entry_point(tmp_path, X_test):
     for text in ("fit_seconds", "1.25", "train_mse", "train_psnr", 'id="fig-atoms"', 'id="fig-reconstructions"',
                  "Data: fake"):
         assert text in html
+
+
+def test_write_demo_report_shows_the_commands_test_figures(tmp_path, X_test):
+    """The figures ksparse demo wrote to metrics.json ("test") are the report's, not measured again."""
+    data = types.SimpleNamespace(X_train=X_test, X_test=X_test, description="fake")
+    model = FakeAutoencoder()
+    test = M.evaluate(model, X_test, image_shape=(28, 28), data_range=1.0)
+    written = dict(test, mse=0.0123456)  # a value this model would not give on X_test
+    path = R.write_demo_report(tmp_path, model=model, data=data, metrics={"test": written}, dpi=DPI)
+    rows = dict(re.findall(r'<td class="key">(.*?)</td><td>(.*?)</td>', path.read_text(encoding="utf-8")))
+    for key, value in written.items():
+        assert rows[key] == R._esc(value), key
 
 
 def test_write_demo_report_non_image_data(tmp_path):
