@@ -22,6 +22,37 @@ model values the estimator accepts. A configuration file is plain data: at most
 :data:`MAX_CONFIG_BYTES` of UTF-8 text, nested at most :data:`MAX_DEPTH` deep,
 and YAML anchors and aliases (``&name`` / ``*name``) are refused before they
 could be expanded.
+
+Running a configuration from Python
+-----------------------------------
+``ksparse train run.yaml`` runs a configuration from the command line. From
+Python, :func:`load_config` reads and checks it, :meth:`RunConfig.model_params`
+gives the estimator's parameters (with ``seed`` and ``threads`` applied), and
+``cfg.data`` names the data to load::
+
+    import os
+    import ksparse
+    from ksparse.config import load_config
+    from ksparse.datasets import load_idx_folder, load_mnist
+
+    cfg = load_config("run.yaml", overrides=["model.k=30"])
+    params = cfg.model_params()
+    model = ksparse.KSparseAutoencoder(**params)
+    if cfg.data.dataset == "mnist":
+        data = load_mnist(normalize=cfg.data.normalize, dtype=params["dtype"])
+    elif cfg.data.dataset == "mnist-full":
+        data = load_mnist(full=True, normalize=cfg.data.normalize, dtype=params["dtype"],
+                          data_home=cfg.data.data_home)
+    else:
+        data = load_idx_folder(cfg.data.dataset, normalize=cfg.data.normalize, dtype=params["dtype"])
+    X = data.X_train[: cfg.data.limit]
+    model.fit(X)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    ksparse.save(model, os.path.join(cfg.output_dir, "model.safetensors"))
+
+The command line also shuffles the training set with the run's seed before
+taking ``data.limit`` samples, and writes metrics, history and checkpoints
+(``checkpoint_every``) into ``output_dir``.
 """
 
 from __future__ import annotations
@@ -64,7 +95,19 @@ ACTIVATIONS = ("linear", "sigmoid", "relu", "tanh", "leaky_relu", "elu", "swish"
 
 
 class ConfigError(ValueError):
-    """Raised for an unknown key or a bad value in a configuration; names the key."""
+    """Raised for an unknown key or a bad value in a configuration; names the key.
+
+    A ValueError, so ``except ValueError`` catches it too.
+
+    Examples
+    --------
+    >>> from ksparse.config import ConfigError, RunConfig
+    >>> try:
+    ...     RunConfig.from_dict({"model": {"kk": 3}})
+    ... except ConfigError as exc:
+    ...     print("refused")
+    refused
+    """
 
 
 def _model_config() -> type:
@@ -95,7 +138,26 @@ else:
 
 @dataclasses.dataclass
 class DataConfig:
-    """What to train and evaluate on."""
+    """What to train and evaluate on.
+
+    Parameters
+    ----------
+    dataset : str, default "mnist"
+        "mnist" (the bundled subset), "mnist-full" (downloaded once) or the path of
+        a folder of MNIST-format IDX files.
+    data_home : str, optional
+        Folder for downloaded data ("mnist-full" only).
+    limit, test_limit : int, optional
+        Use only this many training (after a seeded shuffle) / test samples.
+    normalize : bool, default True
+        Scale pixels from 0-255 to [0, 1].
+
+    Examples
+    --------
+    >>> from ksparse.config import DataConfig
+    >>> DataConfig(limit=1000).dataset
+    'mnist'
+    """
 
     dataset: str = "mnist"
     """'mnist' (the bundled 5,000/10,000 subset), 'mnist-full' (the official 60,000/10,000,
@@ -112,7 +174,28 @@ class DataConfig:
 
 @dataclasses.dataclass
 class RunConfig:
-    """A whole training run: model, data and where the results go."""
+    """A whole training run: model, data and where the results go.
+
+    Parameters
+    ----------
+    model : ModelConfig
+        The estimator's constructor parameters.
+    data : DataConfig
+        The data set to train and evaluate on.
+    output_dir : str, default "ksparse-run"
+        Folder for the model, metrics, history and checkpoints.
+    seed, threads : int, optional
+        When set, replace ``model.random_state`` / ``model.n_threads``.
+    checkpoint_every : int, default 0
+        Write a checkpoint every this many epochs (0: never).
+
+    Examples
+    --------
+    >>> from ksparse.config import RunConfig
+    >>> cfg = RunConfig.from_dict({"model": {"k": 20}, "seed": 0})
+    >>> cfg.model.k, cfg.model_params()["random_state"]
+    (20, 0)
+    """
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     """The estimator's parameters."""
@@ -128,16 +211,66 @@ class RunConfig:
     """Write output_dir/checkpoint.safetensors every this many epochs (0: never)."""
 
     def to_dict(self) -> Dict[str, Any]:
-        """The configuration as plain dicts, ready for YAML or JSON."""
+        """The configuration as plain dicts, ready for YAML or JSON.
+
+        Returns
+        -------
+        data : dict
+            Nested dicts of the sections and their values.
+
+        Examples
+        --------
+        >>> from ksparse.config import RunConfig
+        >>> RunConfig().to_dict()["data"]["dataset"]
+        'mnist'
+        """
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> "RunConfig":
-        """Build and check a configuration from nested dicts; raises ConfigError naming the key."""
+        """Build and check a configuration from nested dicts.
+
+        Parameters
+        ----------
+        data : dict
+            Sections (``model``, ``data``) and top-level keys as in a
+            configuration file; missing keys take their defaults.
+
+        Returns
+        -------
+        config : RunConfig
+            The checked configuration.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key or a bad value, naming the key.
+
+        Examples
+        --------
+        >>> from ksparse.config import RunConfig
+        >>> RunConfig.from_dict({"model": {"n_hidden": 50}}).model.n_hidden
+        50
+        """
         return _build(cls, data, "")
 
     def model_params(self) -> Dict[str, Any]:
-        """Estimator parameters with the run's seed and threads applied."""
+        """Estimator parameters with the run's seed and threads applied.
+
+        Returns
+        -------
+        params : dict of str to object
+            Keyword arguments for :class:`ksparse.KSparseAutoencoder`;
+            ``random_state`` is ``seed`` and ``n_threads`` is ``threads`` when set.
+
+        Examples
+        --------
+        >>> from ksparse import KSparseAutoencoder
+        >>> from ksparse.config import RunConfig
+        >>> cfg = RunConfig.from_dict({"model": {"k": 5}, "seed": 1})
+        >>> KSparseAutoencoder(**cfg.model_params()).random_state
+        1
+        """
         params = dataclasses.asdict(self.model)
         if self.seed is not None:
             params["random_state"] = self.seed
@@ -154,6 +287,23 @@ def field_docs(cls: type) -> Dict[str, str]:
 
     A field's doc is its ``metadata["doc"]`` (the parameter table's, for
     :class:`ModelConfig`) or the string literal under it in the class body.
+
+    Parameters
+    ----------
+    cls : type
+        A configuration dataclass (:class:`ModelConfig`, :class:`DataConfig`,
+        :class:`RunConfig`).
+
+    Returns
+    -------
+    docs : dict of str to str
+        One line of documentation per field.
+
+    Examples
+    --------
+    >>> from ksparse.config import DataConfig, field_docs
+    >>> field_docs(DataConfig)["normalize"]
+    'Scale pixels from 0-255 to [0, 1].'
     """
     from_metadata = {f.name: f.metadata["doc"] for f in dataclasses.fields(cls) if "doc" in f.metadata}
     if len(from_metadata) == len(dataclasses.fields(cls)):
@@ -601,7 +751,10 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> RunConfig:
 
     Returns
     -------
-    RunConfig
+    config : RunConfig
+        The checked configuration. Run it with
+        ``KSparseAutoencoder(**config.model_params()).fit(X)``, ``X`` loaded as
+        ``config.data`` says (see the module docstring).
 
     Raises
     ------
@@ -611,6 +764,22 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> RunConfig:
         (the message names the file and the key).
     FileNotFoundError
         If the file does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.config import load_config
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("{model: {n_hidden: 16, k: 4, n_epochs: 1}, seed: 0}")
+    >>> cfg = load_config(path, overrides=["model.k=3"])
+    >>> model = KSparseAutoencoder(**cfg.model_params())
+    >>> model.k, model.random_state
+    (3, 0)
+    >>> model.fit(np.random.default_rng(0).random((40, 8))).n_iter_
+    1
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -627,7 +796,33 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> RunConfig:
 
 
 def save_config(config: RunConfig, path: PathLike) -> Path:
-    """Write ``config`` as YAML or JSON (chosen by the file's extension), atomically."""
+    """Write ``config`` as YAML or JSON (chosen by the file's extension), atomically.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The configuration to write.
+    path : path
+        Target file, ending in ``.yaml``, ``.yml`` or ``.json``.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    Raises
+    ------
+    ConfigError
+        When the extension is not one of those.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ksparse.config import RunConfig, load_config, save_config
+    >>> path = save_config(RunConfig(seed=3), os.path.join(tempfile.mkdtemp(), "run.json"))
+    >>> load_config(path).seed
+    3
+    """
     import yaml
 
     from ksparse.io import atomic_write_bytes
@@ -679,5 +874,30 @@ def _apply_to_dict(data: dict, overrides: Iterable[str]) -> dict:
 
 
 def apply_overrides(config: RunConfig, overrides: Iterable[str]) -> RunConfig:
-    """Return a new, checked configuration with ``"section.key=value"`` overrides applied."""
+    """Return a new, checked configuration with ``"section.key=value"`` overrides applied.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The configuration to start from; it is not changed.
+    overrides : iterable of str
+        ``"section.key=value"`` strings (values parsed as YAML), applied in order.
+
+    Returns
+    -------
+    config : RunConfig
+        A new, checked configuration.
+
+    Raises
+    ------
+    ConfigError
+        For a malformed override, an unknown key or a bad value.
+
+    Examples
+    --------
+    >>> from ksparse.config import RunConfig, apply_overrides
+    >>> cfg = apply_overrides(RunConfig(), ["model.k=12", "data.limit=500"])
+    >>> cfg.model.k, cfg.data.limit
+    (12, 500)
+    """
     return RunConfig.from_dict(_apply_to_dict(config.to_dict(), overrides))
