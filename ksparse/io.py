@@ -60,7 +60,23 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class ModelFileError(ValueError):
-    """Raised when a model file is truncated, tampered with, of a newer format, or not a ksparse file."""
+    """Raised when a model file is truncated, tampered with, of a newer format, or not a ksparse file.
+
+    A ValueError; the message names the file and what is wrong with it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import ksparse
+    >>> from ksparse.io import ModelFileError
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty.safetensors")
+    >>> open(path, "wb").close()
+    >>> try:
+    ...     ksparse.load(path)
+    ... except ModelFileError:
+    ...     print("refused")
+    refused
+    """
 
 
 def _import_estimator():
@@ -255,6 +271,31 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
 
     Either the whole new content is at ``path`` afterwards, or (after an error or
     a crash) the previous file is untouched.
+
+    Parameters
+    ----------
+    path : path
+        Target file; its folder must exist.
+    data : bytes
+        The file's whole new content.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ksparse.io import atomic_write_bytes
+    >>> path = atomic_write_bytes(os.path.join(tempfile.mkdtemp(), "a.txt"), b"hello")
+    >>> path.read_bytes()
+    b'hello'
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -308,10 +349,14 @@ def save(obj: Any, path: PathLike, *, checkpoint: bool = False) -> Path:
 
     Examples
     --------
-    >>> import ksparse  # doctest: +SKIP
-    >>> model = ksparse.KSparseAutoencoder(100, 20).fit(X)  # doctest: +SKIP
-    >>> ksparse.save(model, "model.safetensors")  # doctest: +SKIP
-    >>> same = ksparse.load("model.safetensors")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import ksparse
+    >>> X = np.random.default_rng(0).random((40, 8))
+    >>> model = ksparse.KSparseAutoencoder(16, 3, n_epochs=1, random_state=0).fit(X)
+    >>> path = ksparse.save(model, os.path.join(tempfile.mkdtemp(), "model.safetensors"))
+    >>> np.array_equal(ksparse.load(path).reconstruct(X), model.reconstruct(X))
+    True
     """
     return atomic_write_bytes(path, _encode(obj, checkpoint))
 
@@ -425,6 +470,11 @@ def _read(path: PathLike) -> Tuple[bytes, dict, int, str]:
 def read_metadata(path: PathLike) -> dict:
     """Read a model file's metadata without building the model.
 
+    Parameters
+    ----------
+    path : path
+        A file written by :func:`save`.
+
     Returns
     -------
     dict
@@ -436,6 +486,19 @@ def read_metadata(path: PathLike) -> dict:
     ------
     ModelFileError
         If the file is truncated, not a ksparse file, or of a newer format.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import ksparse
+    >>> X = np.random.default_rng(0).random((40, 8))
+    >>> model = ksparse.KSparseAutoencoder(16, 3, n_epochs=1, random_state=0).fit(X)
+    >>> path = ksparse.save(model, os.path.join(tempfile.mkdtemp(), "model.safetensors"))
+    >>> from ksparse.io import read_metadata
+    >>> info = read_metadata(path)
+    >>> info["kind"], info["meta"]["class"], info["meta"]["params"]["k"]
+    ('model', 'KSparseAutoencoder', 3)
     """
     return _read(path)[1]
 
@@ -466,6 +529,20 @@ def load(path: PathLike) -> Any:
         newer format, not a ksparse file, holds an unknown class, or its
         parameters, metadata and tensors do not agree (the message names the
         parameter or tensor).
+
+    Examples
+    --------
+    Save a checkpoint during training and resume from it:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import ksparse
+    >>> X = np.random.default_rng(0).random((40, 8))
+    >>> model = ksparse.KSparseAutoencoder(16, 3, n_epochs=2, random_state=0).fit(X)
+    >>> path = ksparse.save(model, os.path.join(tempfile.mkdtemp(), "ckpt.safetensors"), checkpoint=True)
+    >>> restored = ksparse.load(path)
+    >>> restored.n_iter_
+    2
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load as st_load
