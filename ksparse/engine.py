@@ -40,6 +40,12 @@ class DivergenceError(RuntimeError, FloatingPointError):
 
     A ``RuntimeError`` and a ``FloatingPointError``, so code that caught either before
     still catches it.
+
+    Examples
+    --------
+    >>> from ksparse.engine import DivergenceError
+    >>> issubclass(DivergenceError, FloatingPointError)
+    True
     """
 
 
@@ -49,6 +55,25 @@ def new_position(n_samples: int = 0, split_seed: int = 0) -> Dict[str, Any]:
     Keys: ``epoch`` and ``step`` (counts done), ``split_seed`` (the validation split's
     seed), ``best_val`` and ``bad_epochs`` (early stopping), ``n_samples`` (the data the
     run trains on, checked on resume) and ``done`` (early stopping ended the run).
+
+    Parameters
+    ----------
+    n_samples : int, default 0
+        Number of samples the run trains on.
+    split_seed : int, default 0
+        Seed of the validation split.
+
+    Returns
+    -------
+    position : dict
+        A fresh position, epoch and step 0.
+
+    Examples
+    --------
+    >>> from ksparse.engine import new_position
+    >>> pos = new_position(n_samples=100)
+    >>> pos["epoch"], pos["step"], pos["n_samples"], pos["done"]
+    (0, 0, 100, False)
     """
     return {"epoch": 0, "step": 0, "split_seed": int(split_seed), "best_val": None, "bad_epochs": 0,
             "n_samples": int(n_samples), "done": False}
@@ -74,10 +99,30 @@ _POSITION_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
 def check_position(state: Any) -> Dict[str, Any]:
     """Validate a training position read from a file; return a copy.
 
+    Parameters
+    ----------
+    state : object
+        The decoded JSON of a position, as :func:`new_position` makes them.
+
+    Returns
+    -------
+    position : dict
+        A copy of ``state``, every key checked.
+
     Raises
     ------
     ValueError
         Naming the key that is missing, unknown or of the wrong kind.
+
+    Examples
+    --------
+    >>> from ksparse.engine import check_position, new_position
+    >>> check_position(new_position())["epoch"]
+    0
+    >>> check_position(dict(new_position(), epoch=-1))
+    Traceback (most recent call last):
+    ...
+    ValueError: training state epoch=-1 must be an integer >= 0
     """
     if not isinstance(state, dict):
         raise ValueError("the training state must be a JSON object")
@@ -108,6 +153,21 @@ class ArrayBatches:
     shuffle : bool, default True
         Draw a permutation each epoch; False takes the rows in order, as slices of
         the arrays themselves (no copy; ``partial_fit``).
+
+    Raises
+    ------
+    ValueError
+        When the arrays have different numbers of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.engine import ArrayBatches
+    >>> batches = ArrayBatches((np.arange(10.0).reshape(5, 2),), batch_size=2)
+    >>> batches.steps_per_epoch
+    3
+    >>> [b[0].shape for b in batches.epoch(np.random.default_rng(0))]
+    [(2, 2), (2, 2), (1, 2)]
     """
 
     def __init__(self, arrays: Sequence[np.ndarray], batch_size: int, shuffle: bool = True) -> None:
@@ -122,11 +182,44 @@ class ArrayBatches:
 
     @property
     def steps_per_epoch(self) -> int:
-        """Batches in one pass (the last may be short)."""
+        """Batches in one pass (the last may be short).
+
+        Returns
+        -------
+        n : int
+            ``ceil(n_samples / batch_size)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.engine import ArrayBatches
+        >>> ArrayBatches((np.zeros((7, 1)),), batch_size=3).steps_per_epoch
+        3
+        """
         return -(-self.n_samples // self.batch_size)
 
     def epoch(self, rng: np.random.Generator) -> Iterator[Tuple[np.ndarray, ...]]:
-        """Yield the batches of one pass (views into reused buffers, or slices in order)."""
+        """Yield the batches of one pass (views into reused buffers, or slices in order).
+
+        Parameters
+        ----------
+        rng : numpy Generator
+            Draws the epoch's permutation (unused without shuffling).
+
+        Yields
+        ------
+        batch : tuple of ndarray
+            One array per source array. With shuffling they are reused buffers:
+            copy a batch to keep it past the next one.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.engine import ArrayBatches
+        >>> X = np.arange(4.0).reshape(4, 1)
+        >>> [b[0].ravel().tolist() for b in ArrayBatches((X,), 2, shuffle=False).epoch(None)]
+        [[0.0, 1.0], [2.0, 3.0]]
+        """
         B = self.batch_size
         if not self.shuffle:
             for s in range(0, self.n_samples, B):
@@ -225,6 +318,25 @@ def run_epochs(
     DivergenceError
         When a step's loss or the weights at the end of an epoch are not finite; the
         weights of the last good epoch are restored first.
+
+    Examples
+    --------
+    Fit the mean of some data by gradient descent on the squared error:
+
+    >>> import numpy as np
+    >>> from ksparse.engine import ArrayBatches, new_position, run_epochs
+    >>> X = np.random.default_rng(0).normal(3.0, 1.0, (64, 2))
+    >>> w = np.zeros(2)
+    >>> def step(batch, step_number, lr):
+    ...     D = w - batch[0]
+    ...     w[...] -= lr * D.mean(axis=0)
+    ...     return float((D ** 2).mean()), {}
+    >>> history = {}
+    >>> pos = new_position(n_samples=len(X))
+    >>> run_epochs(ArrayBatches((X,), 16), step, params={"w": w}, position=pos,
+    ...            rng=np.random.default_rng(0), end_epoch=20, history=history, learning_rate=0.5)
+    >>> pos["epoch"], len(history["loss"]), bool(np.allclose(w, X.mean(axis=0), atol=0.5))
+    (20, 20, True)
     """
     good = {name: p.copy() for name, p in params.items()} if rollback else {}
     bar = None
@@ -303,10 +415,26 @@ def run_epochs(
 def check_history(history: Any) -> Dict[str, List[float]]:
     """Validate a stored history (from a file): a dict of lists of numbers; return a copy.
 
+    Parameters
+    ----------
+    history : object
+        The decoded JSON of a ``history_``.
+
+    Returns
+    -------
+    history : dict of str to list
+        A copy with each list copied.
+
     Raises
     ------
     ValueError
         Naming the entry that is not a list of numbers.
+
+    Examples
+    --------
+    >>> from ksparse.engine import check_history
+    >>> check_history({"epoch": [0, 1], "loss": [0.5, 0.25]})
+    {'epoch': [0, 1], 'loss': [0.5, 0.25]}
     """
     if not isinstance(history, dict):
         raise ValueError("history_ must be a JSON object of lists")
@@ -321,7 +449,33 @@ def check_history(history: Any) -> Dict[str, List[float]]:
 
 # ------------------------------------------------------------------ generator state
 def rng_to_json(rng: np.random.Generator) -> Dict[str, Any]:
-    """A PCG64 generator's state with its big integers as decimal strings (JSON-safe)."""
+    """A PCG64 generator's state with its big integers as decimal strings (JSON-safe).
+
+    Parameters
+    ----------
+    rng : numpy Generator
+        A generator on a PCG64 bit generator (``np.random.default_rng``'s).
+
+    Returns
+    -------
+    state : dict
+        The state, ready for ``json.dumps``.
+
+    Raises
+    ------
+    ValueError
+        For another bit generator.
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> from ksparse.engine import rng_from_json, rng_to_json
+    >>> rng = np.random.default_rng(0)
+    >>> text = json.dumps(rng_to_json(rng))
+    >>> rng_from_json(json.loads(text)).random() == rng.random()
+    True
+    """
     state = rng.bit_generator.state
     if state.get("bit_generator") != "PCG64":
         raise ValueError(f"only PCG64 generators can be saved, got {state.get('bit_generator')}")
@@ -345,10 +499,28 @@ def _as_int(value: Any, name: str) -> int:
 def rng_from_json(d: Any) -> np.random.Generator:
     """Rebuild a generator saved by :func:`rng_to_json` (or by ksparse 0.1, either layout).
 
+    Parameters
+    ----------
+    d : object
+        The decoded JSON of a generator state.
+
+    Returns
+    -------
+    rng : numpy Generator
+        A generator that continues exactly where the saved one stopped.
+
     Raises
     ------
     ValueError
         If the state is not a well-formed PCG64 state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.engine import rng_from_json, rng_to_json
+    >>> rng = np.random.default_rng(1)
+    >>> int(rng_from_json(rng_to_json(rng)).integers(100)) == int(rng.integers(100))
+    True
     """
     if not isinstance(d, dict) or d.get("bit_generator") != "PCG64":
         raise ValueError("the random generator state is not a PCG64 state")
@@ -380,6 +552,33 @@ def training_state(position: Mapping[str, Any], rng: Optional[np.random.Generato
     generator, :func:`rng_to_json`) and ``optimizer`` (``name`` and the non-array
     ``scalars`` of its state dict); ``arrays`` holds the state dict's arrays under
     ``"optim.<key>"``. Every model writes this one layout.
+
+    Parameters
+    ----------
+    position : dict
+        The training position (:func:`new_position`).
+    rng : numpy Generator or None
+        The run's generator, or None when there is none to save.
+    optimizer_name : str or None
+        The optimizer's name, or None when no optimizer is saved.
+    optimizer_state : dict
+        The optimizer's ``state_dict()``.
+
+    Returns
+    -------
+    meta : dict
+        The JSON ``training`` entry.
+    arrays : dict of str to ndarray
+        The optimizer's arrays, keyed ``"optim.<key>"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.engine import new_position, training_state
+    >>> meta, arrays = training_state(new_position(), np.random.default_rng(0), "sgd",
+    ...                               {"step": 3, "m.W": np.zeros(2)})
+    >>> sorted(meta), sorted(arrays), meta["optimizer"]
+    (['optimizer', 'rng', 'state'], ['optim.m.W'], {'name': 'sgd', 'scalars': {'step': 3}})
     """
     arrays: Dict[str, np.ndarray] = {}
     scalars: Dict[str, Any] = {}
@@ -400,10 +599,37 @@ def read_training_state(meta: Any, arrays: Mapping[str, np.ndarray]
     Everything is validated except the optimizer's state dict, which the optimizer's
     own ``load_state_dict`` checks. The name is None when no optimizer was saved.
 
+    Parameters
+    ----------
+    meta : object
+        The decoded JSON ``training`` entry.
+    arrays : dict of str to ndarray
+        The file's tensors; those keyed ``"optim.<key>"`` are the optimizer's.
+
+    Returns
+    -------
+    position : dict
+        The checked training position.
+    rng : numpy Generator or None
+        The restored generator, or None when none was saved.
+    optimizer_name : str or None
+        The optimizer's name, or None when none was saved.
+    state_dict : dict
+        The optimizer's state, for its ``load_state_dict``.
+
     Raises
     ------
     ValueError
         Naming what is malformed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.engine import new_position, read_training_state, training_state
+    >>> meta, arrays = training_state(new_position(), None, "sgd", {"step": 3, "m.W": np.zeros(2)})
+    >>> position, rng, name, state = read_training_state(meta, arrays)
+    >>> rng is None, name, sorted(state)
+    (True, 'sgd', ['m.W', 'step'])
     """
     if not isinstance(meta, dict):
         raise ValueError("the checkpoint's 'training' metadata is not an object")
