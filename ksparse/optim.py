@@ -91,6 +91,17 @@ class Optimizer:
         :class:`~ksparse._validation.ThreadCountWarning`.
     backend : {"compiled", "numpy"}, default "compiled"
         ``"numpy"`` runs the plain numpy reference of the same update.
+
+    Examples
+    --------
+    Use a subclass (or :func:`make_optimizer`); every rule is called the same way:
+
+    >>> import numpy as np
+    >>> from ksparse.optim import SGD
+    >>> p = {"w": np.ones(3)}
+    >>> SGD(lr=0.5).step(p, {"w": np.ones(3)})
+    >>> p["w"]
+    array([0.5, 0.5, 0.5])
     """
 
     #: Registry name of the dense variant ("adam", ...).
@@ -116,7 +127,21 @@ class Optimizer:
     # ------------------------------------------------------------------ attributes
     @property
     def lr(self) -> float:
-        """Learning rate (writable; must be finite and >= 0)."""
+        """Learning rate (writable; must be finite and >= 0).
+
+        Returns
+        -------
+        lr : float
+            The current learning rate.
+
+        Examples
+        --------
+        >>> from ksparse.optim import Adam
+        >>> opt = Adam(lr=1e-3)
+        >>> opt.lr = 5e-4
+        >>> opt.lr
+        0.0005
+        """
         return self._lr
 
     @lr.setter
@@ -125,7 +150,19 @@ class Optimizer:
 
     @property
     def n_threads(self) -> int:
-        """Threads of the compiled update (writable; checked by ``check_n_threads``)."""
+        """Threads of the compiled update (writable; checked by ``check_n_threads``).
+
+        Returns
+        -------
+        n_threads : int
+            The thread count, -1 resolved to the available cores.
+
+        Examples
+        --------
+        >>> from ksparse.optim import SGD
+        >>> SGD(n_threads=1).n_threads
+        1
+        """
         return self._n_threads
 
     @n_threads.setter
@@ -134,11 +171,36 @@ class Optimizer:
 
     @property
     def name(self) -> str:
-        """Registry name: ``base_name``, prefixed with ``"sparse_"`` when lazy."""
+        """Registry name: ``base_name``, prefixed with ``"sparse_"`` when lazy.
+
+        Returns
+        -------
+        name : str
+            The name :func:`make_optimizer` builds this optimizer from.
+
+        Examples
+        --------
+        >>> from ksparse.optim import Adam
+        >>> Adam().name, Adam(lazy=True).name
+        ('adam', 'sparse_adam')
+        """
         return ("sparse_" if self.lazy else "") + self.base_name
 
     def hyperparameters(self) -> Dict[str, float]:
-        """Return the hyper-parameters (lr, weight_decay and the rule's own)."""
+        """Return the hyper-parameters (lr, weight_decay and the rule's own).
+
+        Returns
+        -------
+        hyper : dict of str to float
+            ``lr``, ``weight_decay`` and the rule's own hyper-parameters, as
+            the constructor takes them.
+
+        Examples
+        --------
+        >>> from ksparse.optim import RMSprop
+        >>> RMSprop(lr=0.1).hyperparameters()
+        {'lr': 0.1, 'weight_decay': 0.0, 'alpha': 0.99, 'eps': 1e-08}
+        """
         d = {"lr": self.lr, "weight_decay": self.weight_decay}
         for key in self._extra_hyper:
             d[key] = getattr(self, key)
@@ -149,7 +211,24 @@ class Optimizer:
         return f"{type(self).__name__}({hp}, lazy={self.lazy})"
 
     def reset(self) -> None:
-        """Forget all state (moments, buffers, step counts)."""
+        """Forget all state (moments, buffers, step counts).
+
+        The hyper-parameters are kept; the next :meth:`step` starts afresh.
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.optim import Adam
+        >>> opt = Adam()
+        >>> opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+        >>> opt.reset()
+        >>> opt.state
+        {}
+        """
         self.state.clear()
 
     # ------------------------------------------------------------------ update
@@ -179,6 +258,11 @@ class Optimizer:
             elements of a 1-D parameter), leaving other rows and their state
             untouched.
 
+        Returns
+        -------
+        None
+            The parameters are changed in place.
+
         Raises
         ------
         KeyError
@@ -186,6 +270,15 @@ class Optimizer:
         ValueError, TypeError
             On mismatched shapes or dtypes, non-contiguous parameters, or rows
             out of range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.optim import SGD
+        >>> p = {"W": np.ones((3, 2)), "b": np.ones(2)}
+        >>> SGD(lr=1.0).step(p, {"W": np.ones((3, 2))}, rows={"W": [1]})
+        >>> p["W"].tolist(), p["b"].tolist()
+        ([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]], [1.0, 1.0])
         """
         rows = {} if rows is None else rows
         for name in rows:
@@ -274,9 +367,19 @@ class Optimizer:
         check_finite : bool, default True
             Also refuse NaN or infinity in the state (one pass over it).
 
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            Naming the state array that does not fit, or holds NaN or infinity.
+
         Examples
         --------
         >>> import numpy as np
+        >>> from ksparse.optim import make_optimizer
         >>> opt = make_optimizer("adam", lr=1e-3)
         >>> p = {"w": np.zeros(3)}
         >>> opt.step(p, {"w": np.ones(3)})
@@ -304,6 +407,20 @@ class Optimizer:
         parameter ``"state.<name>.step"`` (int) and ``"state.<name>.<slot>"``
         (a copy of each state array). :meth:`load_state_dict` restores it
         exactly.
+
+        Returns
+        -------
+        state : dict of str to object
+            Floats, ints and array copies, keyed as above.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.optim import Momentum
+        >>> opt = Momentum(lr=0.1)
+        >>> opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+        >>> sorted(opt.state_dict())
+        ['lazy', 'lr', 'momentum', 'nesterov', 'state.w.momentum_buffer', 'state.w.step', 'weight_decay']
         """
         d: Dict[str, Any] = dict(self.hyperparameters())
         d["lazy"] = int(self.lazy)
@@ -316,6 +433,18 @@ class Optimizer:
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
         """Restore hyper-parameters and state saved by :meth:`state_dict`.
 
+        The hyper-parameters are checked by the constructor's rules; call
+        :meth:`check_state` afterwards to check the arrays against the parameters.
+
+        Parameters
+        ----------
+        d : dict of str to object
+            A state dict from :meth:`state_dict` of the same optimizer class.
+
+        Returns
+        -------
+        None
+
         Raises
         ------
         KeyError
@@ -323,6 +452,17 @@ class Optimizer:
         ValueError
             If a key is not understood by this optimizer or an array is not a
             float array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.optim import Adam
+        >>> opt = Adam(lr=0.01)
+        >>> opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+        >>> other = Adam()
+        >>> other.load_state_dict(opt.state_dict())
+        >>> other.lr, other.state["w"]["step"]
+        (0.01, 1)
         """
         hyper = self.hyperparameters()
         missing = [k for k in list(hyper) + ["lazy"] if k not in d]
@@ -431,8 +571,18 @@ class SGD(Optimizer):
     Parameters
     ----------
     lr : float, default 0.01
+        Learning rate, >= 0.
     weight_decay, lazy, n_threads, backend
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.optim import SGD
+    >>> p = {"w": np.array([1.0, 2.0])}
+    >>> SGD(lr=0.1).step(p, {"w": np.array([1.0, -1.0])})
+    >>> p["w"]
+    array([0.9, 2.1])
     """
 
     base_name = "sgd"
@@ -456,11 +606,24 @@ class Momentum(Optimizer):
     Parameters
     ----------
     lr : float, default 0.01
+        Learning rate, >= 0.
     momentum : float, default 0.9
-        In [0, 1).
+        Momentum coefficient, in [0, 1).
     nesterov : bool, default False
+        Use the Nesterov form of the update.
     weight_decay, lazy, n_threads, backend
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.optim import Momentum
+    >>> opt = Momentum(lr=0.1, momentum=0.5)
+    >>> p = {"w": np.zeros(1)}
+    >>> for _ in range(2):
+    ...     opt.step(p, {"w": np.ones(1)})
+    >>> p["w"]  # 0.1 * 1, then 0.1 * (0.5 * 1 + 1)
+    array([-0.25])
     """
 
     _slots = ("momentum_buffer",)
@@ -476,7 +639,19 @@ class Momentum(Optimizer):
 
     @property
     def momentum(self) -> float:
-        """Momentum coefficient in [0, 1)."""
+        """Momentum coefficient in [0, 1) (writable).
+
+        Returns
+        -------
+        momentum : float
+            The coefficient.
+
+        Examples
+        --------
+        >>> from ksparse.optim import Momentum
+        >>> Momentum(momentum=0.8).momentum
+        0.8
+        """
         return self._momentum
 
     @momentum.setter
@@ -485,7 +660,19 @@ class Momentum(Optimizer):
 
     @property
     def nesterov(self) -> bool:
-        """Use the Nesterov form of the update."""
+        """Use the Nesterov form of the update (writable).
+
+        Returns
+        -------
+        nesterov : bool
+            True for the Nesterov form.
+
+        Examples
+        --------
+        >>> from ksparse.optim import Momentum
+        >>> Momentum(nesterov=True).nesterov
+        True
+        """
         return self._nesterov
 
     @nesterov.setter
@@ -498,6 +685,19 @@ class Momentum(Optimizer):
 
     @property
     def base_name(self) -> str:  # type: ignore[override]
+        """Registry name of the rule: "nesterov" or "momentum".
+
+        Returns
+        -------
+        name : str
+            "nesterov" when ``nesterov`` is set, else "momentum".
+
+        Examples
+        --------
+        >>> from ksparse.optim import Momentum
+        >>> Momentum(nesterov=True).base_name
+        'nesterov'
+        """
         return "nesterov" if self.nesterov else "momentum"
 
     @property
@@ -505,6 +705,19 @@ class Momentum(Optimizer):
         return 2 if self.nesterov else 1
 
     def hyperparameters(self) -> Dict[str, Any]:
+        """Return the hyper-parameters, ``nesterov`` as 0 or 1.
+
+        Returns
+        -------
+        hyper : dict of str to float
+            ``lr``, ``weight_decay``, ``momentum`` and ``nesterov``.
+
+        Examples
+        --------
+        >>> from ksparse.optim import Momentum
+        >>> Momentum(lr=0.1).hyperparameters()
+        {'lr': 0.1, 'weight_decay': 0.0, 'momentum': 0.9, 'nesterov': 0}
+        """
         d = super().hyperparameters()
         d["nesterov"] = int(self.nesterov)
         return d
@@ -519,12 +732,24 @@ class Adam(Optimizer):
     Parameters
     ----------
     lr : float, default 1e-3
+        Learning rate, >= 0.
     beta1, beta2 : float, default 0.9, 0.999
         Decay rates of the first and second moments, in [0, 1).
     eps : float, default 1e-8
         Added to the denominator, > 0.
     weight_decay, lazy, n_threads, backend
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    The first Adam step moves each weight by about ``lr`` against its gradient's sign:
+
+    >>> import numpy as np
+    >>> from ksparse.optim import Adam
+    >>> p = {"w": np.zeros(2)}
+    >>> Adam(lr=0.1).step(p, {"w": np.array([3.0, -0.5])})
+    >>> np.round(p["w"], 6)
+    array([-0.1,  0.1])
     """
 
     base_name = "adam"
@@ -555,6 +780,22 @@ class SparseAdam(Adam):
     with a non-zero gradient) are updated; other rows keep their values and
     their moments. The bias correction uses the number of steps that touched
     the parameter, as ``torch.optim.SparseAdam`` does.
+
+    Parameters
+    ----------
+    lr, beta1, beta2, eps
+        See :class:`Adam`.
+    weight_decay, lazy, n_threads, backend
+        See :class:`Optimizer` (``lazy`` defaults to True here).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.optim import SparseAdam
+    >>> p = {"W": np.zeros((2, 2))}
+    >>> SparseAdam(lr=0.1).step(p, {"W": np.array([[1.0, 1.0], [0.0, 0.0]])})
+    >>> np.round(p["W"], 6).tolist()  # the row without gradient is left alone
+    [[-0.1, -0.1], [0.0, 0.0]]
     """
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -570,11 +811,22 @@ class RMSprop(Optimizer):
     Parameters
     ----------
     lr : float, default 0.01
+        Learning rate, >= 0.
     alpha : float, default 0.99
         Decay rate of the mean square, in [0, 1).
     eps : float, default 1e-8
+        Added to the denominator, > 0.
     weight_decay, lazy, n_threads, backend
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.optim import RMSprop
+    >>> p = {"w": np.zeros(1)}
+    >>> RMSprop(lr=0.01, alpha=0.0).step(p, {"w": np.array([2.0])})
+    >>> np.round(p["w"], 6)  # 0.01 * 2 / sqrt(4)
+    array([-0.01])
     """
 
     base_name = "rmsprop"
@@ -600,11 +852,22 @@ class AdaGrad(Optimizer):
     Parameters
     ----------
     lr : float, default 0.01
+        Learning rate, >= 0.
     eps : float, default 1e-10
+        Added to the denominator, > 0.
     initial_accumulator_value : float, default 0.0
         Starting value of the sum of squared gradients, >= 0.
     weight_decay, lazy, n_threads, backend
         See :class:`Optimizer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.optim import AdaGrad
+    >>> p = {"w": np.zeros(1)}
+    >>> AdaGrad(lr=0.1).step(p, {"w": np.array([4.0])})
+    >>> np.round(p["w"], 6)  # 0.1 * 4 / sqrt(16)
+    array([-0.1])
     """
 
     base_name = "adagrad"
@@ -658,7 +921,8 @@ def make_optimizer(name: Any, **hyper: Any) -> Optimizer:
 
     Returns
     -------
-    Optimizer
+    optimizer : Optimizer
+        A new optimizer with no state (or ``name`` itself).
 
     Raises
     ------
@@ -669,6 +933,7 @@ def make_optimizer(name: Any, **hyper: Any) -> Optimizer:
 
     Examples
     --------
+    >>> from ksparse.optim import make_optimizer
     >>> opt = make_optimizer("sparse_adam", lr=1e-3)
     >>> opt.name, opt.lazy
     ('sparse_adam', True)
