@@ -50,12 +50,25 @@ class Schedule:
     Parameters
     ----------
     name : {"constant", "warmup", "linear", "cosine"}
+        The shape of the schedule after the warm-up.
     total_steps : int
         Number of optimizer steps in training, >= 1.
     warmup_steps : int, default 0
         Length of the linear warm-up, in ``[0, total_steps]``.
     final_fraction : float, default 0.0
         Multiplier reached at ``total_steps`` by "linear" and "cosine", in [0, 1].
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown name or an argument out of range (see :func:`make_schedule`).
+
+    Examples
+    --------
+    >>> from ksparse.schedules import Schedule
+    >>> s = Schedule("cosine", total_steps=4)
+    >>> [round(s(i), 3) for i in range(5)]
+    [1.0, 0.854, 0.5, 0.146, 0.0]
     """
 
     def __init__(self, name: str, *, total_steps: int, warmup_steps: int = 0,
@@ -85,7 +98,24 @@ class Schedule:
             )
 
     def __call__(self, step: int) -> float:
-        """Return the multiplier for optimizer step ``step`` (0-based, >= 0)."""
+        """Return the multiplier for optimizer step ``step`` (0-based, >= 0).
+
+        Parameters
+        ----------
+        step : int
+            The optimizer step, from 0; steps past ``total_steps`` get the final value.
+
+        Returns
+        -------
+        multiplier : float
+            The factor the base learning rate is multiplied by.
+
+        Examples
+        --------
+        >>> from ksparse.schedules import Schedule
+        >>> Schedule("warmup", total_steps=10, warmup_steps=4)(1)
+        0.5
+        """
         step = _int_arg(step, "step", 0)
         w, T, f = self.warmup_steps, self.total_steps, self.final_fraction
         if step < w:
@@ -99,7 +129,20 @@ class Schedule:
         return f + (1.0 - f) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def get_params(self) -> Dict[str, Any]:
-        """Return the constructor arguments (JSON-serialisable)."""
+        """Return the constructor arguments (JSON-serialisable).
+
+        Returns
+        -------
+        params : dict
+            ``name``, ``total_steps``, ``warmup_steps`` and ``final_fraction``;
+            ``Schedule(**params)`` rebuilds the schedule.
+
+        Examples
+        --------
+        >>> from ksparse.schedules import Schedule
+        >>> Schedule("linear", total_steps=5).get_params()
+        {'name': 'linear', 'total_steps': 5, 'warmup_steps': 0, 'final_fraction': 0.0}
+        """
         return {"name": self.name, "total_steps": self.total_steps,
                 "warmup_steps": self.warmup_steps, "final_fraction": self.final_fraction}
 
@@ -118,6 +161,7 @@ def make_schedule(name: str, *, total_steps: int, warmup_steps: int = 0,
     Parameters
     ----------
     name : {"constant", "warmup", "linear", "cosine"}
+        The shape of the schedule after the warm-up.
     total_steps : int
         Number of optimizer steps in training, >= 1.
     warmup_steps : int, default 0
@@ -127,7 +171,8 @@ def make_schedule(name: str, *, total_steps: int, warmup_steps: int = 0,
 
     Returns
     -------
-    Schedule
+    schedule : Schedule
+        Call it with a step number to get the multiplier.
 
     Raises
     ------
@@ -138,6 +183,7 @@ def make_schedule(name: str, *, total_steps: int, warmup_steps: int = 0,
 
     Examples
     --------
+    >>> from ksparse.schedules import make_schedule
     >>> s = make_schedule("linear", total_steps=10, warmup_steps=2)
     >>> [round(s(i), 3) for i in (0, 1, 2, 6, 10)]
     [0.5, 1.0, 1.0, 0.5, 0.0]
