@@ -105,6 +105,19 @@ class Activation:
     ----------
     name : str
         The registry name, accepted by :func:`get_activation`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.activations import Activation
+    >>> class Square(Activation):
+    ...     name = "square"
+    ...     def _forward(self, Z, out):
+    ...         np.multiply(Z, Z, out=out)
+    ...     def _derivative(self, Z, A):
+    ...         return 2 * Z
+    >>> Square().forward([1.0, -2.0]), Square().derivative([3.0])
+    (array([1., 4.]), array([6.]))
     """
 
     name: str = ""
@@ -116,7 +129,19 @@ class Activation:
 
     @property
     def params(self) -> Dict[str, float]:
-        """Hyper-parameters of the activation (a new dict; empty for most)."""
+        """Hyper-parameters of the activation (a new dict; empty for most).
+
+        Returns
+        -------
+        params : dict of str to float
+            ``{"alpha": ...}`` for LeakyReLU and ELU, else empty.
+
+        Examples
+        --------
+        >>> from ksparse.activations import ReLU
+        >>> ReLU().params
+        {}
+        """
         return {}
 
     def forward(self, Z: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -134,6 +159,17 @@ class Activation:
         -------
         numpy.ndarray
             ``f(Z)`` (``out`` when it was given).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.activations import ReLU
+        >>> Z = np.array([-1.0, 0.5], dtype=np.float32)
+        >>> ReLU().forward(Z)
+        array([0. , 0.5], dtype=float32)
+        >>> _ = ReLU().forward(Z, out=Z)  # in place
+        >>> Z
+        array([0. , 0.5], dtype=float32)
         """
         Z = _as_float(Z)
         out = _prepare_out(out, Z)
@@ -159,6 +195,22 @@ class Activation:
         -------
         numpy.ndarray
             ``f'(Z)``, a new array with the dtype of ``Z``.
+
+        Raises
+        ------
+        ValueError
+            When ``A`` does not have the shape of ``Z``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.activations import Sigmoid
+        >>> Z = np.array([0.0, 2.0])
+        >>> act = Sigmoid()
+        >>> np.allclose(act.derivative(Z), act.derivative(Z, act.forward(Z)))
+        True
+        >>> act.derivative([0.0])
+        array([0.25])
         """
         Z = _as_float(Z)
         if A is not None:
@@ -172,6 +224,19 @@ class Activation:
         """Return a JSON-able description, ``{"name": ..., **params}``.
 
         ``get_activation(act.get_config())`` rebuilds an equal activation.
+
+        Returns
+        -------
+        config : dict
+            ``{"name": ..., **params}``.
+
+        Examples
+        --------
+        >>> from ksparse.activations import LeakyReLU, get_activation
+        >>> LeakyReLU(0.1).get_config()
+        {'name': 'leaky_relu', 'alpha': 0.1}
+        >>> get_activation(LeakyReLU(0.1).get_config()) == LeakyReLU(0.1)
+        True
         """
         return {"name": self.name, **self.params}
 
@@ -196,7 +261,16 @@ class Activation:
 
 
 class Linear(Activation):
-    """The identity, ``f(z) = z``; ``f'(z) = 1``."""
+    """The identity, ``f(z) = z``; ``f'(z) = 1``.
+
+    Takes no parameters.
+
+    Examples
+    --------
+    >>> from ksparse.activations import Linear
+    >>> Linear()([-1.0, 2.0])
+    array([-1.,  2.])
+    """
 
     name = "linear"
     monotone = True
@@ -221,6 +295,13 @@ class Sigmoid(Activation):
     """Logistic sigmoid, ``f(z) = 1 / (1 + exp(-z))``; ``f'(z) = f(z) (1 - f(z))``.
 
     Evaluated from ``exp(-|z|)``, so large ``|z|`` neither overflows nor warns.
+    Takes no parameters.
+
+    Examples
+    --------
+    >>> from ksparse.activations import Sigmoid
+    >>> Sigmoid()([0.0, -1000.0])
+    array([0.5, 0. ])
     """
 
     name = "sigmoid"
@@ -240,7 +321,16 @@ class Sigmoid(Activation):
 
 
 class ReLU(Activation):
-    """Rectified linear unit, ``f(z) = max(z, 0)``; ``f'(z) = 1 if z > 0 else 0``."""
+    """Rectified linear unit, ``f(z) = max(z, 0)``; ``f'(z) = 1 if z > 0 else 0``.
+
+    Takes no parameters.
+
+    Examples
+    --------
+    >>> from ksparse.activations import ReLU
+    >>> ReLU()([-2.0, 3.0]), ReLU().derivative([-2.0, 3.0])
+    (array([0., 3.]), array([0., 1.]))
+    """
 
     name = "relu"
     monotone = True
@@ -257,6 +347,13 @@ class Tanh(Activation):
 
     Without ``A`` the derivative is evaluated as ``4 e / (1 + e)^2`` with
     ``e = exp(-2|z|)``, which keeps full relative accuracy for large ``|z|``.
+    Takes no parameters.
+
+    Examples
+    --------
+    >>> from ksparse.activations import Tanh
+    >>> Tanh()([0.0]), Tanh().derivative([0.0])
+    (array([0.]), array([1.]))
     """
 
     name = "tanh"
@@ -282,6 +379,12 @@ class LeakyReLU(Activation):
     ----------
     alpha : float, default 0.01
         Slope for negative inputs, finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> from ksparse.activations import LeakyReLU
+    >>> LeakyReLU(alpha=0.1)([-2.0, 3.0])
+    array([-0.2,  3. ])
     """
 
     name = "leaky_relu"
@@ -292,6 +395,19 @@ class LeakyReLU(Activation):
 
     @property
     def params(self) -> Dict[str, float]:
+        """The hyper-parameters, ``{"alpha": alpha}``.
+
+        Returns
+        -------
+        params : dict of str to float
+            A new dict.
+
+        Examples
+        --------
+        >>> from ksparse.activations import LeakyReLU
+        >>> LeakyReLU(0.2).params
+        {'alpha': 0.2}
+        """
         return {"alpha": self.alpha}
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
@@ -315,6 +431,13 @@ class ELU(Activation):
     ----------
     alpha : float, default 1.0
         Scale of the negative part, finite and ``>= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.activations import ELU
+    >>> np.round(ELU()([-1.0, 2.0]), 4)
+    array([-0.6321,  2.    ])
     """
 
     name = "elu"
@@ -326,6 +449,19 @@ class ELU(Activation):
 
     @property
     def params(self) -> Dict[str, float]:
+        """The hyper-parameters, ``{"alpha": alpha}``.
+
+        Returns
+        -------
+        params : dict of str to float
+            A new dict.
+
+        Examples
+        --------
+        >>> from ksparse.activations import ELU
+        >>> ELU().params
+        {'alpha': 1.0}
+        """
         return {"alpha": self.alpha}
 
     def _forward(self, Z: np.ndarray, out: np.ndarray) -> None:
@@ -347,7 +483,13 @@ class Swish(Activation):
     """Swish / SiLU, ``f(z) = z sigmoid(z)``.
 
     ``f'(z) = s + z s (1 - s)`` with ``s = sigmoid(z)``, written
-    ``f(z) + s (1 - f(z))`` when ``A`` is given.
+    ``f(z) + s (1 - f(z))`` when ``A`` is given. Takes no parameters.
+
+    Examples
+    --------
+    >>> from ksparse.activations import Swish
+    >>> Swish()([0.0]), Swish().derivative([0.0])
+    (array([0.]), array([0.5]))
     """
 
     name = "swish"
@@ -378,6 +520,14 @@ class GELU(Activation):
     ``f'(z) = Phi(z) + z phi(z)`` with the density
     ``phi(z) = exp(-z^2 / 2) / sqrt(2 pi)``, evaluated on ``z`` clipped to
     ``[-40, 40]`` (outside, ``phi`` underflows to 0 anyway) so ``z^2`` cannot overflow.
+    Takes no parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.activations import GELU
+    >>> np.round(GELU()([-1.0, 0.0, 1.0]), 4)
+    array([-0.1587,  0.    ,  0.8413])
     """
 
     name = "gelu"
@@ -419,7 +569,8 @@ def get_activation(
 
     Returns
     -------
-    Activation
+    activation : Activation
+        A new activation (or ``name_or_instance`` itself).
 
     Raises
     ------
@@ -428,6 +579,14 @@ def get_activation(
         the activation does not take.
     TypeError
         For an argument of another type, or parameters given with an instance.
+
+    Examples
+    --------
+    >>> from ksparse.activations import get_activation
+    >>> get_activation("Leaky-ReLU", alpha=0.2)
+    LeakyReLU(alpha=0.2)
+    >>> get_activation({"name": "elu", "alpha": 0.5})
+    ELU(alpha=0.5)
     """
     if isinstance(name_or_instance, Activation):
         if params:
