@@ -32,20 +32,6 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 from ksparse._kernels cimport *
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define KSPARSE_HAVE_OPENMP 1
-    #else
-    #define KSPARSE_HAVE_OPENMP 0
-    static int omp_get_max_threads(void) { return 1; }
-    #endif
-    """
-    int KSPARSE_HAVE_OPENMP
-    int omp_get_max_threads() noexcept nogil
-
-
 # the one SIMD dispatch: CPU and KSPARSE_SIMD read once, at import
 ksp_simd_init()
 

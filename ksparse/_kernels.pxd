@@ -19,6 +19,8 @@ cdef extern from "_ks_simd.h" nogil:
     int ks_team(int n_threads, Py_ssize_t items)
 
 cdef extern from "_ks_common.h" nogil:
+    int KSPARSE_HAVE_OPENMP
+    int omp_get_max_threads()
     void ks_axpy_f(Py_ssize_t n, float a, const float *x, float *y)
     void ks_axpy_d(Py_ssize_t n, double a, const double *x, double *y)
     float ks_dot_f(Py_ssize_t n, const float *x, const float *y)
@@ -175,3 +177,40 @@ cdef inline void k_dot4(Py_ssize_t n, const floating *x, const floating **ys, fl
         ks_dot4_f(n, x, ys[0], ys[1], ys[2], ys[3], out)
     else:
         ks_dot4_d(n, x, ys[0], ys[1], ys[2], ys[3], out)
+
+cdef inline double k_sqerr(Py_ssize_t n, floating *g, const floating *x, floating scale) noexcept nogil:
+    if floating is float:
+        return ks_sqerr_f(n, g, x, scale)
+    else:
+        return ks_sqerr_d(n, g, x, scale)
+
+cdef inline double k_sqerr_clip(Py_ssize_t n, floating *g, const floating *x, floating *resid,
+                                floating scale, floating lo, floating hi) noexcept nogil:
+    if floating is float:
+        return ks_sqerr_clip_f(n, g, x, resid, scale, lo, hi)
+    else:
+        return ks_sqerr_clip_d(n, g, x, resid, scale, lo, hi)
+
+cdef inline void k_firing_update(int64_t *since, Py_ssize_t m, int64_t n_samples, const int64_t *idx,
+                                 const floating *val, Py_ssize_t cnt) noexcept nogil:
+    if floating is float:
+        ks_firing_update_f(since, m, n_samples, idx, val, cnt)
+    else:
+        ks_firing_update_d(since, m, n_samples, idx, val, cnt)
+
+cdef inline void k_group_by_unit(Py_ssize_t m, const int64_t *keys1, const floating *a1,
+                                 const floating *d1, Py_ssize_t n1, const int64_t *keys2,
+                                 const floating *a2, const floating *d2, Py_ssize_t n2,
+                                 int64_t *starts, int64_t *order) noexcept nogil:
+    if floating is float:
+        ks_group_by_unit_f(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order)
+    else:
+        ks_group_by_unit_d(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order)
+
+cdef inline void k_sp_latent_bwd(Py_ssize_t n, const floating *wrow, floating *dwrow, const floating *G,
+                                 Py_ssize_t ld, const int64_t *brow, const floating *coef,
+                                 const int64_t *pos, Py_ssize_t cnt, floating *dvals) noexcept nogil:
+    if floating is float:
+        ks_sp_latent_bwd_f(n, wrow, dwrow, G, ld, brow, coef, pos, cnt, dvals)
+    else:
+        ks_sp_latent_bwd_d(n, wrow, dwrow, G, ld, brow, coef, pos, cnt, dvals)

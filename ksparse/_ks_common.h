@@ -184,6 +184,15 @@ static void KS_N(ks_group_by_unit)(Py_ssize_t m,
 
 #include "_ks_simd.h"
 
+/* OpenMP, or a stand-in for its thread count */
+#ifdef _OPENMP
+#include <omp.h>
+#define KSPARSE_HAVE_OPENMP 1
+#else
+#define KSPARSE_HAVE_OPENMP 0
+static int omp_get_max_threads(void) { return 1; }
+#endif
+
 /* Three functions NAME_y (AVX), NAME_x (SSE2), NAME_s (scalar) from one body
    BODY(O) over vector family O; the x86 families only on x86-64. */
 #if KS_X86

@@ -71,10 +71,8 @@ cdef int _sp_scatter_rows(
         free(src_coef)
         return -1
     # the entries p = b k + j by unit, ascending p (every entry kept)
-    if floating is float:
-        ks_group_by_unit_f(m, &indices[0, 0], NULL, NULL, nnz, NULL, NULL, NULL, 0, offsets, order)
-    else:
-        ks_group_by_unit_d(m, &indices[0, 0], NULL, NULL, nnz, NULL, NULL, NULL, 0, offsets, order)
+    k_group_by_unit(m, &indices[0, 0], <const floating *> NULL, <const floating *> NULL, nnz,
+                    NULL, <const floating *> NULL, <const floating *> NULL, 0, offsets, order)
     for q in range(nnz):
         p = order[q]
         src_rows[q] = p // k
@@ -86,14 +84,8 @@ cdef int _sp_scatter_rows(
         cnt = offsets[r + 1] - offsets[r]
         if cnt > 0:
             if n > 0 and W != NULL:
-                if floating is float:
-                    ks_sp_latent_bwd_f(n, W + r * n, &dW[r, 0], base, n,
-                                       src_rows + offsets[r], src_coef + offsets[r],
-                                       src_pos + offsets[r], cnt, dvalues)
-                else:
-                    ks_sp_latent_bwd_d(n, W + r * n, &dW[r, 0], base, n,
-                                       src_rows + offsets[r], src_coef + offsets[r],
-                                       src_pos + offsets[r], cnt, dvalues)
+                k_sp_latent_bwd(n, W + r * n, &dW[r, 0], base, n, src_rows + offsets[r],
+                                src_coef + offsets[r], src_pos + offsets[r], cnt, dvalues)
             elif n > 0:
                 k_sp_combine(n, &dW[r, 0], 1, NULL, base, n, src_rows + offsets[r],
                              src_coef + offsets[r], cnt)

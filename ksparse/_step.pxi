@@ -239,18 +239,12 @@ cdef inline double _st_row_forward(
         g[c] = b_dec[c]
     _st_gather_axpy(g, W_dec, n, 0, idx, val, k, 1, n)
     if clip:
-        if floating is float:
-            err = ks_sqerr_clip_f(n, g, x, resid, scale, lo, hi)
-        else:
-            err = ks_sqerr_clip_d(n, g, x, resid, scale, lo, hi)
+        err = k_sqerr_clip(n, g, x, resid, scale, lo, hi)
     else:
         if resid != NULL:
             for c in range(n):
                 resid[c] = x[c] - g[c]
-        if floating is float:
-            err = ks_sqerr_f(n, g, x, scale)
-        else:
-            err = ks_sqerr_d(n, g, x, scale)
+        err = k_sqerr(n, g, x, scale)
     _st_code_grads(g, W_dec, idx, val, dz, k, relu, n)
     return err
 
@@ -294,10 +288,7 @@ cdef inline double _st_row_aux(
     for c in range(n):
         ga[c] = 0
     _st_gather_axpy(ga, W_dec, n, 0, aidx, aval, ka, 1, n)
-    if floating is float:
-        err = ks_sqerr_f(n, ga, resid, gscale)
-    else:
-        err = ks_sqerr_d(n, ga, resid, gscale)
+    err = k_sqerr(n, ga, resid, gscale)
     _st_code_grads(ga, W_dec, aidx, aval, adz, ka, relu, n)
     return err
 
@@ -538,19 +529,12 @@ cdef tuple _fused_run(_FusedStepWorkspace ws, const floating[:, ::1] X, Py_ssize
     with nogil:
         # 2. firing counters: every unit += B (saturating at INT64_MAX), units selected
         #    with a nonzero value -> 0
-        if floating is float:
-            ks_firing_update_f(&since[0], m, B, &idx[0, 0], &val[0, 0], nbk)
-        else:
-            ks_firing_update_d(&since[0], m, B, &idx[0, 0], &val[0, 0], nbk)
+        k_firing_update(&since[0], m, B, &idx[0, 0], &val[0, 0], nbk)
         # 3. inverse index: latent -> entries p (main code, ascending b, j), then
         #    nbk + p (AuxK code). An entry with value 0 and gradient 0 (a ReLU-zeroed
         #    unit) adds nothing to any gradient and is left out.
-        if floating is float:
-            ks_group_by_unit_f(m, &idx[0, 0], &val[0, 0], &dz[0, 0], nbk,
-                               aidx, aval, adz, B * ka if aux else 0, &starts[0], &order[0])
-        else:
-            ks_group_by_unit_d(m, &idx[0, 0], &val[0, 0], &dz[0, 0], nbk,
-                               aidx, aval, adz, B * ka if aux else 0, &starts[0], &order[0])
+        k_group_by_unit(m, &idx[0, 0], &val[0, 0], &dz[0, 0], nbk,
+                        aidx, aval, adz, B * ka if aux else 0, &starts[0], &order[0])
         # 4. bias gradients
         for i in range(m):
             acc = 0

@@ -94,10 +94,6 @@ static void ksp_simd_init(void)
     ks_simd_init();
 }
 
-static int ksp_simd_set_level(int level) { return ks_simd_set_level(level); }
-static int ksp_simd_get_level(void) { return ks_simd.level; }
-static int ksp_simd_get_best(void) { return ks_simd.best; }
-
 /* ------------------------------------------------------------------------ */
 /* Portable scalar code                                                      */
 /* ------------------------------------------------------------------------ */
