@@ -118,7 +118,19 @@ class _Layer:
 
     @property
     def initialized(self) -> bool:
-        """True once the layer has weights (after ``Network.initialize`` or ``train``)."""
+        """True once the layer has weights (after ``Network.initialize`` or ``train``).
+
+        Returns
+        -------
+        flag : bool
+            Whether ``W`` and ``b`` are set.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer
+        >>> DenseLayer(4, 2).initialized
+        False
+        """
         return self.W is not None
 
     def _describe(self) -> str:
@@ -153,7 +165,20 @@ class _Layer:
         self.b = np.array(b, dtype=dtype, order="C", copy=True)
 
     def get_config(self) -> Dict[str, Any]:
-        """Constructor parameters as a JSON-able dict (``"class"`` names the layer type)."""
+        """Constructor parameters as a JSON-able dict (``"class"`` names the layer type).
+
+        Returns
+        -------
+        config : dict
+            ``class``, ``n_in``, ``n_out``, ``activation`` (and ``k``, ``by`` for a
+            :class:`KSparseLayer`).
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer
+        >>> DenseLayer(4, 2).get_config()
+        {'class': 'DenseLayer', 'n_in': 4, 'n_out': 2, 'activation': {'name': 'linear'}}
+        """
         return {
             "class": type(self).__name__,
             "n_in": self.n_in,
@@ -196,6 +221,17 @@ class KSparseLayer(_Layer):
         Encoder weights, one row per hidden unit (None until initialised).
     b : ndarray of shape (n_out,)
         Encoder bias.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+    >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+    >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+    >>> layer = net.layers[0]
+    >>> indices, values = layer.forward(X[:3])
+    >>> indices.shape, values.shape
+    ((3, 2), (3, 2))
     """
 
     def __init__(
@@ -219,6 +255,19 @@ class KSparseLayer(_Layer):
         return f"KSparseLayer {self.n_in}->{self.n_out} (k={self.k})"
 
     def get_config(self) -> Dict[str, Any]:
+        """Constructor parameters as a JSON-able dict, with ``k`` and ``by``.
+
+        Returns
+        -------
+        config : dict
+            ``class``, ``n_in``, ``n_out``, ``activation``, ``k`` and ``by``.
+
+        Examples
+        --------
+        >>> from ksparse.layers import KSparseLayer
+        >>> KSparseLayer(4, 8, k=2).get_config()["k"]
+        2
+        """
         cfg = super().get_config()
         cfg["k"] = self.k
         cfg["by"] = self.by
@@ -237,7 +286,26 @@ class KSparseLayer(_Layer):
         Returns
         -------
         indices : int64 ndarray of shape (B, k)
+            The kept units of each sample.
         values : ndarray of shape (B, k)
+            Their activations, largest first.
+
+        Raises
+        ------
+        RuntimeError
+            Before the layer has weights.
+        ValueError
+            When X has the wrong shape or holds NaN or infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> indices, values = net.layers[0].forward(X[:2])
+        >>> bool((values[:, 0] >= values[:, 1]).all())
+        True
         """
         X = self._check_dense_input(X)
         n_threads = check_n_threads(n_threads)
@@ -316,6 +384,15 @@ class DenseLayer(_Layer):
         None until initialised).
     b : ndarray of shape (n_out,)
         Bias.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+    >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+    >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+    >>> net.layers[1].forward(net.layers[0].forward(X[:3])).shape
+    (3, 6)
     """
 
     def __init__(
@@ -342,6 +419,20 @@ class DenseLayer(_Layer):
         Returns
         -------
         ndarray of shape (B, n_out)
+            ``f(X W + b)``, in the dtype of the weights.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> decoder = net.layers[1]
+        >>> code = net.layers[0].forward(X[:2])
+        >>> dense = np.zeros((2, 8), dtype=np.float32)
+        >>> np.put_along_axis(dense, code[0], code[1], axis=1)
+        >>> np.allclose(decoder.forward(code), decoder.forward(dense), atol=1e-6)
+        True
         """
         if _is_code(X):
             if not self.initialized:
@@ -490,8 +581,9 @@ class Network:
         The layers.
     history_ : dict of lists or None
         Per-epoch training record over every epoch run so far: ``"epoch"``
-        (1-based, counting across ``train`` calls), ``"loss"`` (mean MSE over
-        the epoch's batches, before each update) and ``"time"`` (seconds).
+        (from 0, counting across ``train`` calls), ``"loss"`` (mean MSE over
+        the epoch's batches, before each update), ``"time"`` (seconds) and
+        ``"peak_rss_mb"``.
     epoch_ : int
         Epochs completed.
     n_steps_ : int
@@ -556,6 +648,19 @@ class Network:
         Set through :func:`ksparse._validation.check_n_threads`: -1 becomes the
         number of CPUs the process may use, and a larger count is reduced to it
         with a :class:`~ksparse._validation.ThreadCountWarning`.
+
+        Returns
+        -------
+        n_threads : int
+            The thread count in use.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, Network
+        >>> net = Network([DenseLayer(4, 2)])
+        >>> net.n_threads = 1
+        >>> net.n_threads
+        1
         """
         return self._n_threads
 
@@ -565,17 +670,54 @@ class Network:
 
     @property
     def n_in(self) -> int:
-        """Input features of the first layer."""
+        """Input features of the first layer.
+
+        Returns
+        -------
+        n_in : int
+            ``layers[0].n_in``.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> Network([KSparseLayer(10, 5, k=2), DenseLayer(5, 3)]).n_in
+        10
+        """
         return self.layers[0].n_in
 
     @property
     def n_out(self) -> int:
-        """Output features of the last layer."""
+        """Output features of the last layer.
+
+        Returns
+        -------
+        n_out : int
+            ``layers[-1].n_out``.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> Network([KSparseLayer(10, 5, k=2), DenseLayer(5, 3)]).n_out
+        3
+        """
         return self.layers[-1].n_out
 
     @property
     def initialized(self) -> bool:
-        """True when every layer has weights."""
+        """True when every layer has weights.
+
+        Returns
+        -------
+        flag : bool
+            Whether :meth:`predict` can run.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, Network
+        >>> net = Network([DenseLayer(4, 2)])
+        >>> net.initialized, net.initialize(0).initialized
+        (False, True)
+        """
         return all(layer.initialized for layer in self.layers)
 
     def __repr__(self) -> str:
@@ -599,6 +741,14 @@ class Network:
         Returns
         -------
         self
+            The network, with new weights and no training history.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> bool((net.layers[1].W == net.layers[0].W).all())  # decoder = encoder transposed
+        True
         """
         rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
         self._initialize(rng)
@@ -687,10 +837,28 @@ class Network:
         Parameters
         ----------
         X : array_like of shape (n_samples, n_in)
+            Input, converted to the network's dtype.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_out), in the network's dtype.
+        out : ndarray of shape (n_samples, n_out)
+            The output, in the network's dtype.
+
+        Raises
+        ------
+        RuntimeError
+            Before the network has weights.
+        ValueError
+            When X has the wrong shape or holds NaN or infinity.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> net.predict(X).shape
+        (32, 6)
         """
         self._require_initialized()
         X = self._check_X(X)
@@ -702,7 +870,36 @@ class Network:
         return out
 
     def loss(self, X: Any, Y: Any) -> float:
-        """Mean squared error of ``predict(X)`` against ``Y`` (mean over every element)."""
+        """Mean squared error of ``predict(X)`` against ``Y`` (mean over every element).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_in)
+            Input.
+        Y : array_like of shape (n_samples, n_out)
+            Targets (``Y = X`` for an autoencoder).
+
+        Returns
+        -------
+        loss : float
+            ``mean((predict(X) - Y) ** 2)``.
+
+        Raises
+        ------
+        RuntimeError
+            Before the network has weights.
+        ValueError
+            When X or Y has the wrong shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> bool(np.isclose(net.loss(X, X), np.mean((net.predict(X) - X) ** 2)))
+        True
+        """
         self._require_initialized()
         X = self._check_X(X)
         Y = self._check_Y(Y, X.shape[0])
@@ -724,7 +921,9 @@ class Network:
         Parameters
         ----------
         X : array_like of shape (n_samples, n_in)
+            Input, one batch.
         Y : array_like of shape (n_samples, n_out)
+            Targets.
 
         Returns
         -------
@@ -732,6 +931,18 @@ class Network:
             Mean squared error over every element.
         grads : dict of str to ndarray
             ``"layers.{i}.W"`` and ``"layers.{i}.b"``, shaped like the parameters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)]).initialize(0)
+        >>> loss, grads = net.loss_and_gradients(X, X)
+        >>> sorted(grads)
+        ['layers.0.W', 'layers.0.b', 'layers.1.W', 'layers.1.b']
+        >>> bool(np.isclose(loss, net.loss(X, X)))
+        True
         """
         self._require_initialized()
         X = self._check_X(X)
@@ -798,6 +1009,7 @@ class Network:
         Parameters
         ----------
         X : array_like of shape (n_samples, n_in)
+            Training input.
         Y : array_like of shape (n_samples, n_out)
             Targets (``Y = X`` for an autoencoder).
         epochs : int, default 10
@@ -853,6 +1065,16 @@ class Network:
         ksparse.DivergenceError
             When the loss becomes non-finite; the weights are restored to the
             start of that epoch.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+        >>> X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+        >>> net = Network([KSparseLayer(6, 8, k=2), DenseLayer(8, 6)])
+        >>> history = net.train(X, X, epochs=2, batch_size=8, random_state=0)
+        >>> history["epoch"], net.epoch_, net.n_steps_
+        ([0, 1], 2, 8)
         """
         epochs = check_int(epochs, "epochs", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
@@ -964,7 +1186,19 @@ class Network:
 
     @property
     def epoch_(self) -> int:
-        """Epochs trained since the weights were initialised."""
+        """Epochs trained since the weights were initialised.
+
+        Returns
+        -------
+        epoch : int
+            Completed epochs, across ``train`` calls.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, Network
+        >>> Network([DenseLayer(4, 2)]).initialize(0).epoch_
+        0
+        """
         return int(self._position["epoch"])
 
     @epoch_.setter
@@ -973,7 +1207,19 @@ class Network:
 
     @property
     def n_steps_(self) -> int:
-        """Optimizer steps taken since the weights were initialised."""
+        """Optimizer steps taken since the weights were initialised.
+
+        Returns
+        -------
+        n_steps : int
+            Steps taken, across ``train`` calls.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, Network
+        >>> Network([DenseLayer(4, 2)]).initialize(0).n_steps_
+        0
+        """
         return int(self._position["step"])
 
     @n_steps_.setter
@@ -982,7 +1228,21 @@ class Network:
 
     # ------------------------------------------------------------ persistence
     def get_config(self) -> Dict[str, Any]:
-        """Constructor parameters as a JSON-able dict."""
+        """Constructor parameters as a JSON-able dict.
+
+        Returns
+        -------
+        config : dict
+            ``layers`` (each layer's :meth:`KSparseLayer.get_config`), ``dtype``
+            and ``n_threads``.
+
+        Examples
+        --------
+        >>> from ksparse.layers import DenseLayer, Network
+        >>> cfg = Network([DenseLayer(4, 2)], dtype="float64").get_config()
+        >>> cfg["dtype"], len(cfg["layers"])
+        ('float64', 1)
+        """
         return {
             "layers": [layer.get_config() for layer in self.layers],
             "dtype": self.dtype.name,
