@@ -2,10 +2,7 @@
 
 import os
 
-import numpy as np
 import pytest
-
-from ksparse.datasets import write_idx
 
 BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench")
 
@@ -18,17 +15,9 @@ def dead_units(monkeypatch):
     return dead_units
 
 
-def _idx_folder(path, n_train=64, n_test=32, seed=0):
-    rng = np.random.default_rng(seed)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(path / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
-    return path
-
-
 @pytest.mark.filterwarnings("ignore::ksparse.ConvergenceWarning")  # two epochs on 48 random images
-def test_dead_units_runs_on_a_folder(dead_units, tmp_path, capsys):
-    folder = _idx_folder(tmp_path)
+def test_dead_units_runs_on_a_folder(dead_units, tmp_path, capsys, make_idx_folder):
+    folder = make_idx_folder(tmp_path, n_train=64, n_test=32, image_shape=(28, 28), n_classes=10, seed=0)
     assert dead_units.main(["--data", str(folder), "--n-train", "48", "--epochs", "2", "--probe",
                             "--set", "batch_size=16"]) == 0
     out = capsys.readouterr().out

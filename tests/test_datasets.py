@@ -4,7 +4,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import importlib.resources
 import io
 import os
 import socket
@@ -119,11 +118,10 @@ def test_bundled_mnist_dtypes():
         load_mnist(dtype="int32")
 
 
-def test_bundled_test_files_are_the_official_ones():
+def test_bundled_test_files_are_the_official_ones(bundled_file):
     """The bundled t10k files decompress to the published SHA-256 of the official test set."""
-    root = importlib.resources.files("ksparse.datasets").joinpath("data")
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        content = gzip.decompress(root.joinpath(name).read_bytes())
+        content = gzip.decompress(bundled_file(name))
         assert hashlib.sha256(content).hexdigest() == datasets.MNIST_FILES[name]["raw"]
 
 
@@ -138,7 +136,7 @@ def test_download_options_need_full():
 
 
 @pytest.fixture
-def mirror(tmp_path, monkeypatch):
+def mirror(tmp_path, monkeypatch, bundled_file):
     """A folder laid out like an MNIST mirror.
 
     The two test files are the official ones (bundled), checked against the real
@@ -147,9 +145,8 @@ def mirror(tmp_path, monkeypatch):
     """
     src = tmp_path / "mirror"
     src.mkdir()
-    root = importlib.resources.files("ksparse.datasets").joinpath("data")
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (src / name).write_bytes(root.joinpath(name).read_bytes())
+        (src / name).write_bytes(bundled_file(name))
     rng = np.random.default_rng(1)
     write_idx(src / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (60, 28, 28), dtype=np.uint8))
     write_idx(src / "train-labels-idx1-ubyte.gz", (np.arange(60) % 10).astype(np.uint8))
@@ -196,12 +193,12 @@ def _closed_port_url():
     return f"http://127.0.0.1:{port}/"
 
 
-def test_full_download_over_http_and_cache(tmp_path, mirror, http_server):
+def test_full_download_over_http_and_cache(tmp_path, mirror, http_server, mnist):
     home = tmp_path / "home"
     d = load_mnist(full=True, data_home=home, url=http_server(mirror))
     assert d.X_train.shape == (60, 784) and d.X_test.shape == (10000, 784)
     assert "official" in d.description
-    np.testing.assert_array_equal(d.X_test, load_mnist().X_test)
+    np.testing.assert_array_equal(d.X_test, mnist.X_test)
     cached = sorted(p.name for p in (home / "mnist").iterdir())
     assert cached == sorted(datasets.MNIST_FILES)  # no leftover temporary files
     # Cached: a second call needs no server.
@@ -265,7 +262,7 @@ def test_files_placed_by_hand(tmp_path, mirror):
         if name.startswith("train"):
             (folder / name[:-3]).write_bytes(content)  # uncompressed
         else:
-            (folder / name).write_bytes(gzip.compress(content, mtime=123))  # re-compressed
+            (folder / name).write_bytes(gzip.compress(content, compresslevel=1, mtime=123))  # re-compressed
     d = load_mnist(full=True, data_home=tmp_path / "home", url=_closed_port_url())
     assert d.X_train.shape == (60, 784)
 
@@ -281,29 +278,28 @@ def test_bad_cached_file_is_reported(tmp_path, mirror):
 # ------------------------------------------------------------ IDX folders
 
 
-def _write_folder(folder, n_train=30, n_test=20, gz=True, prefix="t10k"):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(2)
-    ext = ".gz" if gz else ""
-    write_idx(folder / f"train-images-idx3-ubyte{ext}", rng.integers(0, 256, (n_train, 8, 6), dtype=np.uint8))
-    write_idx(folder / f"train-labels-idx1-ubyte{ext}", (np.arange(n_train) % 3).astype(np.uint8))
-    write_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", rng.integers(0, 256, (n_test, 8, 6), dtype=np.uint8))
-    write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", (np.arange(n_test) % 3).astype(np.uint8))
+@pytest.fixture
+def write_folder(make_idx_folder):
+    """30 training and 20 test images of 8x6 pixels in 3 classes."""
+    def write(folder, gz=True, prefix="t10k"):
+        return make_idx_folder(folder, n_train=30, n_test=20, image_shape=(8, 6), n_classes=3, seed=2,
+                               gz=gz, prefix=prefix)
+    return write
 
 
 @pytest.mark.parametrize("gz, prefix", [(True, "t10k"), (False, "test")])
-def test_load_idx_folder(tmp_path, gz, prefix):
-    _write_folder(tmp_path / "f", gz=gz, prefix=prefix)
+def test_load_idx_folder(tmp_path, gz, prefix, write_folder):
+    write_folder(tmp_path / "f", gz=gz, prefix=prefix)
     (tmp_path / "f" / "README").write_text("ignored")
     d = load_idx_folder(tmp_path / "f")
     assert d.X_train.shape == (30, 48) and d.X_test.shape == (20, 48) and d.image_shape == (8, 6)
     assert d.X_train.max() <= 1.0 and "3 classes" in d.description
 
 
-def test_load_idx_folder_errors(tmp_path):
+def test_load_idx_folder_errors(tmp_path, write_folder):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         load_idx_folder(tmp_path / "nope")
-    _write_folder(tmp_path / "f")
+    write_folder(tmp_path / "f")
     (tmp_path / "f" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError, match="missing the test labels"):
         load_idx_folder(tmp_path / "f")

@@ -4,7 +4,6 @@ server on 127.0.0.1) and the whole file takes a few seconds."""
 
 import gzip
 import http.server
-import importlib.resources
 import io
 import os
 import resource
@@ -16,7 +15,6 @@ import threading
 import time
 import tracemalloc
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,10 +35,6 @@ MiB = 1 << 20
 # A file whose official checksums are known and that ships with ksparse (4542
 # bytes); its content matches the published "raw" SHA-256.
 LABELS = "t10k-labels-idx1-ubyte.gz"
-
-
-def _bundled(name):
-    return importlib.resources.files("ksparse.datasets").joinpath("data").joinpath(name).read_bytes()
 
 
 def _idx_header(code, shape):
@@ -396,21 +390,21 @@ def test_default_download_cap():
     assert datasets.DOWNLOAD_DEADLINE_FACTOR == 10
 
 
-def test_cut_connection_is_a_download_error(tmp_path, server):
+def test_cut_connection_is_a_download_error(tmp_path, server, bundled_file):
     with pytest.raises(DownloadError, match="closed after 2271 of the 4542 bytes"):
-        _loaders._download(server("cut", _bundled(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
+        _loaders._download(server("cut", bundled_file(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
                            progress=False, timeout=5.0)
     assert not list(tmp_path.iterdir())
 
 
-def test_good_download_over_the_test_server(tmp_path, server):
-    _loaders._download(server("plain", _bundled(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
+def test_good_download_over_the_test_server(tmp_path, server, bundled_file):
+    _loaders._download(server("plain", bundled_file(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
                        progress=False, timeout=5.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == [LABELS]
-    assert (tmp_path / LABELS).read_bytes() == _bundled(LABELS)
+    assert (tmp_path / LABELS).read_bytes() == bundled_file(LABELS)
 
 
-def test_interrupted_download_leaves_no_part(tmp_path, server, monkeypatch):
+def test_interrupted_download_leaves_no_part(tmp_path, server, monkeypatch, bundled_file):
     def interrupted(resp, out, fname, **kwargs):
         out.write(resp.read(100))
         out.flush()
@@ -419,12 +413,12 @@ def test_interrupted_download_leaves_no_part(tmp_path, server, monkeypatch):
 
     monkeypatch.setattr(_loaders, "_copy_response", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _loaders._download(server("plain", _bundled(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
+        _loaders._download(server("plain", bundled_file(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
                            progress=False, timeout=5.0)
     assert not list(tmp_path.iterdir())
 
 
-def test_stale_parts_are_removed_by_the_next_download(tmp_path, server):
+def test_stale_parts_are_removed_by_the_next_download(tmp_path, server, bundled_file):
     folder = tmp_path
     stale = folder / f".{LABELS}.x1y2z3.part"
     stale.write_bytes(b"left by a killed download")
@@ -433,7 +427,7 @@ def test_stale_parts_are_removed_by_the_next_download(tmp_path, server):
     # A download of the same file running at the same time holds its lock.
     fd, live = _loaders._new_part(folder, LABELS)
     try:
-        url = server("plain", _bundled(LABELS)) + LABELS
+        url = server("plain", bundled_file(LABELS)) + LABELS
         _loaders._download(url, folder / LABELS, LABELS, progress=False, timeout=5.0)
         assert not stale.exists()
         assert other_target.exists()
@@ -441,7 +435,7 @@ def test_stale_parts_are_removed_by_the_next_download(tmp_path, server):
             assert live.exists()
     finally:
         os.close(fd)
-    assert (folder / LABELS).read_bytes() == _bundled(LABELS)
+    assert (folder / LABELS).read_bytes() == bundled_file(LABELS)
     # Once its owner is gone, the next download removes it.
     (folder / LABELS).unlink()
     _loaders._download(url, folder / LABELS, LABELS, progress=False, timeout=5.0)
@@ -449,7 +443,7 @@ def test_stale_parts_are_removed_by_the_next_download(tmp_path, server):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_part_of_a_killed_process_is_cleaned(tmp_path, server):
+def test_part_of_a_killed_process_is_cleaned(tmp_path, server, bundled_file):
     """A download killed outright (no clean-up code runs) leaves its .part; the next one removes it."""
     code = (
         "import os, signal, sys\n"
@@ -462,6 +456,6 @@ def test_part_of_a_killed_process_is_cleaned(tmp_path, server):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), LABELS], timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert len(_parts(tmp_path)) == 1
-    _loaders._download(server("plain", _bundled(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
+    _loaders._download(server("plain", bundled_file(LABELS)) + LABELS, tmp_path / LABELS, LABELS,
                        progress=False, timeout=5.0)
     assert sorted(p.name for p in tmp_path.iterdir()) == [LABELS]

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from ksparse import io as kio
+from ksparse.autoencoder import KSparseAutoencoder
 from ksparse.io import FORMAT_VERSION, ModelFileError, load, read_metadata, save
+from ksparse.layers import DenseLayer, KSparseLayer, Network
 
 
 class FakeModel:
@@ -296,12 +298,9 @@ def test_overwrite_replaces(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_X():
-    from ksparse.datasets import load_mnist
-
-    d = load_mnist()
+def small_X(mnist):
     rng = np.random.default_rng(0)
-    return d.X_train[rng.permutation(len(d.X_train))[:256]], d.X_test[:64]
+    return mnist.X_train[rng.permutation(len(mnist.X_train))[:256]], mnist.X_test[:64]
 
 
 class _Stop(Exception):
@@ -311,13 +310,12 @@ class _Stop(Exception):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("checkpoint", [False, True])
 def test_estimator_round_trip(tmp_path, small_X, dtype, checkpoint):
-    est_cls = pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
     X, X_test = small_X
-    model = est_cls(n_hidden=32, k=5, n_epochs=2, batch_size=64, dtype=dtype, random_state=0, n_threads=1)
+    model = KSparseAutoencoder(n_hidden=32, k=5, n_epochs=2, batch_size=64, dtype=dtype, random_state=0, n_threads=1)
     model.fit(X.astype(dtype))
     p = save(model, tmp_path / "est.safetensors", checkpoint=checkpoint)
     r = load(p)
-    assert type(r) is est_cls and r.get_params() == model.get_params()
+    assert type(r) is KSparseAutoencoder and r.get_params() == model.get_params()
     for name in ("W_enc_", "b_enc_", "W_dec_", "b_dec_", "steps_since_fired_"):
         a, b = getattr(model, name), getattr(r, name)
         assert a.dtype == b.dtype and a.shape == b.shape, name
@@ -336,10 +334,9 @@ def test_estimator_round_trip(tmp_path, small_X, dtype, checkpoint):
 @pytest.mark.filterwarnings("ignore::ksparse.ConvergenceWarning")  # four epochs of random data
 @pytest.mark.parametrize("optimizer", ["adam", "sparse_adam", "nesterov", "sparse_rmsprop"])
 def test_estimator_resume_equals_uninterrupted(tmp_path, small_X, optimizer):
-    est_cls = pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
     X, _ = small_X
     params = dict(n_hidden=32, k=5, n_epochs=4, batch_size=64, random_state=3, n_threads=1, optimizer=optimizer)
-    full = est_cls(**params).fit(X)
+    full = KSparseAutoencoder(**params).fit(X)
 
     ckpt = tmp_path / "ckpt.safetensors"
 
@@ -349,7 +346,7 @@ def test_estimator_resume_equals_uninterrupted(tmp_path, small_X, optimizer):
             raise _Stop
 
     with pytest.raises(_Stop):
-        est_cls(**params).fit(X, callback=interrupt_after_two)
+        KSparseAutoencoder(**params).fit(X, callback=interrupt_after_two)
     resumed = load(ckpt)
     assert len(resumed.history_["epoch"]) == 2
     resumed.fit(X, resume=True)
@@ -360,9 +357,8 @@ def test_estimator_resume_equals_uninterrupted(tmp_path, small_X, optimizer):
 
 
 def _network(dtype):
-    layers = pytest.importorskip("ksparse.layers")
-    return layers.Network(
-        [layers.KSparseLayer(784, 32, k=5, activation="relu"), layers.DenseLayer(32, 784, activation="linear")],
+    return Network(
+        [KSparseLayer(784, 32, k=5, activation="relu"), DenseLayer(32, 784, activation="linear")],
         dtype=dtype,
     )
 

@@ -8,13 +8,10 @@ import types
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-pytest.importorskip("matplotlib")
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ksparse import plotting as P  # noqa: E402
+from ksparse import plotting as P
 
 DPI = 40  # small renders keep the tests fast
 
