@@ -427,6 +427,7 @@ class KSparseAutoencoder(_BaseEstimator):
     W_enc_, b_enc_, W_dec_, b_dec_ : ndarray
         Encoder (m, n), encoder bias (m,), decoder (m, n), decoder / pre-encoder bias (n,).
     n_features_in_ : int
+        Number of features seen by the first fit.
     n_iter_ : int
         Epochs run (partial_fit counts one per call).
     history_ : dict of lists

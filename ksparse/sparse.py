@@ -233,8 +233,11 @@ def sparse_decode_backward(
     Parameters
     ----------
     indices : array_like of int, shape (B, k)
+        Selected units of each sample, each in ``[0, m)``.
     values : array_like of float, shape (B, k)
+        Their activations, in W's dtype.
     W : array_like of float, shape (m, n)
+        Decoder weights, one row per hidden unit.
     G : array_like of float, shape (B, n)
         Gradient of the loss with respect to the decoded batch.
     dW : ndarray of shape (m, n), optional
@@ -246,6 +249,7 @@ def sparse_decode_backward(
         row of ``dW`` and its ``dvalues`` entries are computed by one thread), so
         the result does not depend on it.
     backend : {"compiled", "numpy"}, default "compiled"
+        ``"numpy"`` runs the plain numpy reference.
     check_finite : bool, default True
         Scan the float inputs for NaN and infinity (and raise). Pass False in a
         hot loop whose inputs are known to be finite: the scan of W costs about
@@ -262,6 +266,19 @@ def sparse_decode_backward(
     ------
     ValueError, TypeError
         As :func:`sparse_decode`, and when ``dW`` has the wrong shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.sparse import sparse_decode_backward
+    >>> W = np.eye(3, 2)
+    >>> dW, dvalues = sparse_decode_backward([[0, 1]], [[2.0, 3.0]], W, [[1.0, -1.0]])
+    >>> dW
+    array([[ 2., -2.],
+           [ 3., -3.],
+           [ 0.,  0.]])
+    >>> dvalues
+    array([[ 1., -1.]])
     """
     backend = check_backend(backend)
     n_threads = check_n_threads(n_threads)
@@ -317,8 +334,11 @@ def sparse_encoder_backward(
     Parameters
     ----------
     indices : array_like of int, shape (B, k)
+        Selected units of each sample, each in ``[0, m)``.
     dz : array_like of float, shape (B, k)
+        Gradient with respect to the selected pre-activations, in Xc's dtype.
     Xc : array_like of float, shape (B, n)
+        The encoder input (after the pre-encoder bias).
     dW : ndarray of shape (m, n), optional
         Added to in place; a new zero array when omitted. Must not share
         memory with the other arguments.
@@ -331,6 +351,7 @@ def sparse_encoder_backward(
         Threads (-1: all cores); units are split between them (the result does
         not depend on it).
     backend : {"compiled", "numpy"}, default "compiled"
+        ``"numpy"`` runs the plain numpy reference.
     check_finite : bool, default True
         Scan the float inputs for NaN and infinity (and raise). Pass False in a
         hot loop whose inputs are known to be finite: the scan of W costs about
@@ -339,7 +360,21 @@ def sparse_encoder_backward(
     Returns
     -------
     dW : ndarray of shape (m, n)
+        Encoder weight gradient (``dW`` itself when given).
     db : ndarray of shape (m,)
+        Encoder bias gradient (``db`` itself when given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.sparse import sparse_encoder_backward
+    >>> dW, db = sparse_encoder_backward([[2]], [[0.5]], [[1.0, 2.0]], m=3)
+    >>> dW
+    array([[0. , 0. ],
+           [0. , 0. ],
+           [0.5, 1. ]])
+    >>> db
+    array([0. , 0. , 0.5])
     """
     backend = check_backend(backend)
     n_threads = check_n_threads(n_threads)
@@ -396,6 +431,7 @@ def normalize_rows(W: np.ndarray, *, n_threads: int = 1, backend: str = "compile
     n_threads : int, default 1
         Threads (-1: all cores); rows are split between them.
     backend : {"compiled", "numpy"}, default "compiled"
+        ``"numpy"`` runs the plain numpy reference.
     check_finite : bool, default True
         Scan the float inputs for NaN and infinity (and raise). Pass False in a
         hot loop whose inputs are known to be finite: the scan of W costs about
@@ -415,6 +451,17 @@ def normalize_rows(W: np.ndarray, *, n_threads: int = 1, backend: str = "compile
     1.3e154 and 1e-146 in float64) is divided by its largest absolute entry
     before squaring, as BLAS ``nrm2`` scales, so it still comes out with unit
     norm; other rows take the plain sum of squares (the fast path).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.sparse import normalize_rows
+    >>> W = np.array([[3.0, 4.0], [0.0, 0.0]])
+    >>> normalize_rows(W)
+    array([5., 0.])
+    >>> W
+    array([[0.6, 0.8],
+           [0. , 0. ]])
     """
     backend = check_backend(backend)
     n_threads = check_n_threads(n_threads)
@@ -465,11 +512,14 @@ def remove_parallel_component(W: Any, G: np.ndarray, *, n_threads: int = 1,
     Parameters
     ----------
     W : array_like of float, shape (m, n)
+        The weights (e.g. unit-norm decoder rows).
     G : ndarray of shape (m, n)
         Same dtype as W, C-contiguous and writeable, not overlapping ``W``;
         modified in place.
     n_threads : int, default 1
+        Threads for the compiled kernel (-1: all cores).
     backend : {"compiled", "numpy"}, default "compiled"
+        ``"numpy"`` runs the plain numpy reference.
     check_finite : bool, default True
         Scan the float inputs for NaN and infinity (and raise). Pass False in a
         hot loop whose inputs are known to be finite: the scan of W costs about
@@ -479,6 +529,14 @@ def remove_parallel_component(W: Any, G: np.ndarray, *, n_threads: int = 1,
     -------
     ndarray
         ``G``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.sparse import remove_parallel_component
+    >>> W = np.array([[1.0, 0.0]])
+    >>> remove_parallel_component(W, np.array([[2.0, 3.0]]))
+    array([[0., 3.]])
     """
     backend = check_backend(backend)
     n_threads = check_n_threads(n_threads)
@@ -516,11 +574,20 @@ def update_firing(steps_since_fired: np.ndarray, indices: Any, n_samples: int, *
     n_samples : int
         Samples seen since the last update (usually the batch size), >= 0.
     backend : {"compiled", "numpy"}, default "compiled"
+        ``"numpy"`` runs the plain numpy reference.
 
     Returns
     -------
     ndarray
         ``steps_since_fired``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.sparse import update_firing
+    >>> since = np.array([5, 5, 5], dtype=np.int64)
+    >>> update_firing(since, [[1]], n_samples=2)
+    array([7, 0, 7])
     """
     backend = check_backend(backend)
     c = steps_since_fired
