@@ -51,7 +51,9 @@ class Param:
     Attributes
     ----------
     name : str
+        The constructor argument's name.
     default : object
+        Its default value.
     allowed : str
         What is allowed, for people (``"integer >= 1"``, ``"one of ..."``).
     doc : str
@@ -61,6 +63,13 @@ class Param:
         InvalidParameterError.
     annotation : object
         The type a configuration file's value has (for :class:`ModelConfig`).
+
+    Examples
+    --------
+    >>> from ksparse._params import PARAMS
+    >>> p = PARAMS[0]
+    >>> p.name, p.default
+    ('n_hidden', 256)
     """
 
     name: str
@@ -252,7 +261,19 @@ _BY_NAME: Dict[str, Param] = {p.name: p for p in PARAMS}
 
 
 def defaults() -> Dict[str, Any]:
-    """The default value of every parameter, in the table's order."""
+    """The default value of every parameter, in the table's order.
+
+    Returns
+    -------
+    defaults : dict of str to object
+        Parameter name to default value.
+
+    Examples
+    --------
+    >>> from ksparse._params import defaults
+    >>> defaults()["k"], defaults()["n_epochs"]
+    (32, 'auto')
+    """
     return {p.name: p.default for p in PARAMS}
 
 
@@ -291,7 +312,19 @@ def resolve(values: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def numpydoc_section() -> str:
-    """The Parameters section of the estimator's docstring, from the table."""
+    """The Parameters section of the estimator's docstring, from the table.
+
+    Returns
+    -------
+    text : str
+        A numpydoc ``Parameters`` section, not indented.
+
+    Examples
+    --------
+    >>> from ksparse._params import numpydoc_section
+    >>> print(numpydoc_section().splitlines()[2])
+    n_hidden : integer >= 1, default 256
+    """
     lines: List[str] = ["Parameters", "----------"]
     for p in PARAMS:
         default = f'"{p.default}"' if isinstance(p.default, str) else repr(p.default)
@@ -301,7 +334,19 @@ def numpydoc_section() -> str:
 
 
 def markdown_table() -> str:
-    """The table as Markdown (``docs/parameters.md``)."""
+    """The table as Markdown (``docs/parameters.md``).
+
+    Returns
+    -------
+    text : str
+        A Markdown table, one row per parameter, ending in a newline.
+
+    Examples
+    --------
+    >>> from ksparse._params import markdown_table
+    >>> print(markdown_table().splitlines()[0])
+    | parameter | default | allowed | what it does |
+    """
     rows = ["| parameter | default | allowed | what it does |", "| --- | --- | --- | --- |"]
     for p in PARAMS:
         default = "null" if p.default is None else (str(p.default).lower() if isinstance(p.default, bool)
