@@ -55,7 +55,19 @@ _SPOOL_IN_MEMORY = 1 << 24
 
 
 class IDXFormatError(ValueError):
-    """Raised when a file is not a valid IDX file; the message names the problem."""
+    """Raised when a file is not a valid IDX file; the message names the problem.
+
+    A ValueError, so ``except ValueError`` catches it too.
+
+    Examples
+    --------
+    >>> from ksparse.datasets import IDXFormatError, read_idx
+    >>> try:
+    ...     read_idx(b"not an IDX file")
+    ... except IDXFormatError:
+    ...     print("refused")
+    refused
+    """
 
 
 class _Reader(Protocol):
@@ -377,10 +389,24 @@ def write_idx(target: Union[PathLike, IO[bytes]], array: np.ndarray, *, compress
     compress : bool, optional
         Force (True) or forbid (False) gzip compression.
 
+    Returns
+    -------
+    None
+
     Raises
     ------
     ValueError
         If the array's dtype or shape cannot be stored in IDX.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ksparse.datasets import read_idx, write_idx
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte.gz")
+    >>> write_idx(path, np.array([3, 1, 4], dtype=np.uint8))
+    >>> read_idx(path)
+    array([3, 1, 4], dtype=uint8)
     """
     arr = np.asarray(array)
     native = arr.dtype.newbyteorder("=")

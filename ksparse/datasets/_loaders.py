@@ -108,11 +108,29 @@ _MNIST_CREDIT = (
 
 
 class DownloadError(OSError):
-    """Raised when a data file cannot be downloaded; the message says how to place it by hand."""
+    """Raised when a data file cannot be downloaded; the message says how to place it by hand.
+
+    An OSError.
+
+    Examples
+    --------
+    >>> from ksparse.datasets import DownloadError
+    >>> issubclass(DownloadError, OSError)
+    True
+    """
 
 
 class ChecksumError(ValueError):
-    """Raised when a file's SHA-256 does not match the published value."""
+    """Raised when a file's SHA-256 does not match the published value.
+
+    A ValueError; the corrupt file is not kept.
+
+    Examples
+    --------
+    >>> from ksparse.datasets import ChecksumError
+    >>> issubclass(ChecksumError, ValueError)
+    True
+    """
 
 
 @dataclasses.dataclass
@@ -120,6 +138,24 @@ class Dataset:
     """A train/test split of flattened images with their labels.
 
     Unpacks like a tuple: ``X_train, y_train, X_test, y_test = load_mnist()``.
+
+    Parameters
+    ----------
+    X_train, X_test : ndarray of shape (n, n_features)
+        Training and test images, one flattened image per row.
+    y_train, y_test : ndarray of int64, shape (n,)
+        Their labels.
+    description : str, default ""
+        Where the data comes from, its size and its licence.
+    image_shape : tuple, default ()
+        Shape of one image before flattening, e.g. (28, 28).
+
+    Examples
+    --------
+    >>> from ksparse.datasets import load_mnist
+    >>> X_train, y_train, X_test, y_test = load_mnist()
+    >>> X_train.shape, y_train.dtype
+    ((5000, 784), dtype('int64'))
     """
 
     X_train: np.ndarray
@@ -152,6 +188,24 @@ def get_data_home(data_home: Union[str, os.PathLike, None] = None) -> Path:
     user cache folder (``$XDG_CACHE_HOME/ksparse`` or ``~/.cache/ksparse`` on
     Linux, ``~/Library/Caches/ksparse`` on macOS, ``%LOCALAPPDATA%\\ksparse`` on
     Windows).
+
+    Parameters
+    ----------
+    data_home : path, optional
+        The folder to use; None picks one as above.
+
+    Returns
+    -------
+    folder : Path
+        The folder, created if it did not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from ksparse.datasets import get_data_home
+    >>> folder = os.path.join(tempfile.mkdtemp(), "data")
+    >>> get_data_home(folder).is_dir()
+    True
     """
     if data_home is None:
         data_home = os.environ.get("KSPARSE_DATA") or None
@@ -637,6 +691,8 @@ def load_idx_folder(
     Returns
     -------
     Dataset
+        ``X_train`` (n, n_features), ``y_train`` (n,) int64, ``X_test``,
+        ``y_test``, ``description`` and ``image_shape``.
 
     Raises
     ------
@@ -646,6 +702,21 @@ def load_idx_folder(
         If two files match the same role, or the files are inconsistent.
     IDXFormatError
         If a file is not valid IDX.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from ksparse.datasets import load_idx_folder, write_idx
+    >>> folder = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for split, n in (("train", 6), ("t10k", 2)):
+    ...     write_idx(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"),
+    ...               rng.integers(0, 256, (n, 4, 4), dtype=np.uint8))
+    ...     write_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), np.zeros(n, np.uint8))
+    >>> data = load_idx_folder(folder)
+    >>> data.X_train.shape, data.X_test.shape, data.image_shape
+    ((6, 16), (2, 16), (4, 4))
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
