@@ -210,6 +210,7 @@ def plot_reconstructions(
         drawn in increasing k. Keys may also be strings used as row labels
         (e.g. ``"PCA, 10 components"``); rows are then drawn in the dict's order.
     image_shape : (int, int), default (28, 28)
+        Shape of one image; ``n`` must equal its product.
     n_images : int, default 10
         Number of columns (the first ``n_images`` samples).
     title : str, optional
@@ -217,6 +218,7 @@ def plot_reconstructions(
     path : str or Path, optional
         Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
@@ -317,6 +319,7 @@ def plot_decoder_atoms(
     W_dec : array_like of shape (m, n)
         Decoder weights, one atom per row.
     image_shape : (int, int), default (28, 28)
+        Shape of one image; ``n`` must equal its product.
     n_atoms : int, default 64
         How many atoms to show (all of them if m is smaller).
     usage : array_like of shape (m,), optional
@@ -325,17 +328,30 @@ def plot_decoder_atoms(
         labelled with its unit index and frequency; otherwise the first
         ``n_atoms`` rows are shown.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Sized by the grid of tiles.
 
     Notes
     -----
     Each tile has its own symmetric colour scale (red positive, blue negative,
     white zero), so the shape of every atom is visible whatever its norm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.plotting import plot_decoder_atoms
+    >>> W = np.random.default_rng(0).normal(size=(16, 64))
+    >>> fig = plot_decoder_atoms(W, image_shape=(8, 8), usage=np.linspace(0, 1, 16))
+    >>> type(fig).__name__
+    'Figure'
     """
     W = check_float_array(W_dec, "W_dec", ndim=2)
     n_atoms = _check_count(n_atoms, "n_atoms")
@@ -459,14 +475,24 @@ def plot_training_curves(
         val_mse``), or a ``Network``'s (``epoch, loss, time``). ``loss`` or
         ``mse`` is required; without ``epoch`` epochs are numbered from 1.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
         ``4 * columns`` x ``3 * rows + 0.6`` inches with up to three panels a
         row: 12 x 6.6 for an estimator's full history.
+
+    Examples
+    --------
+    >>> from ksparse.plotting import plot_training_curves
+    >>> fig = plot_training_curves({"epoch": [0, 1, 2], "loss": [0.05, 0.03, 0.02]})
+    >>> len(fig.axes) >= 1
+    True
     """
     h = _check_history(history)
     ep = h["epoch"]
@@ -606,7 +632,9 @@ def pca_k_mse(X_train: Any, X_test: Any, ks: Sequence[int], *, data_range: float
     Parameters
     ----------
     X_train : array_like of shape (n_train, n)
+        Data the principal axes are computed from.
     X_test : array_like of shape (n_test, n)
+        Data projected and reconstructed.
     ks : sequence of int
         Numbers of components, each in ``[1, min(n_train, n)]``.
     data_range : float, default 1.0
@@ -616,6 +644,15 @@ def pca_k_mse(X_train: Any, X_test: Any, ks: Sequence[int], *, data_range: float
     -------
     list of dict
         ``[{"k": k, "mse": ..., "psnr": ...}, ...]`` in the order of ``ks``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.plotting import pca_k_mse
+    >>> X = np.random.default_rng(0).random((50, 10))
+    >>> rows = pca_k_mse(X, X, [2, 10])
+    >>> [r["k"] for r in rows], rows[1]["mse"] < 1e-20
+    ([2, 10], True)
     """
     from ksparse.metrics import mse as _mse, psnr as _psnr
 
@@ -671,17 +708,28 @@ def plot_k_tradeoff(
     target_rows : list of dict, optional
         Another reference, e.g. :data:`TARGET_ROWS`.
     data_range : float, default 1.0
+        Range of the data, for the PSNR (1 for [0, 1] pixels, 255 for raw bytes).
     label : str, default "ksparse"
         Legend label of ``rows``.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
         11 x 4.6 inches. On the MSE panel each measured point is labelled with how
         many times lower its MSE is than the original's at the same k.
+
+    Examples
+    --------
+    >>> from ksparse.plotting import TARGET_ROWS, plot_k_tradeoff
+    >>> fig = plot_k_tradeoff({5: 0.023, 10: 0.016, 30: 0.008}, target_rows=TARGET_ROWS)
+    >>> len(fig.axes)
+    2
     """
     ours = _rows(rows, "rows")
     if not ours:
@@ -768,14 +816,26 @@ def plot_firing_histogram(
         (one firing) is the lowest non-zero frequency, which bounds the axis
         and is checked against ``frequencies``.
     n_bins : int, default 40
+        Number of histogram bins over the non-zero frequencies.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
         8 x 4.4 inches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.plotting import plot_firing_histogram
+    >>> freq = np.random.default_rng(0).integers(1, 200, 100) / 1000  # fired 1 to 199 times in 1000
+    >>> freq[:5] = 0.0  # five dead units
+    >>> fig = plot_firing_histogram(freq, n_samples=1000)
     """
     f = check_float_array(frequencies, "frequencies", ndim=1)
     if f.size == 0:
@@ -876,13 +936,23 @@ def plot_code_sparsity(
         Order the units by how many of the shown samples use them (most used
         left), which shows how concentrated the code is.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
         11 x 5.6 inches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.plotting import plot_code_sparsity
+    >>> indices = np.random.default_rng(0).integers(0, 32, (16, 4))
+    >>> fig = plot_code_sparsity(indices, 32, sort_units=True)
     """
     m = _check_count(n_hidden, "n_hidden")
     idx = check_index_array(indices, "indices", m)
@@ -1006,13 +1076,24 @@ def plot_architecture(
         ``KSparseAutoencoder`` (``n_features_in_``, ``n_hidden``, ``k``,
         ``activation``), drawn as its encoder and decoder.
     title : str, optional
+        Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
+        Save the figure as a PNG here.
     dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
 
     Returns
     -------
     matplotlib.figure.Figure
         ``2.7 * (n_layers + 1) + 0.6`` inches wide, 4.6 high.
+
+    Examples
+    --------
+    >>> from ksparse.layers import DenseLayer, KSparseLayer, Network
+    >>> from ksparse.plotting import plot_architecture
+    >>> fig = plot_architecture(Network([KSparseLayer(784, 100, k=20), DenseLayer(100, 784)]))
+    >>> fig.get_size_inches().round(1).tolist()
+    [8.7, 4.6]
     """
     layers = _describe_layers(model)
     sizes = [layers[0]["n_in"]] + [l["n_out"] for l in layers]
