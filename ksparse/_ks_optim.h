@@ -65,19 +65,23 @@ static void KS_N(ks_opt_segment)(int kind, Py_ssize_t n, KS_T *p, const KS_T *g,
 
 #include "_ks_common.h"
 
-/* g' = g (+ wd p) at offset i; the scalar family is every tail */
-#define KS_OPT_GRAD(O) \
-    O##_VT gi = g ? O##_LD(g + i) : O##_ZERO; \
+/* g' = g (+ wd p) at offset i, the gradient loaded by GL; the scalar family is every tail */
+#define KS_OPT_GRAD_(O, GL) \
+    O##_VT gi = GL; \
     if (wd != 0) gi = O##_ADD(gi, O##_MUL(O##_SET1(wd), O##_LD(w + i)));
+#define KS_OPT_GRAD(O) KS_OPT_GRAD_(O, O##_LD(g + i))
 
+/* g NULL (a zero gradient) gets loops of its own: no test per element */
 #define KS_ADAM_BODY(O) KS_ADAM_BODY_(O)
-#define KS_ADAM_LOOP(O) KS_ADAM_LOOP_(O)
-#define KS_ADAM_BODY_(O) Py_ssize_t i = 0; KS_ADAM_LOOP_(O) KS_ADAM_LOOP(KS_FS)
-#define KS_ADAM_LOOP_(O) { \
+#define KS_ADAM_LOOP(O, GL) KS_ADAM_LOOP_(O, GL)
+#define KS_ADAM_BODY_(O) Py_ssize_t i = 0; \
+    if (g) { KS_ADAM_LOOP_(O, O##_LD(g + i)) KS_ADAM_LOOP(KS_FS, g[i]) } \
+    else { KS_ADAM_LOOP_(O, O##_ZERO) KS_ADAM_LOOP(KS_FS, (KS_T)0) }
+#define KS_ADAM_LOOP_(O, GL) { \
     const O##_VT vb1 = O##_SET1(b1), vomb1 = O##_SET1(omb1), vb2 = O##_SET1(b2); \
     const O##_VT vomb2 = O##_SET1(omb2), va = O##_SET1(a), vc = O##_SET1(c), veps = O##_SET1(eps); \
     for (; i + O##_W <= n; i += O##_W) { \
-        KS_OPT_GRAD(O) \
+        KS_OPT_GRAD_(O, GL) \
         O##_VT mi = O##_ADD(O##_MUL(vb1, O##_LD(m + i)), O##_MUL(vomb1, gi)); \
         O##_VT vi = O##_ADD(O##_MUL(vb2, O##_LD(v + i)), O##_MUL(vomb2, O##_MUL(gi, gi))); \
         O##_ST(m + i, mi); \
