@@ -186,10 +186,9 @@ class Activation:
         Z : array_like
             Pre-activations.
         A : array_like, optional
-            The outputs ``f(Z)`` from the forward pass, same shape. Activations
-            whose derivative is cheaper from the outputs (sigmoid, tanh, ELU,
-            swish: see :attr:`uses_output`) use them; the others only check the
-            shape. The result is then exact up to the rounding of ``A``.
+            The outputs ``f(Z)`` of the forward pass, same shape. Sigmoid, tanh,
+            ELU and swish (:attr:`uses_output`) compute the derivative from them,
+            exact up to the rounding of ``A``; the others only check the shape.
 
         Returns
         -------
@@ -559,10 +558,9 @@ def get_activation(
     Parameters
     ----------
     name_or_instance : str, dict or Activation
-        One of ``"linear", "sigmoid", "relu", "tanh", "leaky_relu", "elu",
-        "swish", "gelu"`` (case-insensitive, ``-`` accepted for ``_``); a dict
-        ``{"name": ..., **params}`` as produced by
-        :meth:`Activation.get_config`; or an ``Activation``, returned unchanged.
+        A name of :data:`ACTIVATIONS` (case-insensitive, ``-`` for ``_``), a
+        dict ``{"name": ..., **params}`` as :meth:`Activation.get_config` makes,
+        or an ``Activation``, returned unchanged.
     **params
         Hyper-parameters for the named activation, e.g. ``alpha=0.1`` for
         ``"leaky_relu"`` and ``"elu"``.

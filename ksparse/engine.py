@@ -299,9 +299,8 @@ def run_epochs(
         many epochs.
     rollback : bool, default True
         Keep a copy of the weights at the end of each epoch, restored on divergence,
-        and check the weights for NaN or infinity after each epoch. Without it (one
-        pass of ``partial_fit``) a step that meets a non-finite loss changes nothing,
-        so the weights stay as they were before that batch.
+        and check them for NaN or infinity after each epoch. False (``partial_fit``)
+        relies on a step leaving the weights unchanged when its loss is not finite.
     on_divergence : callable, optional
         Called after the weights are restored and before DivergenceError is raised.
     callback : callable, optional

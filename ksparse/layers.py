@@ -570,9 +570,8 @@ class Network:
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the weights; inputs are converted to it.
     n_threads : int, default 1
-        Threads for the compiled kernels (top-k, sparse kernels, optimizer) and,
-        when threadpoolctl is installed, for BLAS; -1 for all cores. A count
-        above the CPUs the process may use is reduced to them with a
+        Threads for the compiled kernels and (with threadpoolctl) BLAS; -1 for
+        all cores. A count above the usable CPUs is reduced to them with a
         :class:`~ksparse._validation.ThreadCountWarning`.
 
     Attributes
@@ -580,10 +579,9 @@ class Network:
     layers : list
         The layers.
     history_ : dict of lists or None
-        Per-epoch training record over every epoch run so far: ``"epoch"``
-        (from 0, counting across ``train`` calls), ``"loss"`` (mean MSE over
-        the epoch's batches, before each update), ``"time"`` (seconds) and
-        ``"peak_rss_mb"``.
+        Per-epoch record across ``train`` calls: ``"epoch"`` (from 0), ``"loss"``
+        (mean MSE of the epoch's batches, before each update), ``"time"``
+        (seconds) and ``"peak_rss_mb"``.
     epoch_ : int
         Epochs completed.
     n_steps_ : int
@@ -1016,17 +1014,11 @@ class Network:
             Full shuffled passes over the data.
         batch_size : int, default 32
             Samples per optimizer step (the last batch of an epoch may be smaller;
-            clipped to ``n_samples``). The defaults of ``batch_size``, ``optimizer``,
-            ``learning_rate``, ``lr_schedule`` and ``warmup_fraction`` are the
-            estimator's (:class:`ksparse.KSparseAutoencoder`).
+            clipped to ``n_samples``).
         optimizer : str or ksparse.optim.Optimizer, default "sparse_adam"
-            A name accepted by :func:`ksparse.optim.make_optimizer` ("sgd",
-            "momentum", "nesterov", "adam", "rmsprop", "adagrad", or a lazy
-            "sparse_*" variant), or an optimizer object (used as is, its state
-            kept). A lazy optimizer gets, for the weights indexed by a sparse code
-            (the k-sparse layer's ``W`` and ``b``, the next dense layer's ``W``),
-            only the rows the batch selected: other rows and their optimizer state
-            stay untouched.
+            A name accepted by :func:`ksparse.optim.make_optimizer` ("adam",
+            "sparse_adam", "sgd"...), or an optimizer object (used as is, its
+            state kept). See the Notes for lazy ("sparse_*") optimizers.
         learning_rate : float, optional
             The base learning rate: 1e-2, or an optimizer object's own ``lr``.
         optimizer_params : dict, optional
@@ -1045,13 +1037,9 @@ class Network:
             ``callback(network, epoch)`` after every epoch (e.g. to save a checkpoint);
             epochs count from 0, as in the estimator.
         resume : bool, default False
-            Continue the run recorded in a checkpoint restored with
-            ``ksparse.load`` (or whose earlier ``train`` call stopped at an epoch
-            boundary): the saved optimizer state and random generator are reused
-            and training runs until ``epochs`` epochs of that run are done.
-            ``batch_size``, ``optimizer``, ``learning_rate``,
-            ``optimizer_params``, ``lr_schedule`` and ``warmup_fraction`` must
-            equal those of the run.
+            Continue the run of a checkpoint restored with ``ksparse.load`` (or
+            of an earlier ``train`` call that stopped at an epoch boundary) until
+            ``epochs`` epochs of that run are done; see the Notes.
 
         Returns
         -------
@@ -1065,6 +1053,21 @@ class Network:
         ksparse.DivergenceError
             When the loss becomes non-finite; the weights are restored to the
             start of that epoch.
+
+        Notes
+        -----
+        The defaults of ``batch_size``, ``optimizer``, ``learning_rate``,
+        ``lr_schedule`` and ``warmup_fraction`` are the estimator's
+        (:class:`ksparse.KSparseAutoencoder`).
+
+        A lazy optimizer gets, for the weights indexed by a sparse code (the
+        k-sparse layer's ``W`` and ``b``, the next dense layer's ``W``), only the
+        rows the batch selected: other rows and their optimizer state stay untouched.
+
+        With ``resume=True`` the saved optimizer state and random generator are
+        reused, and ``batch_size``, ``optimizer``, ``learning_rate``,
+        ``optimizer_params``, ``lr_schedule`` and ``warmup_fraction`` must equal
+        those of the run.
 
         Examples
         --------

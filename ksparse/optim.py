@@ -85,9 +85,8 @@ class Optimizer:
         Update only rows with a non-zero gradient when ``step`` gets no
         ``rows`` for a parameter (see the module docstring).
     n_threads : int, default 1
-        Threads of the compiled update (-1: all cores). Results do not
-        depend on it. Writable attribute, checked when set: a count above the
-        CPUs the process may use is reduced to them with a
+        Threads of the compiled update (-1: all cores); results do not depend
+        on it. Writable; a count above the usable CPUs is reduced to them with a
         :class:`~ksparse._validation.ThreadCountWarning`.
     backend : {"compiled", "numpy"}, default "compiled"
         ``"numpy"`` runs the plain numpy reference of the same update.
@@ -911,11 +910,9 @@ def make_optimizer(name: Any, **hyper: Any) -> Optimizer:
     Parameters
     ----------
     name : str or Optimizer
-        One of "sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", or
-        their lazy row-sparse variants "sparse_sgd", "sparse_momentum",
-        "sparse_nesterov", "sparse_adam", "sparse_rmsprop", "sparse_adagrad"
-        (same rule with ``lazy=True``). An :class:`Optimizer` instance is
-        returned as is (then no hyper-parameters may be given).
+        "sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", or one of
+        them prefixed "sparse_" (the lazy variant, ``lazy=True``). An
+        :class:`Optimizer` is returned as is (then give no hyper-parameters).
     **hyper
         Keyword arguments of the class (``lr``, ``beta1`` ...).
 

@@ -205,10 +205,9 @@ def plot_reconstructions(
     originals : array_like of shape (N, n)
         Flattened images.
     reconstructions : dict
-        ``{k: array (N, n)}``: the reconstructions of ``originals`` obtained with
-        each k (several models, or one model encoded with several k). Rows are
-        drawn in increasing k. Keys may also be strings used as row labels
-        (e.g. ``"PCA, 10 components"``); rows are then drawn in the dict's order.
+        ``{k: array (N, n)}``, the reconstructions with each k, drawn in
+        increasing k. String keys (e.g. ``"PCA, 10 components"``) label the rows,
+        then drawn in the dict's order.
     image_shape : (int, int), default (28, 28)
         Shape of one image; ``n`` must equal its product.
     n_images : int, default 10
@@ -323,10 +322,9 @@ def plot_decoder_atoms(
     n_atoms : int, default 64
         How many atoms to show (all of them if m is smaller).
     usage : array_like of shape (m,), optional
-        Per-unit firing frequency (:func:`ksparse.metrics.firing_frequency`).
-        When given, the most used atoms are shown, most used first, each
-        labelled with its unit index and frequency; otherwise the first
-        ``n_atoms`` rows are shown.
+        Per-unit firing frequency (:func:`ksparse.metrics.firing_frequency`):
+        then the most used atoms are shown first, labelled with unit and
+        frequency. Without it, the first ``n_atoms`` rows are shown.
     title : str, optional
         Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
@@ -470,10 +468,9 @@ def plot_training_curves(
     Parameters
     ----------
     history : dict of equal-length lists
-        An estimator's ``history_`` (keys ``epoch, loss, mse, l0,
-        dead_fraction, k, time, peak_rss_mb`` and optionally ``val_loss,
-        val_mse``), or a ``Network``'s (``epoch, loss, time``). ``loss`` or
-        ``mse`` is required; without ``epoch`` epochs are numbered from 1.
+        An estimator's or a ``Network``'s ``history_`` (the keys listed above).
+        ``loss`` or ``mse`` is required; without ``epoch`` epochs are numbered
+        from 1.
     title : str, optional
         Figure title (a default when None; ``""`` for none).
     path : str or Path, optional
@@ -1070,11 +1067,9 @@ def plot_architecture(
     Parameters
     ----------
     model : Network, sequence of layers, layer, or KSparseAutoencoder
-        Any object whose layers expose ``n_in``, ``n_out``, ``activation`` (a
-        name or an object with ``.name``) and, for k-sparse layers, ``k``: a
-        ``ksparse.layers.Network`` (``.layers``), a list of layers, or a fitted
-        ``KSparseAutoencoder`` (``n_features_in_``, ``n_hidden``, ``k``,
-        ``activation``), drawn as its encoder and decoder.
+        Layers exposing ``n_in``, ``n_out``, ``activation`` (and ``k`` when
+        k-sparse), a ``Network`` of them, or a fitted ``KSparseAutoencoder``,
+        drawn as its encoder and decoder.
     title : str, optional
         Figure title (a default when None; ``""`` for none).
     path : str or Path, optional

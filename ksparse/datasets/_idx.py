@@ -289,10 +289,9 @@ def read_idx(source: Union[PathLike, bytes, IO[bytes]], *, name: str | None = No
     Parameters
     ----------
     source : path, bytes or binary file object
-        The IDX file: a ``str`` or ``os.PathLike`` path, bytes-like data, or a
-        file object opened in binary mode (read from its current position, and
-        left open). Gzip compression is recognised by the file's first bytes,
-        not its name.
+        A path, bytes-like data, or a binary file object (read from its current
+        position and left open). Gzip compression is recognised by the file's
+        first bytes, not its name.
     name : str, optional
         How to call the file in error messages (defaults to the path).
 

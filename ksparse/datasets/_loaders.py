@@ -578,10 +578,9 @@ def load_mnist(
     Parameters
     ----------
     full : bool, default False
-        False: the subset shipped with ksparse, 5,000 training images (500 per
-        digit, sorted by class) and the official 10,000 test images; no network.
-        True: the official 60,000 training and 10,000 test images, downloaded
-        once into the data folder (see ``data_home``) and verified by SHA-256.
+        False: the bundled subset, 5,000 training images (500 per digit, sorted
+        by class) and the official 10,000 test images. True: the official 60,000
+        and 10,000, downloaded once into ``data_home`` and verified by SHA-256.
     normalize : bool, default True
         Scale pixels from 0-255 to [0, 1].
     dtype : {"float32", "float64", "uint8"}, default "float32"
@@ -596,10 +595,9 @@ def load_mnist(
     progress : bool, default False
         Show a progress bar while downloading.
     timeout : float, default 60
-        Seconds to wait for a server before trying the next mirror. Each file's
-        download is also abandoned when it takes more than
-        ``DOWNLOAD_DEADLINE_FACTOR`` (10) times this in all, and when it brings
-        more than :data:`MAX_DOWNLOAD_BYTES`.
+        Seconds to wait for a server before trying the next mirror; a file's
+        download is abandoned after ``DOWNLOAD_DEADLINE_FACTOR`` (10) times this
+        in all, or beyond :data:`MAX_DOWNLOAD_BYTES`.
 
     Returns
     -------
