@@ -214,3 +214,37 @@ cdef inline void k_sp_latent_bwd(Py_ssize_t n, const floating *wrow, floating *d
         ks_sp_latent_bwd_f(n, wrow, dwrow, G, ld, brow, coef, pos, cnt, dvals)
     else:
         ks_sp_latent_bwd_d(n, wrow, dwrow, G, ld, brow, coef, pos, cnt, dvals)
+
+cdef inline bint k_all_finite(const floating *x, Py_ssize_t m, int level) noexcept nogil:
+    if floating is float:
+        return ksp_all_finite_f32(x, m, level)
+    else:
+        return ksp_all_finite_f64(x, m, level)
+
+cdef inline bint k_group_max(const floating *x, Py_ssize_t m, Py_ssize_t c, bint by_abs, floating *mx,
+                             int level) noexcept nogil:
+    if floating is float:
+        return ksp_group_max_f32(x, m, c, by_abs, mx, level)
+    else:
+        return ksp_group_max_f64(x, m, c, by_abs, mx, level)
+
+cdef inline floating k_kth_largest(const floating *x, Py_ssize_t n, Py_ssize_t k, int level,
+                                   floating *tmp) noexcept nogil:
+    if floating is float:
+        return ksp_kth_largest_f32(x, n, k, level, tmp)
+    else:
+        return ksp_kth_largest_f64(x, n, k, level, tmp)
+
+cdef inline Py_ssize_t k_gather_ge(const floating *x, Py_ssize_t start, Py_ssize_t m, floating thr,
+                                   bint by_abs, bint strict, floating *ck, int32_t *ci,
+                                   int level) noexcept nogil:
+    if floating is float:
+        return ksp_gather_ge_f32(x, start, m, thr, by_abs, strict, ck, ci, level)
+    else:
+        return ksp_gather_ge_f64(x, start, m, thr, by_abs, strict, ck, ci, level)
+
+cdef inline void k_rank(const floating *x, Py_ssize_t n, int32_t *r, int level) noexcept nogil:
+    if floating is float:
+        ksp_rank_f32(x, n, r, level)
+    else:
+        ksp_rank_f64(x, n, r, level)

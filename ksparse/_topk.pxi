@@ -86,10 +86,7 @@ cdef void _sort_desc(floating *key, int32_t *pos, Py_ssize_t n,
     lo = 0
     while lo < n:
         ln = min(run, n - lo)
-        if floating is float:
-            ksp_rank_f32(key + lo, ln, ranks, level)
-        else:
-            ksp_rank_f64(key + lo, ln, ranks, level)
+        k_rank(key + lo, ln, ranks, level)
         for i in range(ln):
             key2[lo + ranks[i]] = key[lo + i]
             pos2[lo + ranks[i]] = pos[lo + i]
@@ -159,22 +156,13 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
     cdef Py_ssize_t n, i, j, r, need, s, n_gt, start
     cdef bint eq
 
-    if floating is float:
-        if c:
-            finite = ksp_group_max_f32(row, m, c, by_abs, mx, level)
-            thr = ksp_kth_largest_f32(mx, c, k, level, tk)
-        else:
-            finite = ksp_all_finite_f32(row, m, level)
-            thr = -INFINITY
-        n = ksp_gather_ge_f32(row, 0, m, thr, by_abs, False, ck, ci, level)
+    if c:
+        finite = k_group_max(row, m, c, by_abs, mx, level)
+        thr = k_kth_largest(mx, c, k, level, tk)
     else:
-        if c:
-            finite = ksp_group_max_f64(row, m, c, by_abs, mx, level)
-            thr = ksp_kth_largest_f64(mx, c, k, level, tk)
-        else:
-            finite = ksp_all_finite_f64(row, m, level)
-            thr = -INFINITY
-        n = ksp_gather_ge_f64(row, 0, m, thr, by_abs, False, ck, ci, level)
+        finite = k_all_finite(row, m, level)
+        thr = -INFINITY
+    n = k_gather_ge(row, 0, m, thr, by_abs, False, ck, ci, level)
 
     if n > k and (n > limit or n > 2 * k + 16):
         # Too many candidates to rank (ties, or a large k): find the k-th
@@ -188,10 +176,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         if n_gt < k:
             t = thr
         else:
-            if floating is float:
-                t = ksp_kth_largest_f32(ck, n, k, level, tk)
-            else:
-                t = ksp_kth_largest_f64(ck, n, k, level, tk)
+            t = k_kth_largest(ck, n, k, level, tk)
             n_gt = 0
             for i in range(n):
                 n_gt += ck[i] > t
@@ -209,10 +194,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
             i += 1
         # ...then only keys > t, gathered from the rest of the row (SIMD).
         start = ci[s - 1] + 1 if s > 0 else 0
-        if floating is float:
-            s += ksp_gather_ge_f32(row, start, m, t, by_abs, True, ck + s, ci + s, level)
-        else:
-            s += ksp_gather_ge_f64(row, start, m, t, by_abs, True, ck + s, ci + s, level)
+        s += k_gather_ge(row, start, m, t, by_abs, True, ck + s, ci + s, level)
         n = s
 
     if n < k:
@@ -223,10 +205,7 @@ cdef bint _topk_row(const floating *row, Py_ssize_t m, Py_ssize_t k, bint by_abs
         return False
 
     if n <= limit:
-        if floating is float:
-            ksp_rank_f32(ck, n, rk, level)
-        else:
-            ksp_rank_f64(ck, n, rk, level)
+        k_rank(ck, n, rk, level)
         # Ranks are a permutation of 0..n-1; those >= k land in the spare slot k.
         for i in range(n):
             r = rk[i]
