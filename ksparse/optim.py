@@ -344,14 +344,7 @@ class Optimizer:
         hyper = self._hyper(st["step"])
         s1 = st[self._slots[0]] if len(self._slots) > 0 else _EMPTY[p.dtype]
         s2 = st[self._slots[1]] if len(self._slots) > 1 else _EMPTY[p.dtype]
-        if self.backend == "numpy":
-            _numpy_update(self._kind, p.reshape(n_rows, row_len), g.reshape(n_rows, row_len),
-                          s1.reshape(n_rows, row_len) if s1.size else None,
-                          s2.reshape(n_rows, row_len) if s2.size else None, hyper, sel)
-            return
-        _core._optim_update(self._kind, p.reshape(-1), g.reshape(-1), s1.reshape(-1),
-                            s2.reshape(-1), hyper, _NO_ROWS if sel is None else sel,
-                            row_len, sel is not None, self.n_threads)
+        apply_update(self._kind, p, g, s1, s2, hyper, sel, self.backend, self.n_threads)
 
     def check_state(self, params: Mapping[str, np.ndarray], check_finite: bool = True) -> None:
         """Raise ValueError unless every state array matches its parameter's shape and dtype.
@@ -517,6 +510,27 @@ def _nonzero_rows(g2: np.ndarray, backend: str) -> np.ndarray:
     out = np.empty(g2.shape[0], dtype=np.int64)
     count = _core._nonzero_rows(g2, out)
     return out[:count]
+
+
+def apply_update(kind: int, p: np.ndarray, g: np.ndarray, s1: np.ndarray, s2: np.ndarray, hyper: np.ndarray,
+                 rows: Optional[np.ndarray], backend: str = "compiled", n_threads: int = 1) -> None:
+    """One update rule applied in place to a parameter and its state (unchecked).
+
+    The one call site of each rule's kernel: the optimizer objects and the estimator's
+    Adam state both go through it. ``kind`` is the rule's kernel number (an
+    optimizer class's ``_kind``), ``hyper`` its ``_hyper(t)`` array, ``s1`` / ``s2``
+    the state arrays (empty when the rule keeps fewer), ``rows`` the rows (first
+    axis) to update, or None for all. ``backend="numpy"`` runs the numpy reference.
+    """
+    n_rows = p.shape[0] if p.ndim else 1
+    row_len = p.size // n_rows if n_rows else 0
+    if backend == "numpy":
+        _numpy_update(kind, p.reshape(n_rows, row_len), g.reshape(n_rows, row_len),
+                      s1.reshape(n_rows, row_len) if s1.size else None,
+                      s2.reshape(n_rows, row_len) if s2.size else None, hyper, rows)
+        return
+    _core._optim_update(kind, p.reshape(-1), g.reshape(-1), s1.reshape(-1), s2.reshape(-1), hyper,
+                        _NO_ROWS if rows is None else rows, row_len, rows is not None, n_threads)
 
 
 def _numpy_update(kind: int, p: np.ndarray, g: np.ndarray, s1: Optional[np.ndarray],

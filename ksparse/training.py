@@ -32,7 +32,7 @@ import numpy as np
 
 from ksparse import _model_ops as ops
 from ksparse.activations import get_activation
-from ksparse.losses import _AUXK_MIN_SPREAD, CombinedLoss, Gradients, Loss, MSELoss, StepContext
+from ksparse.losses import _AUXK_MIN_SPREAD, Gradients, Loss, StepContext
 
 __all__ = [
     "AdamState",
@@ -74,25 +74,24 @@ class AdamState:
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
 
-    def step_numpy(self, params, grads: Dict[str, np.ndarray], lr: float, t: int) -> None:
-        """Apply one Adam update (numpy, in place) for step number ``t``."""
-        b1, b2 = self.beta1, self.beta2
-        c1 = lr / (1.0 - b1**t)
-        s2 = 1.0 / math.sqrt(1.0 - b2**t)
+    def step(self, params: Dict[str, np.ndarray], grads: Dict[str, np.ndarray], lr: float, *,
+             backend: str = "compiled", n_threads: int = 1) -> None:
+        """Count one step and apply the Adam update to every parameter in ``grads`` (in place).
+
+        The update is :class:`ksparse.optim.Adam`'s rule, through the one call site of its
+        kernel (:func:`ksparse.optim.apply_update`); ``backend="numpy"`` runs its numpy
+        reference (the reference step). With ``lazy``, only the units with a nonzero
+        gradient in any of their parameters are updated.
+        """
+        from ksparse.optim import Adam, apply_update
+
+        self.t += 1
+        hyper = np.array([0.0, self.beta1, self.beta2, lr / (1.0 - self.beta1 ** self.t),
+                          1.0 / math.sqrt(1.0 - self.beta2 ** self.t), self.eps])
         units = self._units_in_step(grads) if self.lazy else None
         for name, g in grads.items():
-            m, v, p = self.m[name], self.v[name], params[name]
-            if units is not None and name in _UNIT_PARAMS:
-                m, v, pr, g = m[units], v[units], p[units], g[units]
-            else:
-                pr = p
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            pr -= c1 * m / (np.sqrt(v) * s2 + self.eps)
-            if pr is not p:
-                p[units], self.m[name][units], self.v[name][units] = pr, m, v
+            rows = units if units is not None and name in _UNIT_PARAMS else None
+            apply_update(Adam._kind, params[name], g, self.m[name], self.v[name], hyper, rows, backend, n_threads)
 
     @staticmethod
     def _units_in_step(grads: Dict[str, np.ndarray]) -> np.ndarray:
@@ -237,8 +236,7 @@ def reference_step(params, adam: AdamState, X, k, *, lr, activation="relu", norm
     if normalize_decoder:
         ops.remove_parallel_component(W_dec, dW_dec)
     apply_encoder_decay(W_enc, idx, val, lr, encoder_decay)
-    adam.t += 1
-    adam.step_numpy(params, {"W_enc": dW_enc, "b_enc": db_enc, "W_dec": dW_dec, "b_dec": db_dec}, lr, adam.t)
+    adam.step(params, {"W_enc": dW_enc, "b_enc": db_enc, "W_dec": dW_dec, "b_dec": db_dec}, lr, backend="numpy")
     if normalize_decoder:
         ops.normalize_rows(W_dec)
     return mse, idx, val
@@ -356,8 +354,7 @@ class GeneralStep:
         gd = {"W_enc": grads.W_enc, "b_enc": grads.b_enc, "W_dec": grads.W_dec, "b_dec": grads.b_dec}
         apply_encoder_decay(p["W_enc"], ctx.indices, ctx.values, lr, self.encoder_decay)
         if isinstance(self.optimizer, AdamState):
-            self.optimizer.t += 1
-            self.optimizer.step_numpy(p, gd, lr, self.optimizer.t)
+            self.optimizer.step(p, gd, lr, n_threads=self.n_threads)
         else:
             self.optimizer.lr = lr
             self.optimizer.step(p, gd)
