@@ -276,6 +276,39 @@ def _warn_if_worse_than_mean(model: "KSparseAutoencoder", X: np.ndarray, k: int,
         )
 
 
+#: more than this share of dead units at the end of fit warns
+_MAX_DEAD_SHARE = 0.5
+#: epochs in a row whose training loss rose, after k annealing, by this factor in all, make fit warn
+_RISING_EPOCHS = 3
+_RISE_FACTOR = 1.1
+
+
+def _warn_if_training_failed(history: Dict[str, List[float]], first_epoch: int, anneal_epochs: int) -> None:
+    """Warn with ConvergenceWarning when most units died or the loss kept rising.
+
+    ``first_epoch`` is the epoch number of ``history``'s first entry; the loss is
+    watched only after the first ``anneal_epochs`` (while k anneals, the loss rises
+    by design).
+    """
+    dead = history.get("dead_fraction") or []
+    if dead and dead[-1] > _MAX_DEAD_SHARE:
+        warnings.warn(
+            f"{100 * dead[-1]:.0f}% of the units are dead at the end of training (they fired in none of the "
+            "last dead_samples training samples): the model uses few of its units. Try a lower learning_rate, "
+            "a lower encoder_decay, auxk_coef=1/32 to train the dead units, or fewer units (n_hidden).",
+            ConvergenceWarning, stacklevel=4)
+    losses = [v for e, v in enumerate(history.get("loss") or [], start=first_epoch) if e >= anneal_epochs]
+    for start in range(len(losses) - _RISING_EPOCHS):
+        stretch = losses[start:start + _RISING_EPOCHS + 1]
+        if all(b > a for a, b in zip(stretch, stretch[1:])) and stretch[-1] > _RISE_FACTOR * stretch[0]:
+            warnings.warn(
+                f"the training loss rose in {_RISING_EPOCHS} epochs in a row after k stopped annealing, from "
+                f"{stretch[0]:.4g} to {stretch[-1]:.4g}: "
+                "training is unstable. Lower learning_rate, or check that the data is scaled to about unit "
+                "range.", ConvergenceWarning, stacklevel=4)
+            return
+
+
 _PARAM_NAMES: Dict[type, Tuple[str, ...]] = {}
 #: the per-epoch figures of ``history_`` (plus "val_loss" and "val_mse" with a validation split)
 _HISTORY_KEYS = ("epoch", "loss", "mse", "l0", "dead_fraction", "k", "time", "peak_rss_mb")
@@ -926,6 +959,8 @@ class KSparseAutoencoder(_BaseEstimator):
             dead = self._dead_mask(r)
             figures["dead_fraction"] = float(dead.mean())
             figures["k"] = int(k_now)
+            if anneal_steps > 0 and ts["step"] < anneal_steps:
+                figures["_annealing"] = True  # shown by the progress bar, not kept in the history
             # resets only in the first 80% of training, so the reset units are trained
             # before the end (a unit reset in the last epoch would fire untrained)
             if self.dead_reset and dead.any() and epoch + 1 <= _RESET_FRACTION * r["n_epochs"]:
@@ -943,6 +978,8 @@ class KSparseAutoencoder(_BaseEstimator):
                    patience=r["patience"] if self.early_stopping else None,
                    callback=callback, owner=self, verbose=self.verbose, desc="ksparse fit")
         _warn_if_worse_than_mean(self, X_train, r["k"], r["learning_rate"])
+        _warn_if_training_failed(self.history_, ts["epoch"] - len(self.history_["loss"]),
+                                 int(math.ceil(anneal_steps / steps_per_epoch)) if anneal_steps > 0 else 0)
         return self
 
     def _reset_dead(self, X_train: np.ndarray, dead_units: np.ndarray, r: dict) -> None:

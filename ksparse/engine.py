@@ -236,6 +236,16 @@ class ArrayBatches:
             yield tuple(out)
 
 
+def _bar_figures(figures: Mapping[str, Any]) -> Dict[str, str]:
+    """What the progress bar shows after an epoch: the loss, the MSE and k (while it anneals)."""
+    shown = {"loss": f"{figures['loss']:.4g}"}
+    if "mse" in figures:
+        shown["mse"] = f"{figures['mse']:.4g}"
+    if "k" in figures:
+        shown["k"] = f"{figures['k']} (annealing)" if figures.get("_annealing") else str(figures["k"])
+    return shown
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -394,7 +404,8 @@ def run_epochs(
             epoch_figures["time"] = time.perf_counter() - t0
             epoch_figures["peak_rss_mb"] = _peak_rss_mb()
             for key, value in epoch_figures.items():
-                history.setdefault(key, []).append(value)
+                if not key.startswith("_"):  # "_name": for the progress bar only
+                    history.setdefault(key, []).append(value)
             for key, values in history.items():  # a figure this epoch lacks (e.g. no validation)
                 if key not in epoch_figures:
                     values.append(math.nan)
@@ -403,7 +414,7 @@ def run_epochs(
                 p[...] = params[name]
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{epoch_figures['loss']:.4g}")
+                bar.set_postfix(_bar_figures(epoch_figures))
             if callback is not None:
                 callback(owner, epoch)
     finally:

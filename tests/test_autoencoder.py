@@ -186,6 +186,7 @@ def test_progressive_sparsity():
     assert est.history_["l0"][0] > est.history_["l0"][-1]
 
 
+@pytest.mark.filterwarnings("ignore:.*units are dead:ksparse.ConvergenceWarning")  # by design
 def test_dead_unit_reset():
     X = small_data(n=64)
     kw = dict(n_hidden=40, k=1, k_start=1, batch_size=8, dead_samples=8, n_epochs=4, auxk_coef=0.0)
@@ -200,6 +201,7 @@ def test_dead_unit_reset():
     assert (no_reset.steps_since_fired_ >= 8).any()
 
 
+@pytest.mark.filterwarnings("ignore:.*units are dead:ksparse.ConvergenceWarning")  # by design
 def test_auxk_trains_dead_units():
     """With dead units, AuxK changes the dead units' encoder rows (MSE alone does not)."""
     X = small_data(n=64)
@@ -322,6 +324,7 @@ ALL_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "
                   "sparse_nesterov", "sparse_adam", "sparse_rmsprop", "sparse_adagrad"]
 
 
+@pytest.mark.filterwarnings("ignore:the training loss rose:ksparse.ConvergenceWarning")  # plain SGD at 0.1
 @pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
 def test_every_optimizer_trains_the_estimator(optimizer):
     X = small_data()

@@ -63,3 +63,30 @@ def test_network_divergence_is_the_same_error(X):
         net.train(X, X, epochs=20, batch_size=32, optimizer="sgd", learning_rate=1e4, random_state=0)
     assert all(np.isfinite(layer.W).all() for layer in net.layers)
     assert issubclass(ksparse.DivergenceError, FloatingPointError)
+
+
+def test_most_units_dead_at_the_end_warns(X):
+    model = KSparseAutoencoder(64, 1, k_start=1, dead_samples=16, n_epochs=3, batch_size=8, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="units are dead at the end"):
+        model.fit(X[:64])
+
+
+def test_a_loss_that_keeps_rising_after_annealing_warns():
+    from ksparse.autoencoder import _warn_if_training_failed
+
+    history = {"loss": [1.0, 0.5, 0.4, 0.45, 0.5, 0.6], "dead_fraction": [0.0] * 6}
+    with pytest.warns(ConvergenceWarning, match="rose in 3 epochs in a row"):
+        _warn_if_training_failed(history, first_epoch=0, anneal_epochs=2)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _warn_if_training_failed(history, first_epoch=0, anneal_epochs=5)  # the rise is during annealing
+        _warn_if_training_failed({"loss": [1.0, 1.01, 1.02, 1.03], "dead_fraction": [0.0]}, 0, 0)  # < 10%
+
+
+def test_the_progress_bar_says_when_k_anneals():
+    from ksparse.engine import _bar_figures
+
+    assert _bar_figures({"loss": 0.5, "mse": 0.4, "k": 80, "_annealing": True})["k"] == "80 (annealing)"
+    assert _bar_figures({"loss": 0.5, "k": 20})["k"] == "20"
