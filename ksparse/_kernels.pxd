@@ -37,10 +37,10 @@ cdef extern from "_ks_common.h" nogil:
                             const int64_t *idx, const double *val, Py_ssize_t cnt)
     void ks_group_by_unit_f(Py_ssize_t m, const int64_t *keys1, const float *a1, const float *d1,
                             Py_ssize_t n1, const int64_t *keys2, const float *a2, const float *d2,
-                            Py_ssize_t n2, int64_t *starts, int64_t *order)
+                            Py_ssize_t n2, int64_t *starts, int64_t *order, int64_t *rows1, Py_ssize_t k1)
     void ks_group_by_unit_d(Py_ssize_t m, const int64_t *keys1, const double *a1, const double *d1,
                             Py_ssize_t n1, const int64_t *keys2, const double *a2, const double *d2,
-                            Py_ssize_t n2, int64_t *starts, int64_t *order)
+                            Py_ssize_t n2, int64_t *starts, int64_t *order, int64_t *rows1, Py_ssize_t k1)
 
 cdef extern from "_ks_optim.h" nogil:
     void ks_adam_row_f(Py_ssize_t n, float *w, const float *g, float *m, float *v, float wd,
@@ -201,11 +201,11 @@ cdef inline void k_firing_update(int64_t *since, Py_ssize_t m, int64_t n_samples
 cdef inline void k_group_by_unit(Py_ssize_t m, const int64_t *keys1, const floating *a1,
                                  const floating *d1, Py_ssize_t n1, const int64_t *keys2,
                                  const floating *a2, const floating *d2, Py_ssize_t n2,
-                                 int64_t *starts, int64_t *order) noexcept nogil:
+                                 int64_t *starts, int64_t *order, int64_t *rows1, Py_ssize_t k1) noexcept nogil:
     if floating is float:
-        ks_group_by_unit_f(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order)
+        ks_group_by_unit_f(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order, rows1, k1)
     else:
-        ks_group_by_unit_d(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order)
+        ks_group_by_unit_d(m, keys1, a1, d1, n1, keys2, a2, d2, n2, starts, order, rows1, k1)
 
 cdef inline void k_sp_latent_bwd(Py_ssize_t n, const floating *wrow, floating *dwrow, const floating *G,
                                  Py_ssize_t ld, const int64_t *brow, const floating *coef,

@@ -155,13 +155,14 @@ static void KS_N(ks_firing_update)(int64_t *since, Py_ssize_t m, int64_t n_sampl
    entry n1 + p (p < n2) is unit keys2[p].  An entry is kept when its list's a
    is NULL, or a[p] != 0, or d[p] != 0 (a value or a gradient to add).  On
    return the kept entries of unit i are order[starts[i] : starts[i + 1]],
-   ascending; starts has m + 1 elements. */
+   ascending; starts has m + 1 elements.  When rows1 is not NULL, the entries of
+   list 1 also get rows1[q] = order[q] / k1 (their batch row; no division). */
 static void KS_N(ks_group_by_unit)(Py_ssize_t m,
         const int64_t *keys1, const KS_T *a1, const KS_T *d1, Py_ssize_t n1,
         const int64_t *keys2, const KS_T *a2, const KS_T *d2, Py_ssize_t n2,
-        int64_t *starts, int64_t *order)
+        int64_t *starts, int64_t *order, int64_t *rows1, Py_ssize_t k1)
 {
-    Py_ssize_t i, p;
+    Py_ssize_t i, p, b = 0, j = 0;
     memset(starts, 0, (size_t)(m + 1) * sizeof(int64_t));
     for (p = 0; p < n1; p++)
         if (a1 == NULL || a1[p] != 0 || d1[p] != 0) starts[keys1[p] + 1]++;
@@ -169,8 +170,13 @@ static void KS_N(ks_group_by_unit)(Py_ssize_t m,
         if (a2 == NULL || a2[p] != 0 || d2[p] != 0) starts[keys2[p] + 1]++;
     for (i = 0; i < m; i++) starts[i + 1] += starts[i];
     /* starts[i] serves as unit i's cursor, then is shifted back */
-    for (p = 0; p < n1; p++)
-        if (a1 == NULL || a1[p] != 0 || d1[p] != 0) order[starts[keys1[p]]++] = p;
+    for (p = 0; p < n1; p++) {
+        if (a1 == NULL || a1[p] != 0 || d1[p] != 0) {
+            if (rows1 != NULL) rows1[starts[keys1[p]]] = b;
+            order[starts[keys1[p]]++] = p;
+        }
+        if (++j == k1) { j = 0; b++; }
+    }
     for (p = 0; p < n2; p++)
         if (a2 == NULL || a2[p] != 0 || d2[p] != 0) order[starts[keys2[p]]++] = n1 + p;
     for (i = m; i > 0; i--) starts[i] = starts[i - 1];

@@ -72,11 +72,10 @@ cdef int _sp_scatter_rows(
         return -1
     # the entries p = b k + j by unit, ascending p (every entry kept)
     k_group_by_unit(m, &indices[0, 0], <const floating *> NULL, <const floating *> NULL, nnz,
-                    NULL, <const floating *> NULL, <const floating *> NULL, 0, offsets, order)
+                    NULL, <const floating *> NULL, <const floating *> NULL, 0, offsets, order,
+                    src_rows, k)
     for q in range(nnz):
-        p = order[q]
-        src_rows[q] = p // k
-        src_coef[q] = cf[p]
+        src_coef[q] = cf[order[q]]
     if W != NULL:
         src_pos = order      # dvalues position of entry p is p itself
     for r in prange(m, num_threads=ks_team(n_threads, (m + 15) // 16), schedule="dynamic",

@@ -534,7 +534,7 @@ cdef tuple _fused_run(_FusedStepWorkspace ws, const floating[:, ::1] X, Py_ssize
         #    nbk + p (AuxK code). An entry with value 0 and gradient 0 (a ReLU-zeroed
         #    unit) adds nothing to any gradient and is left out.
         k_group_by_unit(m, &idx[0, 0], &val[0, 0], &dz[0, 0], nbk,
-                        aidx, aval, adz, B * ka if aux else 0, &starts[0], &order[0])
+                        aidx, aval, adz, B * ka if aux else 0, &starts[0], &order[0], NULL, k)
         # 4. bias gradients
         for i in range(m):
             acc = 0
