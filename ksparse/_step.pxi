@@ -6,8 +6,8 @@
 # Z = Xc @ W_enc.T with BLAS into the workspaces of a _FusedStepWorkspace (allocated
 # once), then one call of its ``run`` method does:
 #
-#   1. per sample (rows split between threads): Z += b_enc, top-k of Z (the top-k
-#      engineer's threshold kernel _topk_row), ReLU,
+#   1. per sample (rows split between threads): Z += b_enc, top-k of Z (the
+#      threshold kernel _topk_row of _topk.pxi), ReLU,
 #      sparse decode Xh = b_dec + sum_j val_j W_dec[idx_j], the squared error,
 #      and G = 2 (Xh - X) / (B n) written over Xh;
 #      and dz[b, j] = (G[b] . W_dec[idx[b, j]]) * act'(z);
@@ -223,7 +223,7 @@ cdef inline double _st_row_forward(
 
     When ``resid`` is not NULL it receives the residual x - xh (for AuxK). With ``clip``
     the reconstruction is xh = min(hi, max(lo, b_dec + code @ W_dec)) and its gradient is
-    zero where the clip is active. Top-k is the top-k engineer's threshold kernel
+    zero where the clip is active. Top-k is the threshold kernel of _topk.pxi
     (``_topk_row``). Returns NaN when z is not finite.
     """
     cdef Py_ssize_t j, c
