@@ -721,8 +721,7 @@ class KSparseAutoencoder(_BaseEstimator):
         if r["validation_fraction"] > 0 and n_samples > 0:
             self.history_["val_loss"] = []
             self.history_["val_mse"] = []
-        self._train_state = {"epoch": 0, "step": 0, "split_seed": split_seed, "best_val": None,
-                             "bad_epochs": 0, "n_samples": n_samples, "done": False}
+        self._train_state = new_position(n_samples, split_seed)
 
     def _continue_training(self, r: dict) -> None:
         """Make a fitted (or loaded) model ready for more ``partial_fit`` steps.
@@ -733,9 +732,8 @@ class KSparseAutoencoder(_BaseEstimator):
         """
         if not hasattr(self, "_train_state"):
             self._rng = np.random.default_rng(self._seed())
-            self._train_state = {"epoch": int(self.n_iter_), "step": 0,
-                                 "split_seed": int(self._rng.integers(0, 2**63 - 1)), "best_val": None,
-                                 "bad_epochs": 0, "n_samples": 0, "done": False}
+            self._train_state = dict(new_position(0, int(self._rng.integers(0, 2**63 - 1))),
+                                     epoch=int(self.n_iter_))
         if not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(self._seed())
         if getattr(self, "_opt", None) is None or getattr(self, "_opt_name", self.optimizer) != self.optimizer:
