@@ -19,11 +19,19 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "ORIGINAL_MSE"]
+__all__ = ["main", "build_parser", "ORIGINAL_MSE", "HOLDOUT_FRACTION"]
 
 #: MSE of the original numpy project (784 -> 100 hidden, 5,000 MNIST training
 #: images, MSE on the first 1,000 test images), by k.
 ORIGINAL_MSE = {5: 0.0518, 10: 0.0410, 20: 0.0367, 30: 0.0356, 50: 0.0345}
+
+
+#: Share of the rows of a data file without a test split that ``train`` holds out for
+#: the test figures (at least one row); ``evaluate`` measures on the same rows.
+HOLDOUT_FRACTION = 0.1
+#: Seed of the choice of those rows: fixed, whatever the run's seed, so that every
+#: run and ``evaluate`` on the same file hold out the same rows.
+HOLDOUT_SEED = 0
 
 
 class CLIError(Exception):
@@ -90,7 +98,11 @@ def _out_dir(path: str, option: str = "--out") -> Path:
 
 
 def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
-    """Load the data set named by a DataConfig; shuffle and limit the training set."""
+    """Load the data set named by a DataConfig; shuffle and limit the training set.
+
+    ``data_cfg.dataset`` is 'mnist', 'mnist-full', a folder of IDX files or a
+    data file (:func:`_load_file`: .npy, .npz or a single IDX file).
+    """
     from ksparse.datasets import load_idx_folder, load_mnist
 
     if data_cfg.dataset == "mnist":
@@ -98,6 +110,8 @@ def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
     elif data_cfg.dataset == "mnist-full":
         data = load_mnist(full=True, normalize=data_cfg.normalize, dtype=dtype,
                           data_home=data_cfg.data_home, progress=not quiet)
+    elif _is_file(data_cfg.dataset):
+        data = _load_file(data_cfg.dataset, normalize=data_cfg.normalize, dtype=dtype)
     else:
         data = load_idx_folder(data_cfg.dataset, normalize=data_cfg.normalize, dtype=dtype)
     rng = np.random.default_rng(0 if seed is None else seed)
@@ -110,6 +124,130 @@ def _load_data(data_cfg, *, seed: Optional[int], dtype: str, quiet: bool):
         data.X_test = data.X_test[: data_cfg.test_limit]
         data.y_test = data.y_test[: data_cfg.test_limit]
     return data
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).expanduser().is_file()
+    except (OSError, RuntimeError, ValueError):  # a name too long, an unknown ~user
+        return False
+
+
+def _check_data_path(text: str, option: str = "--data") -> str:
+    """``text`` when it is 'mnist', 'mnist-full' or an existing file or folder; else a CLIError."""
+    if text in ("mnist", "mnist-full") or _is_file(text):
+        return text
+    try:
+        exists = Path(text).expanduser().is_dir()
+    except (OSError, RuntimeError, ValueError):
+        exists = False
+    if not exists:
+        raise CLIError(f"{option} {text}: no such file or folder; use 'mnist', 'mnist-full', a .npy or .npz file, "
+                       "or a folder of IDX files")
+    return text
+
+
+def _load_file(path: str, *, normalize: bool, dtype: str):
+    """A Dataset from one data file: .npy, .npz or a single IDX file, read by :func:`_read_input`.
+
+    An .npz holding ``X_train`` (and optionally ``X_test``) gives those splits;
+    otherwise the file must hold one array of samples. Without an ``X_test``,
+    :data:`HOLDOUT_FRACTION` of the rows (at least one), picked with
+    :data:`HOLDOUT_SEED` whatever the run's seed, are held out as the test set,
+    so ``evaluate`` on the same file measures the rows ``train`` did not see.
+    Samples of shape (H, W) are images of that shape; flat samples are images
+    when :func:`ksparse.report.plausible_image_shape` says so. There are no
+    labels (``y`` is -1).
+    """
+    import zipfile
+
+    from ksparse.datasets import Dataset
+    from ksparse.report import plausible_image_shape
+
+    p = Path(path).expanduser()
+    try:
+        keys: List[Optional[str]] = [None]
+        if p.name.lower().endswith(".npz"):
+            with np.load(p, allow_pickle=False) as z:
+                names = list(z.keys())
+            if "X_train" in names:
+                keys = ["X_train", "X_test"] if "X_test" in names else ["X_train"]
+            elif len(names) != 1:
+                raise CLIError(f"{path} holds arrays {names}; name the training samples X_train (and the test "
+                               "samples X_test), or save a single array of samples")
+        arrays = [_read_input(str(p), key, normalize, return_shape=True) for key in keys]
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise CLIError(f"{path}: cannot read samples from it ({exc}); use a .npy or .npz file of numbers "
+                       "or an IDX file") from None
+    (X_train, sample_shape), test = arrays[0], arrays[1:]
+    n_features = X_train.shape[1]
+    if test:
+        X_test = test[0][0]
+        if X_test.shape[1] != n_features:
+            raise CLIError(f"{path}: X_train has {n_features} features but X_test has {X_test.shape[1]}")
+        split = f"its X_train ({len(X_train)}) and X_test ({len(X_test)}) arrays"
+    else:
+        n = X_train.shape[0]
+        if n < 2:
+            raise CLIError(f"{path} holds {n} sample(s); it needs at least 2, as part of them is held out "
+                           "for the test figures")
+        n_test = max(1, int(round(n * HOLDOUT_FRACTION)))
+        held = np.zeros(n, dtype=bool)
+        held[np.random.default_rng(HOLDOUT_SEED).permutation(n)[:n_test]] = True
+        X_train, X_test = X_train[~held], X_train[held]
+        split = (f"{n - n_test} for training, {n_test} ({HOLDOUT_FRACTION:.0%}, rows picked with seed "
+                 f"{HOLDOUT_SEED}) held out for the test figures")
+    try:
+        X_train = np.ascontiguousarray(X_train, dtype=dtype)
+        X_test = np.ascontiguousarray(X_test, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{path}: the samples cannot be read as {dtype} numbers ({exc})") from None
+    if len(sample_shape) == 2:
+        shape = tuple(int(v) for v in sample_shape)
+    elif len(sample_shape) == 1:
+        shape = plausible_image_shape(X_train) or ()
+    else:
+        shape = ()
+    desc = (f"{path}: {len(X_train) + len(X_test)} samples of {n_features} features; {split}; "
+            + (f"read as {shape[0]}x{shape[1]} images." if shape else "not read as images."))
+    return Dataset(X_train, np.full(len(X_train), -1, np.int64), X_test, np.full(len(X_test), -1, np.int64),
+                   desc, shape)
+
+
+def _image_shape_arg(text: str):
+    """Parse ``--image-shape``: 'auto', 'none' or HxW (e.g. 28x28)."""
+    low = text.strip().lower()
+    if low in ("auto", "none"):
+        return None if low == "none" else "auto"
+    parts = low.split("x")
+    try:
+        h, w = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use HxW (e.g. 28x28), 'none' for data that are not images, "
+                                         "or 'auto'") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the height and width must be positive")
+    return (h, w)
+
+
+def _apply_image_shape(data: Any, value: Any) -> Optional[tuple]:
+    """Set ``data.image_shape`` from ``--image-shape`` and return it (None: not images).
+
+    'auto' keeps the data set's own shape (MNIST, IDX, a 3-D array, or a
+    plausible square for flat samples); None says the data are not images; a
+    shape must fit the samples.
+    """
+    n_features = data.X_test.shape[1]
+    if value is None:
+        data.image_shape = ()
+    elif value != "auto":
+        h, w = value
+        if h * w != n_features:
+            raise CLIError(f"--image-shape {h}x{w} does not fit samples of {n_features} features: use HxW with "
+                           f"H*W = {n_features}, or --image-shape none for data that are not images")
+        data.image_shape = (h, w)
+    shape = tuple(getattr(data, "image_shape", None) or ())
+    return shape if len(shape) == 2 and shape[0] * shape[1] == n_features else None
 
 
 def _data_range(X: np.ndarray) -> float:
@@ -283,7 +421,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import ksparse
-    from ksparse.config import load_config
+    from ksparse.config import ConfigError, RunConfig, apply_overrides, load_config
 
     overrides = list(args.set or [])
     if args.out is not None:
@@ -293,7 +431,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         overrides.append(f"threads={args.threads}")
     overrides.append(f"model.verbose={'false' if args.quiet else 'true'}")  # the CLI shows progress unless --quiet
-    cfg = load_config(args.config, overrides)
+    data_file = None
+    if args.data is not None:
+        _check_data_path(args.data)
+        if _is_file(args.data):
+            data_file = args.data  # set after the configuration is checked (its data.dataset takes no file)
+        else:
+            overrides.append(f"data.dataset={args.data}")
+    if args.config is not None:
+        try:
+            cfg = load_config(args.config, overrides)
+        except ConfigError as exc:
+            if "data.dataset=" not in str(exc):
+                raise
+            raise CLIError(f"{exc} (a .npy or .npz data file is given with --data FILE)") from None
+    elif args.data is not None:  # the defaults of every key, with the overrides
+        cfg = apply_overrides(RunConfig(), overrides)
+    else:
+        raise CLIError("train needs a run configuration (--config FILE) or data (--data FILE|FOLDER), or both")
+    if data_file is not None:
+        cfg.data.dataset = data_file
     params = cfg.model_params()
     if args.resume:
         model = ksparse.load(args.resume)
@@ -311,6 +468,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = _out_dir(cfg.output_dir, "--out (or output_dir in the configuration)")
     data = _load_data(cfg.data, seed=cfg.seed if cfg.seed is not None else params.get("random_state"),
                       dtype=params["dtype"], quiet=args.quiet)
+    image_shape = _apply_image_shape(data, args.image_shape)
     from ksparse.config import save_config
 
     save_config(cfg, out / "config.yaml")
@@ -319,6 +477,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = _fit_and_write(model, data, out, args=args, checkpoint_every=cfg.checkpoint_every,
                              resume=bool(args.resume))
     _print_quality(args, f"trained in {metrics['fit_seconds']:.1f} s; results in {out}", metrics)
+    report = _report("demo", out, args, model=model, data=data, metrics=metrics, image_shape=image_shape,
+                     title="ksparse train")
+    if report is not None:
+        _say(args, f"report: {report}")
     return 0
 
 
@@ -331,27 +493,41 @@ def _load_model(path: str):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ksparse.config import ConfigError, RunConfig
 
+    from ksparse.config import DataConfig
+
     model = _load_model(args.model)
     _apply_threads(model, args)
-    try:
-        data_cfg = RunConfig.from_dict({"data": {"dataset": args.data, "test_limit": args.limit}}).data
-    except ConfigError as exc:
-        raise CLIError(str(exc).replace("data.dataset=", "--data ")) from None
+    _check_data_path(args.data)
+    if _is_file(args.data):  # a data file: the configuration's data.dataset takes none
+        data_cfg = DataConfig(test_limit=args.limit)
+        data_cfg.dataset = args.data
+    else:
+        try:
+            data_cfg = RunConfig.from_dict({"data": {"dataset": args.data, "test_limit": args.limit}}).data
+        except ConfigError as exc:
+            raise CLIError(str(exc).replace("data.dataset=", "--data ")) from None
     dtype = model.get_params().get("dtype", "float32") if hasattr(model, "get_params") else "float32"
     data = _load_data(data_cfg, seed=0, dtype=dtype, quiet=args.quiet)
     n_in = getattr(model, "n_features_in_", None)
     if n_in is not None and n_in != data.X_test.shape[1]:
         raise CLIError(f"the model takes {n_in} features but {args.data} has {data.X_test.shape[1]}")
-    q = _quality(model, data.X_test, 1.0 if data_cfg.normalize else 255.0,
-                 _image_shape(data, data.X_test.shape[1]))
+    _apply_image_shape(data, args.image_shape)
+    # a data file: the range rule of train (its training part); MNIST and IDX folders: their pixel scale
+    data_range = _data_range(data.X_train) if _is_file(data_cfg.dataset) else (1.0 if data_cfg.normalize else 255.0)
+    q = _quality(model, data.X_test, data_range, _image_shape(data, data.X_test.shape[1]))
     rows = [[k, v] for k, v in q.items()]
-    _say(args, f"{args.model} on {len(data.X_test)} test samples of {args.data}", _table(rows, ["metric", "value"]))
+    which = "held-out" if _is_file(data_cfg.dataset) and "held out" in data.description else "test"
+    _say(args, f"{args.model} on {len(data.X_test)} {which} samples of {args.data}", _table(rows, ["metric", "value"]))
     if args.json:
         _write_json(Path(args.json), {"model": args.model, "data": args.data, "n_test": len(data.X_test), **q})
     return 0
 
 
-def _read_input(path: str, key: Optional[str], normalize: bool) -> np.ndarray:
+def _read_input(path: str, key: Optional[str], normalize: bool, *, return_shape: bool = False):
+    """Samples from a .npy, .npz or IDX file, one flattened sample per row.
+
+    With ``return_shape``, also the shape of one sample before flattening.
+    """
     from ksparse.datasets import read_idx
 
     p = Path(path)
@@ -374,10 +550,11 @@ def _read_input(path: str, key: Optional[str], normalize: bool) -> np.ndarray:
         X = read_idx(p)
     if X.ndim < 2:
         raise CLIError(f"{path}: expected samples of at least one feature, got an array of shape {X.shape}")
+    sample_shape = tuple(X.shape[1:])
     X = X.reshape(X.shape[0], -1)
     if X.dtype == np.uint8 and normalize:
         X = X / 255.0
-    return X
+    return (X, sample_shape) if return_shape else X
 
 
 def _apply_threads(model: Any, args: argparse.Namespace) -> None:
@@ -569,6 +746,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
+    def image_shape_option(p):
+        p.add_argument("--image-shape", type=_image_shape_arg, default="auto", metavar="HxW|none",
+                       help="shape of one sample as an image (SSIM, image figures), or 'none' for data that are "
+                            "not images (default: the data's own, or square non-negative samples)")
+
     def hidden(p):
         p.add_argument("--limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
         p.add_argument("--test-limit", type=_positive_int, default=None, help=argparse.SUPPRESS)
@@ -582,16 +764,23 @@ def build_parser() -> argparse.ArgumentParser:
     hidden(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", parents=[common], help="train from a YAML/JSON config file",
+    p = sub.add_parser("train", parents=[common], help="train from a YAML/JSON config file or a data file",
                        description="Train a model described by a YAML or JSON config file\n"
-                                   "(see ksparse.config.RunConfig); values can be overridden with --set.",
+                                   "(see ksparse.config.RunConfig); values can be overridden with --set,\n"
+                                   "the data with --data. Writes the model, metrics, history and a report.",
                        epilog=_config_keys_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, metavar="FILE", help="a .yaml, .yml or .json run configuration")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a .yaml, .yml or .json run configuration (without it, with --data: every key's default)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set model.k=20 --set data.limit=1000 (repeatable)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (overrides output_dir)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue an interrupted run from its checkpoint.safetensors")
+    p.add_argument("--data", default=None, metavar="FILE|FOLDER",
+                   help="train on this data (overrides data.dataset): a .npy or .npz file of samples, one per "
+                        "row, or a folder of IDX files; a file without an X_test array has "
+                        f"{HOLDOUT_FRACTION * 100:.0f}%% of its rows held out for the test figures")
+    image_shape_option(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common_noseed], help="measure a saved model on a test set",
@@ -600,8 +789,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of a saved model on a test set.")
     p.add_argument("model", metavar="MODEL", help="a model file written by ksparse (model.safetensors)")
     p.add_argument("--data", default="mnist", metavar="DATA",
-                   help="'mnist' (bundled test set, default), 'mnist-full', or a folder of IDX files")
+                   help="'mnist' (bundled test set, default), 'mnist-full', a folder of IDX files, or a .npy or "
+                        ".npz file (its X_test, or the rows train held out of it)")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="use the first N test samples")
+    image_shape_option(p)
     p.add_argument("--json", default=None, metavar="PATH", help="also write the figures to a JSON file")
     p.set_defaults(func=cmd_evaluate)
 

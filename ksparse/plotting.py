@@ -8,6 +8,7 @@ global figure state, the Agg renderer), returns it, and saves it as a PNG when
 =========================== ==================================================
 :func:`plot_reconstructions` originals above reconstructions, one row per k
 :func:`plot_decoder_atoms`   decoder rows as image tiles (what each unit draws)
+:func:`plot_unit`            one unit's atom beside the samples that drive it most
 :func:`plot_training_curves` loss, MSE, L0, dead units, time, memory per epoch
 :func:`plot_k_tradeoff`      MSE and PSNR against k, with PCA and the original
 :func:`plot_firing_histogram` unit firing frequencies on a log scale
@@ -42,6 +43,7 @@ __all__ = [
     "pca_k_mse",
     "plot_reconstructions",
     "plot_decoder_atoms",
+    "plot_unit",
     "plot_training_curves",
     "plot_k_tradeoff",
     "plot_firing_histogram",
@@ -394,6 +396,123 @@ def plot_decoder_atoms(
     sub = ("most used units first; label: unit · share of samples it fires on" if u is not None
            else f"units 0-{n - 1}")
     _suptitle(fig, title, f"Decoder atoms ({n} of {m})", sub + "  ·  red +, blue −")
+    return _finish(fig, path)
+
+
+# ----------------------------------------------------------------------------- one unit
+@_styled
+def plot_unit(
+    model: Any,
+    X: Any,
+    unit: int,
+    *,
+    image_shape: Sequence[int] = (28, 28),
+    n: int = 8,
+    title: Optional[str] = None,
+    path: Optional[PathLike] = None,
+    dpi: int = 100,
+) -> Figure:
+    """One unit: its decoder atom beside the samples of X that drive it most.
+
+    The samples are those of ``model.top_activating(X, unit, n)``, most
+    activating first, each labelled with its row in X and the unit's
+    activation in its code (0 where the unit is not selected).
+
+    Parameters
+    ----------
+    model : KSparseAutoencoder
+        A fitted model (with ``top_activating`` and ``W_dec_``).
+    X : array_like of shape (n_samples, n_features)
+        Flattened images to search, e.g. a test set.
+    unit : int
+        The hidden unit, in ``[0, n_hidden)``.
+    image_shape : (int, int), default (28, 28)
+        Shape of one image; ``n_features`` must equal its product.
+    n : int, default 8
+        How many samples to show (at most ``n_samples``).
+    title : str, optional
+        Figure title (a default when None; ``""`` for none).
+    path : str or Path, optional
+        Save the figure as a PNG here.
+    dpi : int, default 100
+        Dots per inch, 10 to 600; a saved PNG is ``figsize * dpi`` pixels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes for the atom, then one per sample shown
+        (``1 + min(n, n_samples)`` in all).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``top_activating`` (not a KSparseAutoencoder).
+    ValueError
+        If ``unit`` or ``n`` is out of range, or X or ``image_shape`` does not fit
+        the model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.plotting import plot_unit
+    >>> X = np.random.default_rng(0).random((60, 64))
+    >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+    >>> fig = plot_unit(model, X, unit=2, image_shape=(8, 8), n=4)
+    >>> len(fig.axes)
+    5
+    """
+    if not callable(getattr(model, "top_activating", None)) or not hasattr(model, "W_dec_"):
+        raise TypeError(
+            f"model must be a fitted KSparseAutoencoder (with top_activating and W_dec_), got a {type(model).__name__}"
+        )
+    n = _check_count(n, "n")
+    Xc = check_float_array(X, "X", ndim=2)
+    W = np.asarray(model.W_dec_)
+    shape = _check_image_shape(image_shape, W.shape[1], "the model's decoder")
+    # every sample ranked once: the first n are shown, the nonzero ones give the firing share
+    rows, acts = model.top_activating(Xc, unit, n=Xc.shape[0])
+    fires = int(np.count_nonzero(acts))
+    rows, acts = rows[:n], acts[:n]
+    n_show = len(rows)
+    H, Wd = shape
+    tile = 1.05  # inches per image
+    cols = min(n_show, 8)
+    n_rows = int(math.ceil(n_show / cols))
+    left, gap, label_h = 0.15, 0.12, 0.42  # label_h: the two-line label above each image
+    head = 0.66 + label_h  # title, subtitle, then the first row's labels
+    atom_gap = 0.45
+    row_h = tile * H / Wd
+    width = max(left + tile + atom_gap + cols * (tile + gap) + 0.05, 6.8)  # room for the title
+    height = head + n_rows * row_h + (n_rows - 1) * label_h + 0.1
+    fig = _new_figure(width, height, dpi)
+    fw, fh = fig.get_figwidth(), fig.get_figheight()
+
+    atom = W[int(unit)].reshape(H, Wd).astype(np.float64)
+    scale = float(np.abs(atom).max())
+    ax = fig.add_axes((left / fw, (fh - head - row_h) / fh, tile / fw, row_h / fh))
+    ax.imshow(atom / (scale if scale > 0 else 1.0), cmap=matplotlib.colormaps["RdBu_r"], vmin=-1, vmax=1,
+              interpolation="nearest", aspect="auto")
+    _bare(ax)
+    ax.set_title(f"atom #{int(unit)}", fontsize=9, color=COLORS["ink"])
+
+    shown = Xc[rows].reshape(n_show, H, Wd)
+    vmin = float(min(0.0, Xc.min()))
+    vmax = 1.0 if Xc.max() <= 1.0 else float(Xc.max())
+    gray = matplotlib.colormaps["gray"]
+    x0 = left + tile + atom_gap
+    for i in range(n_show):
+        r, c = divmod(i, cols)
+        y = fh - head - row_h - r * (row_h + label_h)
+        ax = fig.add_axes(((x0 + c * (tile + gap)) / fw, y / fh, tile / fw, row_h / fh))
+        ax.imshow(shown[i], cmap=gray, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto")
+        _bare(ax)
+        ax.set_title(f"row {int(rows[i])}\n{float(acts[i]):.3g}", fontsize=8,
+                     color=COLORS["ink"] if acts[i] != 0 else COLORS["muted"])
+    share = 100.0 * fires / Xc.shape[0]
+    _suptitle(fig, title, f"Unit {int(unit)}: its atom and the {n_show} samples that drive it most",
+              f"fires in {fires} of {Xc.shape[0]} samples ({share:.1f}%)  ·  label: row of X, activation  ·  "
+              "atom: red +, blue −")
     return _finish(fig, path)
 
 

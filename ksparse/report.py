@@ -31,6 +31,7 @@ from ksparse._validation import check_float_array
 __all__ = [
     "write_report",
     "compute_metrics",
+    "plausible_image_shape",
     "make_demo_report",
     "make_reproduce_report",
     "write_demo_report",
@@ -295,6 +296,65 @@ def _fitting_image_shape(image_shape: Optional[Sequence[int]], n_features: int) 
     return (h, w) if h * w == n_features and min(h, w) >= 11 else None
 
 
+def plausible_image_shape(X: Any, *, min_side: int = 8) -> Optional[Tuple[int, int]]:
+    """``(side, side)`` when the rows of X look like square images, else None.
+
+    Rows look like images when their width is the square of a whole number of
+    at least ``min_side`` and no value is negative (pixel intensities).
+    Embeddings of width 768, or of width 1024 with negative values, are not
+    images; standardised images (negative values) are not recognised either:
+    pass their shape explicitly.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, n_features)
+        The data.
+    min_side : int, default 8
+        Smallest side of a plausible image (8 x 8 digits are one).
+
+    Returns
+    -------
+    (int, int) or None
+        The square image shape, or None for data that do not look like images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ksparse.report import plausible_image_shape
+    >>> plausible_image_shape(np.zeros((2, 784)))
+    (28, 28)
+    >>> plausible_image_shape(np.zeros((2, 768))) is None
+    True
+    >>> plausible_image_shape(-np.ones((2, 1024))) is None
+    True
+    """
+    A = check_float_array(X, "X", ndim=2)
+    side = math.isqrt(int(A.shape[1]))
+    if side * side != A.shape[1] or side < int(min_side) or A.size == 0 or float(A.min()) < 0:
+        return None
+    return (side, side)
+
+
+def _resolve_image_shape(image_shape: Any, X: np.ndarray) -> Optional[Tuple[int, int]]:
+    """The image shape of a report: "auto" guessed from X, None kept, a given shape checked against X."""
+    if image_shape is None:
+        return None
+    if isinstance(image_shape, str):
+        if image_shape != "auto":
+            raise ValueError(f"image_shape={image_shape!r}: use 'auto', (height, width) or None for data that "
+                             "are not images")
+        return plausible_image_shape(X)
+    try:
+        h, w = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape must be 'auto', (height, width) or None, got {image_shape!r}") from None
+    if h < 1 or w < 1 or h * w != X.shape[1]:
+        raise ValueError(
+            f"image_shape={(h, w)!r} does not fit samples of {X.shape[1]} features: pass (height, width) with "
+            f"height * width == {X.shape[1]}, or image_shape=None for data that are not images")
+    return (h, w)
+
+
 def compute_metrics(
     estimator: Any,
     X: Any,
@@ -399,7 +459,7 @@ def make_demo_report(
     *,
     extra_metrics: Optional[Mapping[str, Any]] = None,
     evaluation: Optional[Mapping[str, float]] = None,
-    image_shape: Optional[Sequence[int]] = (28, 28),
+    image_shape: Union[str, Sequence[int], None] = "auto",
     data_range: float = 1.0,
     n_images: int = 10,
     encode_ks: Optional[Sequence[int]] = None,
@@ -427,9 +487,11 @@ def make_demo_report(
     evaluation : dict, optional
         ``ksparse.metrics.evaluate(estimator, X_test, ...)`` when already
         computed, shown as is (see :func:`compute_metrics`); computed when None.
-    image_shape : (int, int) or None, default (28, 28)
+    image_shape : "auto", (int, int) or None, default "auto"
         Shape of one image. With None (data that are not images) the
-        reconstruction grid, the atoms and SSIM are left out.
+        reconstruction grid, the atoms and SSIM are left out. "auto" reads
+        square samples of non-negative values (784 -> 28 x 28) as images and
+        anything else as not images (see :func:`plausible_image_shape`).
     data_range : float, default 1.0
     n_images : int, default 10
         Columns of the reconstruction grid.
@@ -451,6 +513,7 @@ def make_demo_report(
     from ksparse import plotting as P
 
     X = check_float_array(X_test, "X_test", ndim=2)
+    image_shape = _resolve_image_shape(image_shape, X)
     out = Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -489,7 +552,9 @@ def make_demo_report(
     paths_report = write_report(
         out, metrics=metrics, figures=dict(paths), tables=tables, title=title,
         notes=f"A k-sparse autoencoder {metrics['n_features']} → {m} units (k = {k}) evaluated on "
-        f"{metrics['n_test']:,} held-out samples." + (f" {notes}" if notes else ""),
+        f"{metrics['n_test']:,} held-out samples." + (f" {notes}" if notes else "")
+        + ("" if image_shape is not None else " The samples are not read as images, so the reconstruction grid "
+           "and the decoder atoms are left out."),
     )
     return {"report": paths_report, **paths}
 
@@ -626,9 +691,11 @@ def write_demo_report(
     model: Any,
     data: Any,
     metrics: Optional[Mapping[str, Any]] = None,
+    image_shape: Union[str, Sequence[int], None] = "auto",
+    title: str = "ksparse demo",
     dpi: int = 100,
 ) -> Path:
-    """Figures and ``report.html`` for ``ksparse demo``; returns the report's path.
+    """Figures and ``report.html`` for ``ksparse demo`` and ``ksparse train``; returns the report's path.
 
     A thin entry point over :func:`make_demo_report` for the command line.
 
@@ -639,20 +706,43 @@ def write_demo_report(
         The fitted estimator.
     data : object
         With ``X_test`` (and optionally ``description``, shown in the
-        introduction), as returned by the command's data loader. Square feature
-        counts (784) are drawn as square images.
+        introduction, and ``image_shape``), as returned by the command's data
+        loader.
     metrics : dict, optional
         What the command measured (``metrics.json``): its ``test`` figures
         (:func:`ksparse.metrics.evaluate` on ``X_test``) are shown as they are,
         not measured again, and ``n_train``, ``fit_seconds`` and the
         training-set ``train`` MSE and PSNR are added to the metrics table.
+    image_shape : "auto", (int, int) or None, default "auto"
+        Shape of one image; None for data that are not images (no
+        reconstruction grid, no atoms). "auto" takes ``data.image_shape`` when
+        it is (height, width) fitting the samples, else guesses with
+        :func:`plausible_image_shape`.
+    title : str, default "ksparse demo"
+        Title of the report.
     dpi : int, default 100
 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, types
+    >>> import numpy as np
+    >>> from ksparse import KSparseAutoencoder
+    >>> from ksparse.report import write_demo_report
+    >>> X = np.random.default_rng(0).normal(size=(60, 40)).astype(np.float32)
+    >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
+    >>> path = write_demo_report(tempfile.mkdtemp(), model=model, data=types.SimpleNamespace(X_test=X), dpi=30)
+    >>> 'id="fig-atoms"' in path.read_text(encoding="utf-8")  # width 40: not images
+    False
     """
     X_test = np.asarray(data.X_test)
+    if isinstance(image_shape, str) and image_shape == "auto":
+        given = tuple(getattr(data, "image_shape", None) or ())
+        if len(given) == 2 and int(given[0]) * int(given[1]) == X_test.shape[1]:
+            image_shape = (int(given[0]), int(given[1]))
     extra: Dict[str, Any] = {}
     if metrics:
         for key in ("n_train", "fit_seconds"):
@@ -667,8 +757,8 @@ def write_demo_report(
     test = (metrics or {}).get("test")
     paths = make_demo_report(model, X_test, out_dir, extra_metrics=extra,
                              evaluation=test if isinstance(test, Mapping) else None,
-                             notes=f"Data: {description}" if description else None,
-                             image_shape=_square_shape(X_test.shape[1]), data_range=_data_range(X_test), dpi=dpi)
+                             notes=f"Data: {description}" if description else None, title=title,
+                             image_shape=image_shape, data_range=_data_range(X_test), dpi=dpi)
     return paths["report"]
 
 

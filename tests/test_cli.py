@@ -339,3 +339,73 @@ def test_examples_run(tmp_path, estimator, script, expected):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert expected in res.stdout and "Warning" not in res.stderr
+
+
+# ------------------------------------------------------------- data files, data that are not images
+
+
+def test_train_and_evaluate_on_a_npy_file(tmp_path, estimator):
+    """train --data FILE.npy (width 40, not images) and evaluate on it, end to end and offline."""
+    X = np.random.default_rng(0).normal(size=(300, 40)).astype(np.float32)
+    np.save(tmp_path / "x40.npy", X)
+    res = run("train", "--data", "x40.npy", "--set", "model.n_epochs=1", "--set", "model.n_hidden=16",
+              "--set", "model.k=4", "--out", "run", "--threads", "1", cwd=tmp_path)
+    assert "report: " in res.stdout and "SSIM" not in res.stdout
+    out = tmp_path / "run"
+    for name in ("model.safetensors", "metrics.json", "history.csv", "config.yaml", "report.html"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    # 10% of the rows (ksparse.cli.HOLDOUT_FRACTION) are held out for the test figures
+    assert metrics["n_train"] == 270 and metrics["n_test"] == 30 and metrics["n_features"] == 40
+    assert "held out" in metrics["dataset"] and "not read as images" in metrics["dataset"]
+    assert "ssim" not in metrics["test"] and "fvu" in metrics["test"]
+    assert "dataset: x40.npy" in (out / "config.yaml").read_text()
+    # the report: metrics, training curves and firing frequencies, but no image figures
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for name in ("training-curves", "firing-histogram", "code-sparsity"):
+        assert f'id="fig-{name}"' in html, name
+    assert 'id="fig-atoms"' not in html and 'id="fig-reconstructions"' not in html
+    assert not (out / "figures" / "atoms.png").exists() and "<h1>ksparse train</h1>" in html
+    # evaluate on the same file measures the rows train held out: the same figures as metrics.json
+    res = run("evaluate", out / "model.safetensors", "--data", "x40.npy", "--json", "ev.json", cwd=tmp_path)
+    assert "30 held-out samples of x40.npy" in res.stdout
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    assert ev["n_test"] == 30 and {k: ev[k] for k in metrics["test"]} == metrics["test"] and "ssim" not in ev
+
+
+def test_train_on_an_npz_split_of_images(tmp_path, estimator):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "split.npz", X_train=rng.random((120, 784)), X_test=rng.random((25, 784)))
+    common = ["--set", "model.n_epochs=1", "--set", "model.n_hidden=16", "--set", "model.k=4", "--quiet"]
+    run("train", "--data", "split.npz", *common, "--out", "img", cwd=tmp_path)
+    metrics = json.loads((tmp_path / "img" / "metrics.json").read_text())
+    assert metrics["n_train"] == 120 and metrics["n_test"] == 25 and "ssim" in metrics["test"]
+    assert (tmp_path / "img" / "figures" / "atoms.png").is_file()
+    # told that the data are not images: no SSIM, no image figures
+    run("train", "--data", "split.npz", *common, "--out", "flat", "--image-shape", "none", cwd=tmp_path)
+    assert "ssim" not in json.loads((tmp_path / "flat" / "metrics.json").read_text())["test"]
+    assert not (tmp_path / "flat" / "figures" / "atoms.png").exists()
+    res = run("evaluate", tmp_path / "img" / "model.safetensors", "--data", "split.npz", "--image-shape", "none",
+              cwd=tmp_path)
+    assert "25 test samples" in res.stdout and "ssim" not in res.stdout
+
+
+def test_data_file_errors(tmp_path, capsys, monkeypatch, demo_dir):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    np.save("x40.npy", rng.random((50, 40)))
+    np.save("one.npy", rng.random((1, 40)))
+    np.savez("two.npz", a=rng.random((5, 4)), b=rng.random((5, 4)))
+    (tmp_path / "c.yaml").write_text("data:\n  dataset: x40.npy\n")
+    inproc_error("train", capsys=capsys, needles=["--config FILE", "--data FILE|FOLDER"])
+    inproc_error("train", "--data", "nope.npy", capsys=capsys, needles=["--data nope.npy", "no such file"])
+    inproc_error("train", "--data", "two.npz", capsys=capsys, needles=["['a', 'b']", "X_train"])
+    inproc_error("train", "--data", "one.npy", capsys=capsys, needles=["1 sample", "at least 2"])
+    inproc_error("train", "--data", "x40.npy", "--image-shape", "7x7", capsys=capsys,
+                 needles=["--image-shape 7x7", "40 features", "--image-shape none"])
+    inproc_error("train", "--data", "x40.npy", "--image-shape", "big", capsys=capsys, needles=["HxW"])
+    # the configuration's data.dataset takes no file (ksparse.config); the message names --data
+    inproc_error("train", "--config", "c.yaml", capsys=capsys, needles=["data.dataset", "--data FILE"])
+    model = demo_dir / "model.safetensors"
+    inproc_error("evaluate", model, "--data", "x40.npy", capsys=capsys, needles=["784 features", "has 40"])
+    inproc_error("evaluate", model, "--data", "nope", capsys=capsys, needles=["--data nope", "no such file"])

@@ -405,3 +405,42 @@ def test_no_pyplot_and_lazy_matplotlib():
                             env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# ----------------------------------------------------------------------------- one unit
+@pytest.fixture(scope="module")
+def small_model():
+    from ksparse import KSparseAutoencoder
+
+    X = np.random.default_rng(7).random((80, 64)).astype(np.float32)
+    return KSparseAutoencoder(n_hidden=12, k=3, n_epochs=1, random_state=0).fit(X), X
+
+
+def test_plot_unit(tmp_path, small_model):
+    model, X = small_model
+    unit = int(np.argmax(model.unit_statistics(X)["count"]))
+    fig = P.plot_unit(model, X, unit, image_shape=(8, 8), n=5, path=tmp_path / "unit.png", dpi=DPI)
+    check_figure(fig)
+    assert len(fig.axes) == 1 + 5  # the atom, then one axes per sample
+    assert (tmp_path / "unit.png").read_bytes().startswith(b"\x89PNG")
+    rows, acts = model.top_activating(X, unit, n=5)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == f"atom #{unit}"
+    assert titles[1:] == [f"row {r}\n{float(a):.3g}" for r, a in zip(rows, acts)]
+    # more samples asked for than X holds: all of them, over two rows of tiles
+    fig = P.plot_unit(model, X[:11], unit, image_shape=(8, 8), n=50, dpi=DPI)
+    assert len(fig.axes) == 1 + 11
+
+
+def test_plot_unit_errors(small_model):
+    model, X = small_model
+    with pytest.raises(ValueError, match="cannot be shown as 28x28"):
+        P.plot_unit(model, X, 0)  # the default image_shape does not fit 64 features
+    with pytest.raises(ValueError, match="unit=12 is outside"):
+        P.plot_unit(model, X, 12, image_shape=(8, 8))
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        P.plot_unit(model, X, 0, image_shape=(8, 8), n=0)
+    with pytest.raises(ValueError, match="expecting 64 features"):
+        P.plot_unit(model, X[:, :16], 0, image_shape=(8, 8))
+    with pytest.raises(TypeError, match="fitted KSparseAutoencoder"):
+        P.plot_unit(object(), X, 0, image_shape=(8, 8))

@@ -306,3 +306,46 @@ def test_figures_of_a_real_network():
     assert "KSparseLayer" in text and "DenseLayer" in text and "relu · top-3" in text and "sigmoid" in text
     fig = P.plot_training_curves(net.history_, dpi=DPI)
     assert [ax.get_title() for ax in fig.axes][0] == "Loss"
+
+
+# ----------------------------------------------------------------------------- data that are not images
+def test_plausible_image_shape():
+    rng = np.random.default_rng(8)
+    assert R.plausible_image_shape(rng.random((3, 784))) == (28, 28)
+    assert R.plausible_image_shape(rng.random((3, 64))) == (8, 8)
+    assert R.plausible_image_shape(rng.random((3, 768))) is None  # not a square
+    assert R.plausible_image_shape(rng.random((3, 16))) is None  # 4 x 4: too small for an image
+    assert R.plausible_image_shape(rng.normal(size=(3, 1024))) is None  # negative values: an embedding
+    with pytest.raises(ValueError):
+        R.plausible_image_shape(np.zeros(784))
+
+
+def test_make_demo_report_on_embeddings_leaves_out_the_image_figures(tmp_path):
+    X = np.random.default_rng(9).normal(size=(30, 768)).astype(np.float32)
+    paths = R.make_demo_report(FakeAutoencoder(n_features=768), X, tmp_path, dpi=DPI)  # default image_shape
+    assert set(paths) == {"report", "training_curves", "firing_histogram", "code_sparsity", "architecture"}
+    html = paths["report"].read_text(encoding="utf-8")
+    assert "not read as images" in html and "ssim" not in html and "fvu" in html
+
+
+def test_make_demo_report_image_shape_choices(tmp_path, X_test):
+    est = FakeAutoencoder()
+    told = R.make_demo_report(est, X_test, tmp_path / "none", image_shape=None, dpi=DPI)  # told: not images
+    assert "atoms" not in told and "reconstructions" not in told and "firing_histogram" in told
+    assert "ssim" not in told["report"].read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match=r"image_shape=\(24, 32\) does not fit samples of 784 features.*None"):
+        R.make_demo_report(est, X_test, tmp_path / "bad", image_shape=(24, 32), dpi=DPI)
+    with pytest.raises(ValueError, match="'auto', \\(height, width\\) or None"):
+        R.make_demo_report(est, X_test, tmp_path / "bad", image_shape="square", dpi=DPI)
+
+
+def test_write_demo_report_uses_the_data_image_shape_and_title(tmp_path):
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(20, 768)).astype(np.float32)  # 24 x 32 images, standardised: no guess
+    data = types.SimpleNamespace(X_test=X, image_shape=(24, 32))
+    html = R.write_demo_report(tmp_path / "a", model=FakeAutoencoder(n_features=768), data=data,
+                               title="ksparse train", dpi=DPI).read_text(encoding="utf-8")
+    assert 'id="fig-atoms"' in html and "<h1>ksparse train</h1>" in html
+    html = R.write_demo_report(tmp_path / "b", model=FakeAutoencoder(n_features=768), data=data,
+                               image_shape=None, dpi=DPI).read_text(encoding="utf-8")
+    assert 'id="fig-atoms"' not in html and 'id="fig-training-curves"' in html
