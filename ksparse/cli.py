@@ -421,7 +421,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import ksparse
-    from ksparse.config import ConfigError, RunConfig, apply_overrides, load_config
+    from ksparse.config import RunConfig, apply_overrides, load_config
 
     overrides = list(args.set or [])
     if args.out is not None:
@@ -431,26 +431,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         overrides.append(f"threads={args.threads}")
     overrides.append(f"model.verbose={'false' if args.quiet else 'true'}")  # the CLI shows progress unless --quiet
-    data_file = None
     if args.data is not None:
-        _check_data_path(args.data)
-        if _is_file(args.data):
-            data_file = args.data  # set after the configuration is checked (its data.dataset takes no file)
-        else:
-            overrides.append(f"data.dataset={args.data}")
+        overrides.append(f"data.dataset={_check_data_path(args.data)}")
     if args.config is not None:
-        try:
-            cfg = load_config(args.config, overrides)
-        except ConfigError as exc:
-            if "data.dataset=" not in str(exc):
-                raise
-            raise CLIError(f"{exc} (a .npy or .npz data file is given with --data FILE)") from None
+        cfg = load_config(args.config, overrides)
     elif args.data is not None:  # the defaults of every key, with the overrides
         cfg = apply_overrides(RunConfig(), overrides)
     else:
         raise CLIError("train needs a run configuration (--config FILE) or data (--data FILE|FOLDER), or both")
-    if data_file is not None:
-        cfg.data.dataset = data_file
     params = cfg.model_params()
     if args.resume:
         model = ksparse.load(args.resume)

@@ -161,7 +161,8 @@ class DataConfig:
 
     dataset: str = "mnist"
     """'mnist' (the bundled 5,000/10,000 subset), 'mnist-full' (the official 60,000/10,000,
-    downloaded once) or the path of a folder of MNIST-format IDX files (e.g. Fashion-MNIST)."""
+    downloaded once), the path of a folder of MNIST-format IDX files (e.g. Fashion-MNIST),
+    or of a data file (.npy, .npz or one IDX file; 10% of its rows are held out for testing)."""
     data_home: Optional[str] = None
     """Folder for downloaded data ('mnist-full' only); default $KSPARSE_DATA or the user cache."""
     limit: Optional[int] = None
@@ -545,11 +546,13 @@ def _check_ranges(obj: Any, prefix: str, given: Iterable[str] = ()) -> None:
     elif isinstance(obj, DataConfig):
         if obj.dataset not in ("mnist", "mnist-full"):
             try:
-                is_dir = Path(obj.dataset).expanduser().is_dir()
+                path = Path(obj.dataset).expanduser()
+                exists = path.is_dir() or path.is_file()
             except (OSError, RuntimeError, ValueError):  # a name too long, an unknown ~user
-                is_dir = False
-            if not is_dir:
-                bad("dataset", obj.dataset, "use 'mnist', 'mnist-full' or the path of an existing folder of IDX files")
+                exists = False
+            if not exists:
+                bad("dataset", obj.dataset, "use 'mnist', 'mnist-full', the path of an existing folder of IDX "
+                    "files, or of a data file (.npy, .npz or IDX)")
         for key in ("limit", "test_limit"):
             value = getattr(obj, key)
             if value is not None and value < 1:

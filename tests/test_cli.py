@@ -58,7 +58,9 @@ def one_line_error(res, *needles):
 
 @pytest.fixture(scope="module")
 def estimator():
-    return pytest.importorskip("ksparse.autoencoder").KSparseAutoencoder
+    from ksparse.autoencoder import KSparseAutoencoder
+
+    return KSparseAutoencoder
 
 
 # ------------------------------------------------------------ help and errors
@@ -396,7 +398,6 @@ def test_data_file_errors(tmp_path, capsys, monkeypatch, demo_dir):
     np.save("x40.npy", rng.random((50, 40)))
     np.save("one.npy", rng.random((1, 40)))
     np.savez("two.npz", a=rng.random((5, 4)), b=rng.random((5, 4)))
-    (tmp_path / "c.yaml").write_text("data:\n  dataset: x40.npy\n")
     inproc_error("train", capsys=capsys, needles=["--config FILE", "--data FILE|FOLDER"])
     inproc_error("train", "--data", "nope.npy", capsys=capsys, needles=["--data nope.npy", "no such file"])
     inproc_error("train", "--data", "two.npz", capsys=capsys, needles=["['a', 'b']", "X_train"])
@@ -404,8 +405,9 @@ def test_data_file_errors(tmp_path, capsys, monkeypatch, demo_dir):
     inproc_error("train", "--data", "x40.npy", "--image-shape", "7x7", capsys=capsys,
                  needles=["--image-shape 7x7", "40 features", "--image-shape none"])
     inproc_error("train", "--data", "x40.npy", "--image-shape", "big", capsys=capsys, needles=["HxW"])
-    # the configuration's data.dataset takes no file (ksparse.config); the message names --data
-    inproc_error("train", "--config", "c.yaml", capsys=capsys, needles=["data.dataset", "--data FILE"])
+    # a configuration's data.dataset may name a data file; a missing one is named
+    (tmp_path / "d.yaml").write_text("data:\n  dataset: missing.npy\n")
+    inproc_error("train", "--config", "d.yaml", capsys=capsys, needles=["data.dataset", "data file"])
     model = demo_dir / "model.safetensors"
     inproc_error("evaluate", model, "--data", "x40.npy", capsys=capsys, needles=["784 features", "has 40"])
     inproc_error("evaluate", model, "--data", "nope", capsys=capsys, needles=["--data nope", "no such file"])

@@ -7,9 +7,7 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-
-from ksparse import metrics as M  # noqa: E402
+from ksparse import metrics as M
 from ksparse import plotting as P  # noqa: E402
 from ksparse import report as R  # noqa: E402
 
