@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ksparse import metrics as M
-from ksparse import plotting as P  # noqa: E402
-from ksparse import report as R  # noqa: E402
+from ksparse import plotting as P
+from ksparse import report as R
 
 DPI = 30
 
