@@ -29,17 +29,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ksparse import _model_ops as ops
-from ksparse._validation import (check_dtype, check_float_array, check_k,
-                                 check_output_bounds, finite_range)
+from ksparse._validation import check_dtype, check_float_array, check_k, finite_range
 from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
 from ksparse.optim import make_optimizer
 from ksparse.schedules import make_schedule
+from ksparse._estimator_state import EstimatorState
+from ksparse._inspection import UnitInspection
 from ksparse._params import numpydoc_section
 from ksparse._params import resolve as resolve_params
-from ksparse.engine import (ArrayBatches, DivergenceError, check_history, new_position, read_training_state,
-                            run_epochs, training_state)
+from ksparse.engine import ArrayBatches, DivergenceError, new_position, run_epochs
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
@@ -373,13 +373,6 @@ def auto_epochs(steps_per_epoch: int) -> int:
     return max(1, min(AUTO_MAX_EPOCHS, -(-AUTO_STEPS // steps_per_epoch)))
 
 
-def _bounds_to_json(bounds: Optional[Tuple[float, float]]) -> Optional[List[Optional[float]]]:
-    """``output_bounds_`` for JSON metadata: infinite bounds as None (JSON has no infinity)."""
-    if bounds is None:
-        return None
-    return [b if math.isfinite(b) else None for b in bounds]
-
-
 def _as_2d(X: Any, name: str = "X", dtype=None, return_range: bool = False):
     """Validate a data matrix: 2-D, real, finite, non-empty, dense.
 
@@ -413,21 +406,6 @@ def _as_2d(X: Any, name: str = "X", dtype=None, return_range: bool = False):
     return (arr, data_range) if return_range else arr
 
 
-def _check_learned_array(name: str, a: Any, shape: Tuple[int, ...], dtype: np.dtype, why: str,
-                         training: bool = True) -> None:
-    """Raise ValueError unless ``a`` is a C-contiguous array of this shape and dtype (writeable for training)."""
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.shape != shape:
-        raise ValueError(f"{name} has shape {a.shape}, but {why} require {shape}")
-    if a.dtype != dtype:
-        raise ValueError(f"{name} has dtype {a.dtype}, but the model's dtype is {dtype}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be a C-contiguous array (use np.ascontiguousarray)")
-    if training and not a.flags.writeable:
-        raise ValueError(f"{name} is read-only; training updates it in place (give it a writeable copy)")
-
-
 def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
     """The learning-rate multiplier of training (:func:`ksparse.schedules.make_schedule`).
 
@@ -444,7 +422,7 @@ def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
     return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
 
 
-class KSparseAutoencoder(_BaseEstimator):
+class KSparseAutoencoder(EstimatorState, UnitInspection, _BaseEstimator):
     """k-sparse (top-k) autoencoder, a scikit-learn estimator.
 
     Each sample is encoded by a linear encoder, and only its k largest activations are
@@ -594,58 +572,6 @@ class KSparseAutoencoder(_BaseEstimator):
                 f"This {type(self).__name__} instance is not fitted yet; call fit (or partial_fit) first"
             )
         self._check_state()
-
-    def _check_state(self, r: Optional[dict] = None) -> None:
-        """Check the learned arrays against each other and, given ``r``, against the parameters.
-
-        The compiled kernels trust the sizes they are given, so this runs before any of
-        them touches the arrays: before inference, ``partial_fit``, ``fit(resume=True)``
-        and after ``load``. With ``r`` (the resolved parameters) it also catches a
-        shape-defining parameter (``n_hidden``, ``dtype``) changed after fitting, and an
-        optimizer state that does not match the weights.
-
-        Raises
-        ------
-        ValueError
-            Naming the array or parameter that does not fit.
-        """
-        W = self.W_enc_
-        if not isinstance(W, np.ndarray) or W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 1:
-            raise ValueError(f"W_enc_ must be a non-empty 2-D array, got {getattr(W, 'shape', type(W).__name__)}")
-        m, n = W.shape
-        dt = W.dtype
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"W_enc_ has dtype {dt}; the model's arrays must be float32 or float64")
-        if r is not None:
-            if m != r["n_hidden"]:
-                raise ValueError(
-                    f"n_hidden={r['n_hidden']} does not match the fitted model's {m} units (W_enc_ is {W.shape}): "
-                    f"n_hidden was changed after fitting. Call fit to train a model of the new size, or set "
-                    f"n_hidden back to {m}")
-            if dt != r["dtype"]:
-                raise ValueError(
-                    f"dtype={r['dtype'].name!r} does not match the fitted model's {dt.name} arrays: dtype was "
-                    f"changed after fitting. Call fit to train anew, or set dtype back to {dt.name!r}")
-        if self.n_features_in_ != n:
-            raise ValueError(f"n_features_in_={self.n_features_in_!r} does not match W_enc_'s {n} columns")
-        why, training = f"{m} units and {n} features", r is not None
-        _check_learned_array("W_enc_", W, (m, n), dt, why, training)
-        _check_learned_array("W_dec_", self.W_dec_, (m, n), dt, why, training)
-        _check_learned_array("b_enc_", self.b_enc_, (m,), dt, why, training)
-        _check_learned_array("b_dec_", self.b_dec_, (n,), dt, why, training)
-        _check_learned_array("steps_since_fired_", self.steps_since_fired_, (m,), np.dtype(np.int64), why, training)
-        if r is None:
-            return
-        if not 1 <= r["k"] <= m:  # k is checked against n_hidden, which equals m here
-            raise ValueError(f"k={r['k']} must be between 1 and n_hidden={m}")
-        opt = getattr(self, "_opt", None)
-        params = self._params()
-        if isinstance(opt, AdamState):
-            for name, p in params.items():
-                _check_learned_array(f"the Adam moment m.{name}", opt.m.get(name), p.shape, dt, why)
-                _check_learned_array(f"the Adam moment v.{name}", opt.v.get(name), p.shape, dt, why)
-        elif opt is not None:
-            opt.check_state(params, check_finite=False)
 
     def _check_X(self, X, reset: bool, dtype, return_range: bool = False):
         """Validate X (and its width unless ``reset``); with ``return_range`` also return (min, max)."""
@@ -1280,277 +1206,11 @@ class KSparseAutoencoder(_BaseEstimator):
         return -self._mse(X, self._resolve_k(None))
 
     # ------------------------------------------------------------------ inspection
-    def top_activating(self, X, unit, n=10, *, k=None) -> Tuple[np.ndarray, np.ndarray]:
-        """The samples of X that drive one unit most: their row indices and the unit's activations.
-
-        A sample's activation of ``unit`` is the value the unit takes in its
-        code (:meth:`encode`), and 0 when the unit is not among its k selected
-        units. Samples are ranked by that activation, largest first; equal
-        activations are ranked by row index, lowest first. X is encoded in
-        chunks, so memory stays O(n_samples) whatever ``n_hidden``.
-
-        Parameters
-        ----------
-        X : array_like of shape (n_samples, n_features)
-            The samples to search.
-        unit : int
-            The hidden unit, in ``[0, n_hidden)``.
-        n : int, default 10
-            How many samples to return (at most ``n_samples``).
-        k : int, optional
-            Units kept per sample when encoding; the estimator's ``k`` when None.
-
-        Returns
-        -------
-        indices : ndarray of int64, shape (min(n, n_samples),)
-            Row indices into X, the most activating first.
-        activations : ndarray of shape (min(n, n_samples),)
-            The unit's activation in each of those samples, in the model's dtype
-            (0 for a sample where it is not selected).
-
-        Raises
-        ------
-        NotFittedError
-            Before the estimator is fitted.
-        ValueError
-            When ``unit`` is outside ``[0, n_hidden)``, ``n`` is below 1, or X has
-            the wrong shape.
-
-        See Also
-        --------
-        unit_statistics : firing frequency and activations of every unit.
-        ksparse.plotting.plot_unit : the unit's decoder atom beside these samples.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from ksparse import KSparseAutoencoder
-        >>> X = np.random.default_rng(0).random((50, 8))
-        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
-        >>> rows, acts = model.top_activating(X, unit=0, n=5)
-        >>> rows.shape, bool(np.all(np.diff(acts) <= 0))
-        ((5,), True)
-        """
-        self._check_fitted()
-        m = self.W_enc_.shape[0]
-        if isinstance(unit, (bool, np.bool_)) or not isinstance(unit, numbers.Integral):
-            raise TypeError(f"unit must be an integer in [0, n_hidden={m}), got {unit!r}")
-        if not 0 <= int(unit) < m:
-            raise ValueError(f"unit={int(unit)} is outside [0, n_hidden={m}); pass a unit between 0 and {m - 1}")
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer (the number of samples to return)")
-        X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
-        k = self._resolve_k(k)
-        acts = np.zeros(X.shape[0], dtype=self.W_enc_.dtype)  # 0 where the unit is not selected
-        chunk = 4096
-        for s in range(0, X.shape[0], chunk):
-            idx, val = self._encode(X[s:s + chunk], k, chunk)
-            rows, cols = np.nonzero(idx == int(unit))  # a unit appears at most once per row
-            acts[s + rows] = val[rows, cols]
-        # a stable sort of the negated activations: ties keep the lower row first
-        order = np.argsort(-acts, kind="stable")[: int(n)].astype(np.int64)
-        return order, acts[order]
-
-    def unit_statistics(self, X, *, k=None, chunk_size=4096) -> Dict[str, np.ndarray]:
-        """How often each unit fires on X, and how strongly.
-
-        A unit fires in a sample when it is among the sample's k selected units
-        with a nonzero value (the rule of :func:`ksparse.metrics.firing_frequency`).
-        X is encoded ``chunk_size`` samples at a time and only per-unit sums are
-        kept, so memory is O(chunk_size * k + n_hidden), never n_samples x n_hidden.
-
-        Parameters
-        ----------
-        X : array_like of shape (n_samples, n_features)
-            The samples to encode.
-        k : int, optional
-            Units kept per sample; the estimator's ``k`` when None.
-        chunk_size : int, default 4096
-            Samples encoded at a time.
-
-        Returns
-        -------
-        stats : dict of str to ndarray of shape (n_hidden,)
-            - ``"count"`` (int64): samples the unit fires in.
-            - ``"frequency"`` (float64): ``count / n_samples``, in [0, 1].
-            - ``"mean_activation"`` (float64): mean of its value over the samples
-              it fires in; NaN for a unit that never fires.
-            - ``"max_activation"`` (float64): the largest activation it takes,
-              counting 0 for samples where it is not selected (so it equals the
-              first activation :meth:`top_activating` returns).
-
-        Raises
-        ------
-        NotFittedError
-            Before the estimator is fitted.
-        ValueError
-            When X has the wrong shape or ``chunk_size`` is below 1.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from ksparse import KSparseAutoencoder
-        >>> X = np.random.default_rng(0).random((50, 8))
-        >>> model = KSparseAutoencoder(n_hidden=16, k=3, n_epochs=1, random_state=0).fit(X)
-        >>> stats = model.unit_statistics(X)
-        >>> sorted(stats)
-        ['count', 'frequency', 'max_activation', 'mean_activation']
-        >>> bool(np.isclose(stats["frequency"].sum() * len(X), np.count_nonzero(model.transform(X))))
-        True
-        """
-        self._check_fitted()
-        if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
-            raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer (samples encoded at a time)")
-        X = self._check_X(X, reset=False, dtype=self.W_enc_.dtype)
-        k = self._resolve_k(k)
-        m = self.W_enc_.shape[0]
-        count = np.zeros(m, dtype=np.int64)
-        selected = np.zeros(m, dtype=np.int64)
-        total = np.zeros(m, dtype=np.float64)
-        best = np.full(m, -np.inf)
-        for s in range(0, X.shape[0], int(chunk_size)):
-            idx, val = self._encode(X[s:s + int(chunk_size)], k, int(chunk_size))
-            idx, val = idx.ravel(), val.ravel().astype(np.float64)
-            selected += np.bincount(idx, minlength=m)
-            fires = val != 0
-            count += np.bincount(idx[fires], minlength=m)
-            total += np.bincount(idx[fires], weights=val[fires], minlength=m)
-            np.maximum.at(best, idx, val)
-        n_samples = X.shape[0]
-        # samples where a unit is not selected count as 0
-        best = np.where(selected < n_samples, np.maximum(best, 0.0), best)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        return {"count": count, "frequency": count / float(n_samples), "mean_activation": mean,
-                "max_activation": best}
-
-    # ------------------------------------------------------------------ persistence
     def __getstate__(self):
         state = dict(self.__dict__)
         for key in ("_step", "_steps_key", "_steps_params"):
             state.pop(key, None)
         return state
-
-    def _get_state(self, include_optimizer: bool) -> Tuple[Dict[str, np.ndarray], dict]:
-        """Arrays and JSON metadata that rebuild this estimator (see the persistence protocol)."""
-        self._check_fitted()
-        arrays = {
-            "W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.W_dec_, "b_dec": self.b_dec_,
-            "steps_since_fired": self.steps_since_fired_,
-        }
-        params = self.get_params()
-        rs = params.get("random_state")
-        if rs is not None and not isinstance(rs, numbers.Integral):
-            params["random_state"] = None
-        elif rs is not None:
-            params["random_state"] = int(rs)
-        meta: Dict[str, Any] = {
-            "class": type(self).__name__,
-            "params": params,
-            "attributes": {
-                "n_features_in_": int(self.n_features_in_),
-                "n_iter_": int(self.n_iter_),
-                "output_bounds_": _bounds_to_json(getattr(self, "output_bounds_", None)),
-                "history_": {k: [float(x) if isinstance(x, (float, np.floating)) else int(x) for x in v]
-                             for k, v in getattr(self, "history_", {}).items()},
-            },
-        }
-        if include_optimizer:
-            if getattr(self, "_opt", None) is None:
-                raise ValueError("no optimizer state to save: the estimator has not been trained")
-            meta["training"], optim_arrays = training_state(
-                getattr(self, "_train_state", new_position()), getattr(self, "_rng", None), self.optimizer,
-                self._opt.state_dict())
-            arrays.update(optim_arrays)
-        return arrays, meta
-
-    @classmethod
-    def _from_state(cls, arrays: Dict[str, np.ndarray], meta: dict) -> "KSparseAutoencoder":
-        """Rebuild an estimator saved by :meth:`_get_state`, checking everything first.
-
-        The parameters go through the constructor's validation, every array is checked
-        against them and against the others (shape, dtype, finiteness), and a
-        checkpoint's training position, generator and optimizer state are validated, so
-        that a damaged or edited file is refused here and never reaches a kernel.
-
-        Raises
-        ------
-        ValueError or TypeError
-            Naming the parameter, attribute or array that is wrong
-            (:func:`ksparse.load` turns them into ``ModelFileError``).
-        """
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"state is for class {meta.get('class')!r}, not {cls.__name__}")
-        params = meta.get("params")
-        if not isinstance(params, dict):
-            raise ValueError("the metadata has no 'params' object")
-        unknown = sorted(set(params) - set(cls._get_param_names()))
-        if unknown:
-            raise ValueError(f"unknown parameters {unknown} for {cls.__name__}")
-        est = cls(**params)
-        try:
-            r = est._check_params()
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"bad parameter: {exc}") from None
-        dt = r["dtype"]
-        known = {"W_enc", "b_enc", "W_dec", "b_dec", "steps_since_fired"}
-        tr = meta.get("training")
-        extra = sorted(k for k in arrays if k not in known and not (tr is not None and k.startswith("optim.")))
-        if extra:
-            raise ValueError(f"unexpected tensors {extra}")
-        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
-            if name not in arrays:
-                raise ValueError(f"tensor {name!r} is missing")
-            a = arrays[name]
-            if a.dtype != dt:
-                raise ValueError(f"tensor {name!r} has dtype {a.dtype}, but the parameters say dtype={dt.name!r}")
-            if a.size and not np.isfinite(a).all():
-                raise ValueError(f"tensor {name!r} holds NaN or infinity")
-        est.W_enc_ = np.array(arrays["W_enc"], order="C")
-        est.b_enc_ = np.array(arrays["b_enc"], order="C")
-        est.W_dec_ = np.array(arrays["W_dec"], order="C")
-        est.b_dec_ = np.array(arrays["b_dec"], order="C")
-        m = est.W_enc_.shape[0] if est.W_enc_.ndim == 2 else 0
-        since = arrays.get("steps_since_fired")
-        if since is None:
-            since = np.zeros(m, dtype=np.int64)
-        elif since.dtype.kind not in "iu" or (since.size and int(since.min()) < 0):
-            raise ValueError(f"tensor 'steps_since_fired' must hold integers >= 0, got dtype {since.dtype}")
-        est.steps_since_fired_ = np.array(since, dtype=np.int64, order="C")
-        attrs = meta.get("attributes", {})
-        if not isinstance(attrs, dict):
-            raise ValueError("the metadata's 'attributes' is not an object")
-        n_features: Any = attrs.get("n_features_in_", est.W_enc_.shape[-1])
-        n_iter: Any = attrs.get("n_iter_", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n_features, n_iter)) or n_iter < 0:
-            raise ValueError(f"attributes n_features_in_={n_features!r} and n_iter_={n_iter!r} must be integers")
-        est.n_features_in_ = int(n_features)
-        est.n_iter_ = int(n_iter)
-        ob = attrs.get("output_bounds_")  # absent in files written before output_bounds: no clipping
-        est.output_bounds_ = None if ob is None else check_output_bounds(ob)
-        if est.output_bounds_ == "auto":
-            raise ValueError("attribute output_bounds_ must be null or [low, high], not 'auto'")
-        est.history_ = check_history(attrs.get("history_", {}))
-        W = est.W_enc_
-        if W.ndim != 2 or W.shape[0] != r["n_hidden"]:
-            raise ValueError(f"tensor 'W_enc' has shape {W.shape}, but the parameters say n_hidden={r['n_hidden']}")
-        est._check_state(r)
-        if tr is not None:
-            est._train_state, rng, opt_name, sd = read_training_state(tr, arrays)
-            if rng is not None:
-                est._rng = rng
-            if opt_name != est.optimizer:
-                raise ValueError(f"the checkpoint's optimizer state is for {opt_name!r}, not optimizer={est.optimizer!r}")
-            est._opt = est._make_optimizer(r)
-            try:
-                est._opt.load_state_dict(sd)  # checks the hyper-parameters by the constructor's rules
-                if not isinstance(est._opt, AdamState):
-                    est._opt.check_state(est._params())
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"the checkpoint's optimizer state is damaged: {exc}") from None
-            est._check_state(r)
-        return est
-
 
 # the Parameters section is the parameter table's (ksparse._params), so the two cannot disagree
 KSparseAutoencoder.__doc__ = (KSparseAutoencoder.__doc__ or "").replace(
