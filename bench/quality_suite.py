@@ -41,7 +41,7 @@ import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -313,14 +313,15 @@ def run_tasks(tasks: List[Dict[str, Any]], jobs: int = 1, log=print) -> List[Dic
             log(_progress(r))
             results.append(r)
         return results
-    order = sorted(tasks, key=cost, reverse=True)  # the longest first
+    order = sorted(range(len(tasks)), key=lambda i: cost(tasks[i]), reverse=True)  # the longest first
+    done: Dict[int, Dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=jobs) as ex:
-        futs = [ex.submit(run_task, t) for t in order]
-        for f in futs:
+        futs = {ex.submit(run_task, tasks[i]): i for i in order}
+        for f in as_completed(futs):
             r = f.result()
             log(_progress(r))
-            results.append(r)
-    return results
+            done[futs[f]] = r
+    return [done[i] for i in range(len(tasks))]  # in the tasks' order
 
 
 def _progress(r: Dict[str, Any]) -> str:
