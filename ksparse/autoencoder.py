@@ -34,12 +34,12 @@ from ksparse.losses import AuxKLoss, CombinedLoss, DiversityLoss, Loss, MSELoss
 from ksparse._threads import blas_threads
 from ksparse.activations import get_activation
 from ksparse.optim import make_optimizer
-from ksparse.schedules import make_schedule
 from ksparse._estimator_state import EstimatorState
 from ksparse._inspection import UnitInspection
 from ksparse._params import numpydoc_section
 from ksparse._params import resolve as resolve_params
 from ksparse.engine import ArrayBatches, DivergenceError, new_position, run_epochs
+from ksparse.engine import lr_schedule as _lr_schedule
 from ksparse.training import AdamState, FusedStep, GeneralStep, clip_output
 
 class NotFittedError(ValueError, AttributeError):
@@ -404,22 +404,6 @@ def _as_2d(X: Any, name: str = "X", dtype=None, return_range: bool = False):
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: {name} has no columns")
     data_range = finite_range(arr, name)
     return (arr, data_range) if return_range else arr
-
-
-def _lr_schedule(name: str, total_steps: int, warmup_steps: int):
-    """The learning-rate multiplier of training (:func:`ksparse.schedules.make_schedule`).
-
-    The estimator's ``warmup_fraction`` adds a linear warm-up to any ``lr_schedule``:
-    "constant" with a warm-up is the "warmup" schedule, and "warmup" without one is
-    "constant".
-    """
-    total_steps = max(1, int(total_steps))
-    warmup_steps = min(int(warmup_steps), total_steps)
-    if name == "constant" and warmup_steps > 0:
-        name = "warmup"
-    elif name == "warmup" and warmup_steps == 0:
-        name = "constant"
-    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
 
 
 class KSparseAutoencoder(EstimatorState, UnitInspection, _BaseEstimator):

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping,
 import numpy as np
 
 __all__ = ["DivergenceError", "ArrayBatches", "run_epochs", "new_position", "check_position", "check_history",
-           "rng_to_json", "rng_from_json", "training_state", "read_training_state"]
+           "rng_to_json", "rng_from_json", "training_state", "read_training_state", "lr_schedule"]
 
 #: step(batch, step_number, lr) -> (loss, per-sample mean figures)
 Step = Callable[[Tuple[np.ndarray, ...], int, float], Tuple[float, Mapping[str, float]]]
@@ -234,6 +234,44 @@ class ArrayBatches:
                 np.take(a, sel, axis=0, out=view)
                 out.append(view)
             yield tuple(out)
+
+
+def lr_schedule(name: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier of a run (:func:`ksparse.schedules.make_schedule`).
+
+    A warm-up may be added to any schedule: "constant" with a warm-up is the "warmup"
+    schedule, and "warmup" without one is "constant". The estimator and
+    ``Network.train`` both build their schedule here.
+
+    Parameters
+    ----------
+    name : {"constant", "warmup", "linear", "cosine"}
+    total_steps : int
+        Optimizer steps of the run (at least 1 is used).
+    warmup_steps : int
+        Steps of linear warm-up (at most ``total_steps``).
+
+    Returns
+    -------
+    callable
+        ``schedule(step) -> multiplier``.
+
+    Examples
+    --------
+    >>> from ksparse.engine import lr_schedule
+    >>> s = lr_schedule("constant", 10, 2)
+    >>> [round(s(t), 2) for t in (0, 1, 5)]
+    [0.5, 1.0, 1.0]
+    """
+    from ksparse.schedules import make_schedule
+
+    total_steps = max(1, int(total_steps))
+    warmup_steps = min(int(warmup_steps), total_steps)
+    if name == "constant" and warmup_steps > 0:
+        name = "warmup"
+    elif name == "warmup" and warmup_steps == 0:
+        name = "constant"
+    return make_schedule(name, total_steps=total_steps, warmup_steps=warmup_steps)
 
 
 def _bar_figures(figures: Mapping[str, Any]) -> Dict[str, str]:

@@ -60,8 +60,8 @@ from ksparse._validation import (
 from ksparse.activations import Activation, get_activation
 from ksparse.engine import (ArrayBatches, check_history, new_position, read_training_state, run_epochs,
                             training_state)
+from ksparse.engine import lr_schedule as engine_lr_schedule
 from ksparse.optim import Optimizer, make_optimizer
-from ksparse.schedules import make_schedule
 from ksparse.topk import codes_to_dense
 
 __all__ = ["KSparseLayer", "DenseLayer", "Network"]
@@ -1109,12 +1109,7 @@ class Network:
             "warmup_fraction": warmup_fraction,
         }
         total_steps = epochs * batches.steps_per_epoch
-        warmup_steps = int(round(warmup_fraction * total_steps))
-        if lr_schedule == "constant" and warmup_steps > 0:  # as the estimator: a warm-up on any schedule
-            lr_schedule = "warmup"
-        elif lr_schedule == "warmup" and warmup_steps == 0:
-            lr_schedule = "constant"
-        schedule = make_schedule(lr_schedule, total_steps=total_steps, warmup_steps=warmup_steps)
+        schedule = engine_lr_schedule(lr_schedule, total_steps, int(round(warmup_fraction * total_steps)))
 
         if resume:
             if self._run is None or self._rng is None or self.optimizer_ is None:
