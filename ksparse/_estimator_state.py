@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ksparse._validation import check_output_bounds
-from ksparse.engine import check_history, read_training_state, training_state, new_position
+from ksparse.engine import check_history, is_int, new_position, read_training_state, training_state
 from ksparse.training import AdamState
 
 __all__ = ["EstimatorState"]
@@ -191,7 +191,7 @@ class EstimatorState:
             raise ValueError("the metadata's 'attributes' is not an object")
         n_features: Any = attrs.get("n_features_in_", est.W_enc_.shape[-1])
         n_iter: Any = attrs.get("n_iter_", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n_features, n_iter)) or n_iter < 0:
+        if not (is_int(n_features) and is_int(n_iter)) or n_iter < 0:
             raise ValueError(f"attributes n_features_in_={n_features!r} and n_iter_={n_iter!r} must be integers")
         est.n_features_in_ = int(n_features)
         est.n_iter_ = int(n_iter)

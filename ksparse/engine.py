@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping,
 import numpy as np
 
 __all__ = ["DivergenceError", "ArrayBatches", "run_epochs", "new_position", "check_position", "check_history",
-           "rng_to_json", "rng_from_json", "training_state", "read_training_state", "lr_schedule"]
+           "rng_to_json", "rng_from_json", "training_state", "read_training_state", "lr_schedule",
+           "check_fields", "is_int"]
 
 #: step(batch, step_number, lr) -> (loss, per-sample mean figures)
 Step = Callable[[Tuple[np.ndarray, ...], int, float], Tuple[float, Mapping[str, float]]]
@@ -79,19 +80,20 @@ def new_position(n_samples: int = 0, split_seed: int = 0) -> Dict[str, Any]:
             "n_samples": int(n_samples), "done": False}
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """True for a Python integer that is not a bool (a JSON integer)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 #: the training position's keys: key -> (check, what it must be)
 _POSITION_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "epoch": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "split_seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "epoch": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "step": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "split_seed": (lambda v: is_int(v) and 0 <= v < 2**63, "an integer in [0, 2**63)"),
     "best_val": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
                  "null or a number"),
-    "bad_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "n_samples": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "bad_epochs": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "n_samples": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "done": (lambda v: isinstance(v, bool), "true or false"),
 }
 
@@ -124,16 +126,37 @@ def check_position(state: Any) -> Dict[str, Any]:
     ...
     ValueError: training state epoch=-1 must be an integer >= 0
     """
-    if not isinstance(state, dict):
-        raise ValueError("the training state must be a JSON object")
-    missing = sorted(set(_POSITION_RULES) - set(state))
-    extra = sorted(set(state) - set(_POSITION_RULES))
+    return check_fields(state, _POSITION_RULES, "training state")
+
+
+def check_fields(obj: Any, rules: Mapping[str, Tuple[Callable[[Any], bool], str]], what: str) -> Dict[str, Any]:
+    """Validate a JSON object read from a file against ``rules`` (key -> (check, description)).
+
+    The object must have exactly the rules' keys and each value must pass its check;
+    returns a copy.
+
+    Raises
+    ------
+    ValueError
+        ``"<what> has missing keys ... / unknown keys ..."`` or ``"<what> key=value must
+        be <description>"``.
+
+    Examples
+    --------
+    >>> from ksparse.engine import check_fields
+    >>> check_fields({"n": 3}, {"n": (lambda v: v > 0, "positive")}, "counter")
+    {'n': 3}
+    """
+    if not isinstance(obj, dict):
+        raise ValueError(f"the {what} must be a JSON object")
+    missing = sorted(set(rules) - set(obj))
+    extra = sorted(set(obj) - set(rules))
     if missing or extra:
-        raise ValueError(f"the training state has missing keys {missing} / unknown keys {extra}")
-    for key, (ok, what) in _POSITION_RULES.items():
-        if not ok(state[key]):
-            raise ValueError(f"training state {key}={state[key]!r} must be {what}")
-    return dict(state)
+        raise ValueError(f"the {what} has missing keys {missing} / unknown keys {extra}")
+    for key, (ok, description) in rules.items():
+        if not ok(obj[key]):
+            raise ValueError(f"{what} {key}={obj[key]!r} must be {description}")
+    return dict(obj)
 
 
 class ArrayBatches:

@@ -58,8 +58,8 @@ from ksparse._validation import (
     check_real,
 )
 from ksparse.activations import Activation, get_activation
-from ksparse.engine import (ArrayBatches, check_history, new_position, read_training_state, run_epochs,
-                            training_state)
+from ksparse.engine import (ArrayBatches, check_fields, check_history, is_int, new_position, read_training_state,
+                            run_epochs, training_state)
 from ksparse.engine import lr_schedule as engine_lr_schedule
 from ksparse.optim import Optimizer, make_optimizer
 from ksparse.topk import codes_to_dense
@@ -514,13 +514,13 @@ _RUN_RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "learning_rate": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
                       "a finite number > 0"),
     "optimizer_params": (lambda v: isinstance(v, dict), "an object"),
-    "batch_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "epochs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "epochs": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "lr_schedule": (lambda v: isinstance(v, str), "a schedule name"),
     "warmup_fraction": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
                         "a number in [0, 1)"),
-    "start_epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
-    "start_step": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "start_epoch": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "start_step": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
 }
 
 
@@ -539,12 +539,7 @@ def _training_from_v01(training: Dict[str, Any]) -> Dict[str, Any]:
 
 def _check_run(run: Any) -> Dict[str, Any]:
     """Validate a checkpoint's run description (what ``train(resume=True)`` continues)."""
-    if not isinstance(run, dict) or set(run) != set(_RUN_RULES):
-        raise ValueError(f"the checkpoint's run description must have exactly the keys {sorted(_RUN_RULES)}")
-    for key, (ok, what) in _RUN_RULES.items():
-        if not ok(run[key]):
-            raise ValueError(f"the checkpoint's run {key}={run[key]!r} must be {what}")
-    return dict(run)
+    return check_fields(run, _RUN_RULES, "checkpoint's run")
 
 
 def _json_scalar(v: Any) -> Any:
